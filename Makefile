@@ -43,8 +43,7 @@ test: $(STAMP)
 
 grade: $(STAMP)
 ifeq ($(SUBMISSIONS),)
-	$(PY) -m examples.build --out examples/class
-	$(PY) -m grader grade --demo examples/class --out $(OUT) $(if $(JOBS),--jobs $(JOBS))
+	$(PY) -m examples.demo --class-dir examples/class --out $(OUT) $(if $(JOBS),--jobs $(JOBS))
 else
 	$(PY) -m grader grade $(ASSIGNMENT) $(SUBMISSIONS) --out $(OUT) $(if $(JOBS),--jobs $(JOBS))
 endif

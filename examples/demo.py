@@ -1,0 +1,61 @@
+"""`make grade` with no arguments: build the demo class, grade it, check every intent.
+
+Prints one table per assignment (student, what they did, score, the band it should be in)
+and writes the batch outputs under OUT/<assignment>/ plus OUT/index.html.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from examples.build import build
+from grader.declaration import NAMES
+
+
+def check_intents(intents: dict[str, dict], frames: dict) -> list[str]:
+    """Students whose score is outside the band their edits deserve."""
+    wrong = []
+    for assignment, students in intents.items():
+        table = frames[assignment].set_index("id")
+        for sub_id, info in students.items():
+            lo, hi = info["intent"]
+            score = float(table.loc[sub_id, "total"])
+            if not lo - 1e-6 <= score <= hi + 1e-6:
+                wrong.append(f"{assignment}/{sub_id}: {score:g} not in [{lo:g}, {hi:g}] "
+                             f"({info['story']})")
+    return wrong
+
+
+def main(argv: list[str] | None = None) -> int:
+    from grader.batch import grade_batch
+    from grader.report import write_index
+    parser = argparse.ArgumentParser(prog="python -m examples.demo", description=__doc__)
+    parser.add_argument("--class-dir", default=Path("examples/class"), type=Path)
+    parser.add_argument("--out", default=Path("out/grade"), type=Path)
+    parser.add_argument("--jobs", type=int, default=None)
+    parser.add_argument("--force", action="store_true", help="regrade finished submissions")
+    args = parser.parse_args(argv)
+    intents = build(args.class_dir)
+    frames = {}
+    for assignment in NAMES:
+        print(f"\n== {assignment} ==")
+        frames[assignment] = grade_batch(assignment, [args.class_dir / assignment],
+                                         args.out / assignment, jobs=args.jobs,
+                                         force=args.force)
+        table = frames[assignment].set_index("id")
+        for sub_id, info in intents[assignment].items():
+            lo, hi = info["intent"]
+            score = float(table.loc[sub_id, "total"])
+            ok = "ok " if lo - 1e-6 <= score <= hi + 1e-6 else "!! "
+            band = f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}"
+            print(f"  {ok}{sub_id:<15} {score:6.1f}/100  expected {band:<7} {info['story']}")
+    write_index(args.out, frames)
+    wrong = check_intents(intents, frames)
+    print(f"\nreports: {args.out / 'index.html'}")
+    if wrong:
+        print("demo students graded against their intent:\n  " + "\n  ".join(wrong))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
