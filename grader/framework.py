@@ -85,6 +85,10 @@ class Context:
     sources: dict[str, str] = field(default_factory=dict)   # module -> submitted source text
     score: float | None = None
     notes: list[str] = field(default_factory=list)
+    # Values one test leaves for a later test of the same submission (tests run in number
+    # order), e.g. the accuracy measured by the training test for the REPORT.md check.
+    # Keys are "<assignment>.<what>"; a reader must cope with a missing key.
+    shared: dict[str, Any] = field(default_factory=dict)
 
     # -- results -----------------------------------------------------------------------
     def set_score(self, points: float) -> None:

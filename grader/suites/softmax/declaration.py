@@ -11,5 +11,11 @@ ASSIGNMENT = Assignment(
     settings={
         "max_iters": 3000,         # cap on HYPERPARAMS['num_iters'] in the accuracy run
         "num_classes": 10,
+        "train_seed": 0,           # seed passed to Softmax.train in the accuracy run
+        "gradcheck_seed": 11,      # seeds of the trusted-side random inputs of the suite
+        "speed_n": 2000,           # rows of X in the speed test
+        "speedup_min": 3.0,        # vectorized must be this many times faster than naive
+        "accuracy_margin": 0.02,   # full credit from (reference min accuracy - margin)
+        "calibration_seeds": (0, 1, 2, 3, 4),   # seeds of `make calibrate`
     },
 )

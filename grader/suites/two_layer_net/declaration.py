@@ -19,5 +19,22 @@ ASSIGNMENT = Assignment(
             "Final accuracy",
         ),
         "report_accuracy_tolerance": 0.03,
+        # REPORT.md values checked against HYPERPARAMS: key -> (section, keywords of a prose
+        # line, label of the template's "Label: value" line, which wins when present)
+        "report_values": {
+            "hidden_size": ("Hidden layer size", ("hidden",), "Hidden layer size"),
+            "batch_size": ("Batch size and learning-rate strategy", ("batch",), "Batch size"),
+            "learning_rate": ("Batch size and learning-rate strategy",
+                              ("learning rate", "learning-rate", "step size", "lr"),
+                              "Learning rate"),
+        },
+        "report_accuracy_section": "Final accuracy",   # where the stated test accuracy is read
+        "train_seed": 0,           # seed of the constructor and of train() in the accuracy run
+        "gradcheck_seed": 21,      # seeds of the trusted-side random inputs of the suite
+        "init_std_rtol": 0.15,     # allowed relative deviation of the initial weights' std
+        "overfit": {"n": 20, "hidden_size": 50, "std": 0.1, "learning_rate": 0.5,
+                    "num_iters": 500},   # fixed settings of the overfitting test
+        "accuracy_margin": 0.05,   # full credit from (reference min accuracy - margin)
+        "calibration_seeds": (0, 1, 2, 3, 4),   # seeds of `make calibrate`
     },
 )

@@ -1,0 +1,103 @@
+"""A linear softmax classifier (graded).
+
+Conventions (the same in every assignment of this kit):
+  * X is (N, D): one example per row. For the digits data D = 65: 64 pixels in [0, 1] and a
+    constant 1 at the end (the bias trick), so the last row of W holds the class biases.
+  * W is (D, C); the class scores of X are X @ W, shape (N, C).
+  * y is (N,) with integer labels in [0, C).
+  * loss = mean softmax cross-entropy over the batch + reg * np.sum(W * W),
+    so the regularization gradient is 2 * reg * W. (With the bias trick the biases live in W
+    and are regularized with it; that is intended here.)
+
+Write the functions in this order: softmax_loss_naive, softmax_loss_vectorized,
+Softmax.train, Softmax.predict, then choose HYPERPARAMS. Check each gradient with
+gradient_check.eval_numerical_gradient before moving on.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# The hyper-parameters the grader trains your Softmax with: the keys are exactly the keyword
+# arguments of Softmax.train (the grader passes X and y, caps num_iters and adds a seed).
+# Pick values that reach a good validation accuracy on the digits data.
+HYPERPARAMS = {
+    "learning_rate": None,   # TODO: step size of gradient descent
+    "reg": None,             # TODO: regularization strength
+    "num_iters": None,       # TODO: number of minibatch steps
+    "batch_size": None,      # TODO: examples per minibatch
+}
+
+
+def softmax_loss_naive(W: np.ndarray, X: np.ndarray, y: np.ndarray,
+                       reg: float) -> tuple[float, np.ndarray]:
+    """Softmax loss and its gradient, written with explicit loops.
+
+    Inputs: W (D, C) weights, X (N, D) data, y (N,) labels in [0, C), reg >= 0.
+    Returns (loss, dW) with dW the same shape as W.
+
+    Loop over the examples (and, if it helps you, over the classes): compute the scores
+    s = X[i] @ W, turn them into probabilities p = exp(s) / sum(exp(s)), add -log p[y[i]] to
+    the loss and p - onehot(y[i]) times X[i] to the gradient. Then average over the batch and
+    add the regularization. Subtract max(s) from the scores before exponentiating: it leaves p
+    unchanged and keeps exp from overflowing.
+    """
+    loss = 0.0
+    dW = np.zeros_like(W)
+    raise NotImplementedError("softmax_loss_naive: not implemented")
+    return loss, dW
+
+
+def softmax_loss_vectorized(W: np.ndarray, X: np.ndarray, y: np.ndarray,
+                            reg: float) -> tuple[float, np.ndarray]:
+    """Softmax loss and gradient, vectorized: same inputs and outputs as softmax_loss_naive.
+
+    No Python loops: compute all scores at once as X @ W, subtract each row's maximum,
+    normalize row-wise, and pick the probabilities of the correct classes with integer
+    indexing (probs[np.arange(N), y]). The gradient is X.T @ (probs - onehot(y)) / N plus the
+    regularization term. The result must match softmax_loss_naive to about 1e-12.
+    """
+    loss = 0.0
+    dW = np.zeros_like(W)
+    raise NotImplementedError("softmax_loss_vectorized: not implemented")
+    return loss, dW
+
+
+class Softmax:
+    """A linear classifier trained with minibatch stochastic gradient descent."""
+
+    def __init__(self) -> None:
+        self.W: np.ndarray | None = None      # created by train() on its first call
+
+    def loss(self, X_batch: np.ndarray, y_batch: np.ndarray,
+             reg: float) -> tuple[float, np.ndarray]:
+        """Loss and gradient of the current weights on one minibatch."""
+        return softmax_loss_vectorized(self.W, X_batch, y_batch, reg)
+
+    def train(self, X: np.ndarray, y: np.ndarray, learning_rate: float = 1e-3,
+              reg: float = 1e-5, num_iters: int = 100, batch_size: int = 200,
+              seed: int | None = None, verbose: bool = False) -> list[float]:
+        """Train W with minibatch SGD; return the loss of every iteration (a list of floats).
+
+        Inputs: X (N, D), y (N,) labels in [0, C); learning_rate, reg, num_iters and
+        batch_size as named; seed makes the run repeatable.
+
+        In every iteration: draw batch_size random example indices with `rng` (with
+        replacement is fine: rng.choice(N, batch_size)), compute the loss and gradient on
+        that minibatch with self.loss, record the loss, and take one step
+        W <- W - learning_rate * dW.
+        """
+        rng = np.random.default_rng(seed)
+        num_train, dim = X.shape
+        num_classes = int(np.max(y)) + 1
+        if self.W is None:
+            self.W = 0.001 * rng.standard_normal((dim, num_classes))
+        loss_history: list[float] = []
+        for it in range(num_iters):
+            raise NotImplementedError("Softmax.train: not implemented")
+            if verbose and it % 100 == 0:
+                print(f"iteration {it} / {num_iters}: loss {loss_history[-1]:.4f}")
+        return loss_history
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Predicted labels of X (N, D): an int array (N,), the highest-scoring class."""
+        raise NotImplementedError("Softmax.predict: not implemented")

@@ -1,0 +1,472 @@
+"""Grade a whole class: `python -m grader grade <assignment> <path>... [--out DIR] [--jobs N]`.
+
+Design (issue 5, SPEC §6):
+
+* **One subprocess per submission.** Each submission is graded by `python -m grader.batch
+  --child SPEC` in its own process group, with BLAS pinned to one thread, a wall-clock cap and
+  its log in `OUT/<id>/grader.log`. A hung, crashing or memory-hungry grade (even a bug in our
+  trusted code) costs exactly that submission; killing its process group also kills whatever
+  it started (the sandboxed worker). A `ProcessPoolExecutor` worker could not be killed
+  mid-task without breaking the whole pool, so the "pool" is `jobs` concurrent subprocesses,
+  each driven by a thread of a `ThreadPoolExecutor` (the driver only waits).
+* **Any executor.** The driver, `run_task(task)`, is a module-level function of one plain
+  dict, so it also runs on a `ProcessPoolExecutor` or a cluster. For Dask:
+  `grade_batch(..., executor=distributed.Client(addr).get_executor())`, or from the CLI
+  `--executor mymodule:factory` where `factory(jobs)` returns that executor. Dask workers
+  need this kit at the same path (or importable) and must share OUT's filesystem with the
+  machine running the batch (`OUT/.intake/` holds the unpacked submissions).
+* **Results as they finish, atomically.** The child writes `OUT/<id>/results.json` (Gradescope
+  format, plus `extra_data.gradekit_batch`: status, input digest, seconds) with write+rename
+  only once grading is complete; the runner's per-test progress goes to
+  `results.partial.json`, which a timeout salvages (status `timeout`, finished tests kept).
+* **Resumable, never twice.** A re-run skips a submission whose results.json is complete
+  (status `graded` or `timeout`) for the same assignment and the same input files (sha256
+  digest), unless `force`. Grader errors and intake rows are redone. While grading, the
+  child holds an `flock` on `OUT/<id>/.lock` (inherited from its driver); a child whose
+  driver died kills its own process group within `WATCH_SECONDS`, and a re-run takes the
+  lock (waiting for such an orphan) and re-checks results.json before grading. So killing
+  the batch loses only the submissions in flight, and none is graded twice.
+"""
+from __future__ import annotations
+
+import argparse
+import fcntl
+import importlib
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import uuid
+from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any, Callable
+
+from grader import intake
+from grader import results as res
+from grader.declaration import NAMES, ROOT, load
+
+DEFAULT_GRADE_FN = "grader.runner:grade_submission"
+WORKDIR = ".intake"
+RESULTS, PARTIAL, FEEDBACK, LOG, LOCK = "results.json", "results.partial.json", "feedback.md", "grader.log", ".lock"
+GRADED, TIMEOUT, GRADER_ERROR = "graded", "timeout", "grader_error"
+KEEP = (GRADED, TIMEOUT)            # statuses a re-run does not redo
+WATCH_SECONDS = 0.2
+BLAS_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+            "VECLIB_MAXIMUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1"}
+GRADER_FAILED = ("The grader failed on this submission (not caused by your code); course "
+                 "staff have the details and will regrade it.")
+
+_STOPS: dict[str, threading.Event] = {}   # run token -> "stop now" (Ctrl-C) for local drivers
+
+
+# -- results.json metadata (this module writes `extra_data.gradekit_batch`) --------------------
+def batch_meta(results: Any) -> dict[str, Any]:
+    """What the batch recorded about a submission: status, digest, seconds, message, run."""
+    extra = results.get("extra_data") if isinstance(results, dict) else None
+    meta = extra.get("gradekit_batch") if isinstance(extra, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
+def grader_meta(results: Any) -> dict[str, Any]:
+    """What the single-submission grader recorded: status, flags, max_score, sandbox."""
+    extra = results.get("extra_data") if isinstance(results, dict) else None
+    meta = extra.get("gradekit") if isinstance(extra, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
+def read_results(path: Path) -> dict[str, Any] | None:
+    """A results.json that parses and has the Gradescope essentials, else None."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not (isinstance(data, dict) and isinstance(data.get("tests", []), list)
+            and isinstance(data.get("score", 0), (int, float))):
+        return None
+    return data
+
+
+def is_complete(path: Path, assignment: str, digest: str) -> bool:
+    """Whether a re-run may keep this results.json instead of grading again."""
+    meta = batch_meta(read_results(path))
+    return (meta.get("assignment") == assignment and meta.get("digest") == digest
+            and meta.get("status") in KEEP)
+
+
+def _with_meta(data: dict[str, Any], **meta: Any) -> dict[str, Any]:
+    extra = data.get("extra_data")
+    data["extra_data"] = extra = extra if isinstance(extra, dict) else {}
+    extra["gradekit_batch"] = meta
+    return data
+
+
+def intake_results(assignment: str, sub: intake.Submission) -> dict[str, Any]:
+    """results.json for a submission that could not be unpacked (score 0, reason shown)."""
+    data = res.build([], execution_time=0.0,
+                     output=f"Your submission could not be graded ({sub.status}): {sub.message}",
+                     extra={"assignment": assignment, "status": sub.status, "sandbox": "none",
+                            "flags": [], "max_score": None})
+    return _with_meta(data, assignment=assignment, id=sub.id, status=sub.status, digest="",
+                      message=sub.message, seconds=None, source=sub.source)
+
+
+# -- grade functions by reference (they run in a fresh process) ---------------------------------
+def callable_ref(fn: Callable[..., Any] | str) -> dict[str, Any]:
+    """How a child process finds the grade function: 'pkg.mod:func', 'path/to/file.py:func'
+    or a module-level function object."""
+    if isinstance(fn, str):
+        mod, _, qual = fn.partition(":")
+        if not qual:
+            raise ValueError(f"grade function {fn!r} must look like 'module:function'")
+        if mod.endswith(".py"):
+            return {"module": "_gradefn_" + Path(mod).stem, "qualname": qual,
+                    "file": str(Path(mod).resolve())}
+        return {"module": mod, "qualname": qual, "file": None}
+    qual = getattr(fn, "__qualname__", "")
+    if not qual or "<" in qual or not getattr(fn, "__module__", None):
+        raise ValueError("grade_fn must be a module-level function (a separate process imports it)")
+    module = sys.modules.get(fn.__module__)
+    file = getattr(module, "__file__", None)
+    name = fn.__module__ if fn.__module__ != "__main__" else "_gradefn_main"
+    return {"module": name, "qualname": qual, "file": file}
+
+
+def resolve_callable(ref: dict[str, Any]) -> Callable[..., Any]:
+    try:
+        if ref["module"].startswith("_gradefn_"):
+            raise ImportError
+        module = importlib.import_module(ref["module"])
+    except ImportError:
+        if not ref.get("file"):
+            raise
+        spec = importlib.util.spec_from_file_location(ref["module"], ref["file"])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[ref["module"]] = module
+        spec.loader.exec_module(module)
+    obj: Any = module
+    for part in ref["qualname"].split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+# -- the child: grade one submission -------------------------------------------------------------
+_FINALIZE = threading.Lock()   # held while results.json is written; the watchdog waits for it
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Die (with everything this process started) as soon as the driver is gone."""
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(WATCH_SECONDS)
+        _FINALIZE.acquire()
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
+def child_main(spec: dict[str, Any]) -> int:
+    """Run the grade function on one submission and write results.json (atomically, once)."""
+    _watch_parent(spec["parent_pid"])
+    start = time.monotonic()
+    status, message = GRADED, spec.get("intake_message", "")
+    try:
+        fn = resolve_callable(spec["grade_fn"])
+        data = fn(spec["assignment"], Path(spec["submission"]), results_path=Path(spec["partial"]),
+                  time_budget=spec["time_budget"])
+        if not isinstance(data, dict) or not isinstance(data.get("tests"), list):
+            raise TypeError(f"the grade function returned {type(data).__name__}, not a results dict")
+        status = grader_meta(data).get("status") or GRADED
+    except Exception as exc:
+        traceback.print_exc()
+        data = res.build([], execution_time=time.monotonic() - start, output=GRADER_FAILED,
+                         extra={"assignment": spec["assignment"], "status": GRADER_ERROR,
+                                "sandbox": "unknown", "flags": [], "max_score": None})
+        status = GRADER_ERROR
+        message = f"grader raised {type(exc).__name__}: {exc} (see {spec['id']}/{LOG})"
+    _with_meta(data, assignment=spec["assignment"], id=spec["id"], status=status,
+               digest=spec["digest"], message=message,
+               seconds=round(time.monotonic() - start, 3), source=spec["source"], run=spec["run"])
+    with _FINALIZE:
+        res.write_atomic(Path(spec["results"]), data)
+        Path(spec["partial"]).unlink(missing_ok=True)
+    return 0
+
+
+# -- the driver: one task, on whatever executor ---------------------------------------------------
+def budgets(assignment: str, time_budget: float | None) -> tuple[float | None, float]:
+    """(budget passed to the grade function, hard wall-clock cap on the child process).
+    Without a budget the runner uses the declaration's `submission_seconds` and may finish
+    the test it is in (up to a training run), so the cap leaves room for that."""
+    if time_budget is None:
+        lim = load(assignment).limits
+        return None, lim.submission_seconds + max(lim.train_seconds, lim.call_seconds) + 60.0
+    return float(time_budget), float(time_budget) + min(60.0, max(2.0, 0.25 * time_budget))
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ, **BLAS_ENV)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    return env
+
+
+def _exited(proc: subprocess.Popen) -> bool:
+    """Whether the child has exited, without reaping it: while it is a zombie its pid (and so
+    its process group id) cannot be reused, so killing the group afterwards is safe."""
+    try:
+        return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is not None
+    except (ChildProcessError, AttributeError):
+        return proc.poll() is not None
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the child's process group (it, and anything it left running), then reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def _lock(fd: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+
+
+def _salvage(task: dict[str, Any], status: str, message: str, output: str, seconds: float) -> dict[str, Any]:
+    """results.json after the child failed: the runner's partial results if any, else none."""
+    out_dir = Path(task["dir"])
+    data = read_results(out_dir / PARTIAL)
+    if data is None:
+        data = res.build([], execution_time=seconds, output="",
+                         extra={"assignment": task["assignment"], "status": status,
+                                "sandbox": "unknown", "flags": [], "max_score": None})
+    gk = grader_meta(data)
+    if status == TIMEOUT:
+        gk["flags"] = sorted(set(gk.get("flags") or []) | {"timeout"})
+    data["output"] = output + ("\n\n" + data["output"] if data.get("output") else "")
+    _with_meta(data, assignment=task["assignment"], id=task["id"], status=status,
+               digest=task["digest"], message=message, seconds=round(seconds, 3),
+               source=task["source"], run=task["run"])
+    res.write_atomic(out_dir / RESULTS, data)
+    (out_dir / PARTIAL).unlink(missing_ok=True)
+    return {"id": task["id"], "status": status, "flags": gk.get("flags") or []}
+
+
+def run_task(task: dict[str, Any]) -> dict[str, Any]:
+    """Grade one submission in a fresh child process under a wall-clock cap; returns a short
+    outcome dict. Picklable: runs on a thread, process or cluster executor alike."""
+    out_dir = Path(task["dir"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results_path = out_dir / RESULTS
+    stop = _STOPS.get(task["run"])
+    fd = os.open(out_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if not _lock(fd, task["hard_timeout"]):   # another batch is grading it: leave it be
+            return {"id": task["id"], "status": GRADER_ERROR, "flags": ["locked"]}
+        if not task["force"] and is_complete(results_path, task["assignment"], task["digest"]):
+            return {"id": task["id"], "status": "kept", "flags": []}
+        (out_dir / PARTIAL).unlink(missing_ok=True)
+        spec = dict(task, parent_pid=os.getpid(), results=str(results_path),
+                    partial=str(out_dir / PARTIAL))
+        start = time.monotonic()
+        with open(out_dir / LOG, "wb") as log_file:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "grader.batch", "--child", json.dumps(spec)],
+                cwd=str(ROOT), env=_child_env(), stdin=subprocess.DEVNULL, stdout=log_file,
+                stderr=subprocess.STDOUT, start_new_session=True, pass_fds=(fd,))
+            exited = False
+            try:
+                while not exited and time.monotonic() - start < task["hard_timeout"]:
+                    if stop is not None and stop.is_set():
+                        break
+                    time.sleep(0.05 if time.monotonic() - start < 2 else WATCH_SECONDS)
+                    exited = _exited(proc)
+            finally:
+                _kill_group(proc)      # a timeout, Ctrl-C, or stray grandchildren
+        seconds = time.monotonic() - start
+        code = proc.returncode
+        if not exited:
+            if stop is not None and stop.is_set():
+                return {"id": task["id"], "status": "stopped", "flags": []}
+            return _salvage(task, TIMEOUT, f"killed after {seconds:.0f} s (time budget)",
+                            f"Grading stopped after {seconds:.0f} s: the time budget for one "
+                            f"submission ran out. Tests that had not finished score 0.", seconds)
+        data = read_results(results_path)
+        meta = batch_meta(data)
+        if meta.get("run") != task["run"]:
+            return _salvage(task, GRADER_ERROR, f"grader process exited with code {code} without "
+                            f"results (see {task['id']}/{LOG})", GRADER_FAILED, seconds)
+        return {"id": task["id"], "status": meta.get("status"), "flags": grader_meta(data).get("flags") or []}
+    finally:
+        os.close(fd)
+
+
+# -- the batch -------------------------------------------------------------------------------------
+def _run(tasks: list[dict[str, Any]], executor: Executor | None, jobs: int | None, progress: bool,
+         on_done: Callable[[dict[str, Any], dict[str, Any]], None], failed: int = 0) -> None:
+    from tqdm import tqdm
+
+    from grader.report import attention_flags
+    if not tasks:
+        return
+    own = executor is None
+    ex = executor or ThreadPoolExecutor(max_workers=max(1, jobs or os.cpu_count() or 1),
+                                        thread_name_prefix="grade")
+    stop = _STOPS.setdefault(tasks[0]["run"], threading.Event())
+    flagged = 0
+    futures: dict[Any, dict[str, Any]] = {}
+    with tqdm(total=len(tasks), disable=not progress, unit="sub", dynamic_ncols=True,
+              desc=tasks[0]["assignment"]) as bar:
+        try:
+            futures = {ex.submit(run_task, t): t for t in tasks}
+            for fut in as_completed(futures):
+                task = futures[fut]
+                try:
+                    outcome = fut.result()
+                except Exception as exc:   # the executor failed (a cluster worker died, ...)
+                    outcome = _salvage(task, GRADER_ERROR, f"executor error: {type(exc).__name__}: {exc}",
+                                       GRADER_FAILED, 0.0)
+                on_done(task, outcome)
+                failed += outcome["status"] not in (GRADED, "kept")
+                flagged += bool(attention_flags(outcome.get("flags") or []))
+                bar.set_postfix(failed=failed, flagged=flagged, refresh=False)
+                bar.update()
+        except BaseException:
+            stop.set()
+            for fut in futures:
+                fut.cancel()
+            raise
+        finally:
+            if own:
+                ex.shutdown(wait=True, cancel_futures=True)
+            _STOPS.pop(tasks[0]["run"], None)
+
+
+def grade_batch(assignment: str, paths: list[Path], out: Path, *, jobs: int | None = None,
+                force: bool = False, executor: Executor | None = None,
+                grade_fn: Callable[..., dict[str, Any]] | str | None = None,
+                time_budget: float | None = None, progress: bool = True):
+    """Grade every submission under `paths` into `out`; return the grades.csv DataFrame.
+
+    `jobs` defaults to the number of cores; `grade_fn` (a module-level function or
+    'module:function', default the runner) is called in a child process as
+    `grade_fn(assignment, folder, results_path=..., time_budget=...)`; `time_budget` caps
+    each submission's wall time. Writes OUT/<id>/results.json + feedback.md, grades.csv,
+    gradebook.csv and report.html; prints a progress bar and a summary when `progress`."""
+    from grader import report
+    from grader.feedback import feedback_markdown
+    decl = load(assignment)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    subs = intake.discover([Path(p) for p in paths], out / WORKDIR)
+    soft, hard = budgets(assignment, time_budget)
+    ref = callable_ref(grade_fn or DEFAULT_GRADE_FN)
+    run = uuid.uuid4().hex
+    title = f"{assignment}: {decl.title}"
+
+    def write_feedback(sub_id: str) -> None:
+        data = read_results(out / sub_id / RESULTS)
+        if data is not None:
+            (out / sub_id / FEEDBACK).write_text(
+                feedback_markdown(data, title=decl.title, submission_id=sub_id), encoding="utf-8")
+
+    tasks, kept = [], 0
+    for sub in subs:
+        sub_dir = out / sub.id
+        if sub.status != intake.OK:
+            res.write_atomic(sub_dir / RESULTS, intake_results(assignment, sub))
+            write_feedback(sub.id)
+        elif not force and is_complete(sub_dir / RESULTS, assignment, sub.digest):
+            kept += 1
+            write_feedback(sub.id)
+        else:
+            tasks.append({"assignment": assignment, "id": sub.id, "submission": str(sub.path.resolve()),
+                          "dir": str(sub_dir.resolve()), "digest": sub.digest, "source": sub.source,
+                          "intake_message": sub.message, "grade_fn": ref, "time_budget": soft,
+                          "hard_timeout": hard, "force": force, "run": run})
+    outcomes: list[dict[str, Any]] = []
+
+    def done(task: dict[str, Any], outcome: dict[str, Any]) -> None:
+        outcomes.append(outcome)
+        write_feedback(task["id"])
+
+    _run(tasks, executor, jobs, progress, done,
+         failed=sum(sub.status != intake.OK for sub in subs))   # intake failures count too
+    kept += sum(o["status"] == "kept" for o in outcomes)
+    results = {sub.id: read_results(out / sub.id / RESULTS) or {} for sub in subs}
+    df = report.grades_frame(subs, results)
+    report.write_report(out, title, subs, results, df)
+    shutil.rmtree(out / WORKDIR, ignore_errors=True)
+    if progress:
+        print(report.summary_text(assignment, df, out, time.monotonic() - t0, kept))
+    return df
+
+
+# -- CLI (grader/cli.py delegates `python -m grader grade` here) -----------------------------------
+def add_grade_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("assignment", nargs="?", help=f"one of: {', '.join(NAMES)}")
+    parser.add_argument("paths", nargs="*", metavar="path",
+                        help="a folder of submission folders or zips, single zips, or a Gradescope "
+                             "'Export Submissions' folder or zip")
+    parser.add_argument("--out", default="out/grade", help="output folder (default: out/grade)")
+    parser.add_argument("--jobs", type=int, default=None, help="parallel submissions (default: cores)")
+    parser.add_argument("--force", action="store_true", help="regrade submissions already graded in OUT")
+    parser.add_argument("--time-budget", type=float, default=None, metavar="S",
+                        help="wall-clock seconds per submission (default: from the assignment)")
+    parser.add_argument("--executor", metavar="MODULE:FACTORY",
+                        help="FACTORY(jobs) returns a concurrent.futures executor, e.g. "
+                             "distributed.Client(addr).get_executor()")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar or summary")
+    parser.add_argument("--grade-fn", help=argparse.SUPPRESS)   # tests: a fake grader
+
+
+def _make_executor(spec: str, jobs: int | None) -> Executor:
+    return resolve_callable(callable_ref(spec))(jobs)
+
+
+def main_grade(args: argparse.Namespace) -> int:
+    """`python -m grader grade`: 0 when grading completed, 2 when it could not start."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    kwargs = dict(jobs=args.jobs, force=args.force, time_budget=args.time_budget,
+                  progress=not args.no_progress, grade_fn=args.grade_fn)
+    executor = _make_executor(args.executor, args.jobs) if args.executor else None
+    out = Path(args.out)
+    try:
+        if args.assignment not in NAMES:
+            print(f"error: give an assignment ({', '.join(NAMES)}) and the submissions to grade, "
+                  f"e.g. python -m grader grade softmax path/to/export.zip", file=sys.stderr)
+            return 2
+        if not args.paths:
+            print("error: no submissions given: pass folders, zips or a Gradescope export", file=sys.stderr)
+            return 2
+        grade_batch(args.assignment, [Path(p) for p in args.paths], out, executor=executor, **kwargs)
+        return 0
+    except FileNotFoundError as exc:
+        print(f"error: {exc}; pass a folder of submissions, zips or a Gradescope export",
+              file=sys.stderr)
+        return 2
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        sys.exit(child_main(json.loads(sys.argv[2])))
+    sys.exit("usage: python -m grader grade <assignment> <path>... (this module's own entry "
+             "point is internal: --child SPEC)")

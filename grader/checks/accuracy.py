@@ -1,0 +1,161 @@
+"""Held-out accuracy, computed in the trusted process, and its calibrated partial-credit band.
+
+The worker trains on the training (and validation) split and gets the test INPUTS only; it
+returns predictions and the accuracy is computed here against labels it never sees.
+
+Thresholds come from the reference's own trained accuracy, recorded in
+`grader/suites/<name>/calibration.json` by `make calibrate` (`{"accuracy": [...], "min": ..,
+"majority": .., ...}`), and are derived in ONE place, `accuracy_band`:
+    full credit at  calibration["min"] - settings["accuracy_margin"]
+    zero credit at  calibration["majority"]  (the majority-class rate of the test split;
+                    1 / num_classes when absent)
+    linear in between (partial credit).
+
+    accuracy_band(decl) -> (zero_at, full_at)
+    band_points(acc, band, weight) -> points
+    grade_accuracy(ctx, acc, weight, what) -> points (sets ctx score/notes, raises when short)
+    accuracy(pred, y_true, num_classes, what) -> float
+    worker_data(data, keys=WORKER_KEYS) -> the splits the worker may see (never y_test)
+    validate_hyperparams(hp, spec, what) -> clean dict;  cap_iters(hp, max_iters, key) -> (hp, note)
+    submission_context(assignment, folder, sandbox_mode) -> Context   (for calibrate.py: the
+        reference is trained through the same sandboxed path, and the same test code, as a
+        submission)
+    calibration_record(accs, y_test, **extra) -> the dict written to calibration.json
+"""
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+from grader.checks import sanity
+from grader.declaration import Assignment, load
+from grader.framework import CheckFailed, Context
+
+DEFAULT_MARGIN = 0.03
+WORKER_KEYS = ("X_train", "y_train", "X_val", "y_val", "X_test")   # never "y_test"
+
+
+def accuracy_band(decl: Assignment) -> tuple[float, float]:
+    """(zero_at, full_at) from the declaration's calibration and settings (see module doc)."""
+    calib = decl.calibration()
+    if "min" not in calib:
+        raise RuntimeError(f"{decl.name}: calibration.json is missing or incomplete; run "
+                           f"`make calibrate ASSIGNMENT={decl.name}`")
+    margin = float(decl.settings.get("accuracy_margin", DEFAULT_MARGIN))
+    full_at = float(calib["min"]) - margin
+    zero_at = float(calib.get("majority", 1.0 / int(decl.settings["num_classes"])))
+    if not zero_at < full_at:
+        raise RuntimeError(f"{decl.name}: calibrated band is empty ({zero_at} >= {full_at})")
+    return zero_at, full_at
+
+
+def band_points(acc: float, band: tuple[float, float], weight: float) -> float:
+    """Linear partial credit: 0 at or below band[0], full weight at or above band[1]."""
+    zero_at, full_at = band
+    frac = (acc - zero_at) / (full_at - zero_at)
+    return float(weight * min(1.0, max(0.0, frac)))
+
+
+def accuracy(pred: Any, y_true: np.ndarray, num_classes: int, what: str) -> float:
+    """Fraction of correct predictions; `pred` is validated as (N,) labels in [0, C)."""
+    labels = sanity.labels(pred, len(y_true), num_classes, what, strict_dtype=False)
+    return float(np.mean(labels == np.asarray(y_true)))
+
+
+def grade_accuracy(ctx: Any, acc: float, weight: float, what: str) -> float:
+    """Set the test's score from the band, add a note with the numbers, and raise
+    CheckFailed (keeping the partial score) when short of full credit."""
+    band = accuracy_band(ctx.assignment)
+    points = band_points(acc, band, weight)
+    ctx.set_score(points)
+    msg = (f"{what}: test accuracy {acc:.1%} (full credit from {band[1]:.1%}, none at or "
+           f"below {band[0]:.1%}, linear in between): {points:.2f} / {weight:g} points.")
+    if points < weight - 1e-9:
+        raise CheckFailed(msg + " Hint: tune HYPERPARAMS on the validation set; check that "
+                                "train() updates the weights every iteration.")
+    ctx.note(msg)
+    return points
+
+
+def worker_data(data: Mapping[str, np.ndarray], keys: tuple[str, ...] = WORKER_KEYS
+                ) -> dict[str, np.ndarray]:
+    """The splits the sandbox may receive: training/validation data and test inputs only."""
+    if any(k.startswith("y_test") for k in keys):
+        raise ValueError("test labels never go to the worker")
+    return {k: np.asarray(data[k]) for k in keys}
+
+
+def validate_hyperparams(hp: Any, spec: Mapping[str, tuple[str, float, float]],
+                         what: str = "HYPERPARAMS") -> dict[str, float | int]:
+    """Check the student's HYPERPARAMS dict against `spec` = {key: (kind, low, high)} with kind
+    "int" or "float" (inclusive bounds). Every key required, no others; clear messages."""
+    if not isinstance(hp, dict):
+        raise CheckFailed(f"{what} must be a dict, got {type(hp).__name__}.")
+    missing = [k for k in spec if k not in hp]
+    extra = [k for k in hp if k not in spec]
+    if missing or extra:
+        parts = ([f"missing {', '.join(map(repr, missing))}"] if missing else []) + \
+                ([f"unexpected {', '.join(map(repr, extra))}"] if extra else [])
+        raise CheckFailed(f"{what}: {'; '.join(parts)}. Expected exactly the keys "
+                          f"{', '.join(map(repr, spec))}.")
+    clean: dict[str, float | int] = {}
+    for key, (kind, low, high) in spec.items():
+        value = hp[key]
+        if value is None:
+            raise CheckFailed(f"{what}[{key!r}] is not set (None): choose a value.")
+        ok_int = isinstance(value, int) and not isinstance(value, bool)
+        ok = ok_int or (kind == "float" and isinstance(value, float))
+        if kind == "int" and isinstance(value, float) and value.is_integer():
+            value, ok = int(value), True
+        if not ok:
+            kind_text = "an integer" if kind == "int" else "a number"
+            raise CheckFailed(f"{what}[{key!r}] must be {kind_text}, got {value!r}.")
+        if not (low <= value <= high) or value != value:
+            raise CheckFailed(f"{what}[{key!r}] = {value!r} is outside the allowed range "
+                              f"[{low:g}, {high:g}].")
+        clean[key] = int(value) if kind == "int" else float(value)
+    return clean
+
+
+def cap_iters(hp: dict[str, Any], max_iters: int, key: str = "num_iters"
+              ) -> tuple[dict[str, Any], str]:
+    """A copy of `hp` with `key` capped at `max_iters`, and a note when it was capped."""
+    out = dict(hp)
+    if out[key] > max_iters:
+        out[key] = int(max_iters)
+        return out, (f"HYPERPARAMS[{key!r}] = {hp[key]} was capped at {max_iters} "
+                     f"iterations for grading.")
+    return out, ""
+
+
+@contextlib.contextmanager
+def submission_context(assignment: str, folder: Path, sandbox_mode: str = "auto"
+                       ) -> Iterator[Context]:
+    """A test Context on `folder`'s files in a sandboxed worker, as the runner builds it."""
+    from grader import fixtures, runner
+    from grader.sandbox import Worker
+    decl = load(assignment)
+    with tempfile.TemporaryDirectory(prefix="gradekit-calib-") as tmp:
+        workdir = Path(tmp) / "work"
+        errors, _ = runner.prepare(decl, Path(folder), workdir)
+        if errors:
+            raise RuntimeError(f"{folder}: {'; '.join(e.message for e in errors.values())}")
+        report, _ = runner.read_report(decl, Path(folder))
+        sources = {p.stem: p.read_text() for p in workdir.glob("*.py") if p.name in decl.graded}
+        with Worker(workdir, decl.limits, mode=sandbox_mode,
+                    forbidden_imports=decl.forbidden_imports) as worker:
+            yield Context(decl, worker, lambda s: fixtures.load(assignment, s), {}, report,
+                          sources)
+
+
+def calibration_record(accs: list[float], y_test: np.ndarray, **extra: Any) -> dict[str, Any]:
+    """What calibration.json holds: the accuracies, their mean and min, the majority-class
+    rate of the test split (the zero-credit point), plus how they were produced."""
+    counts = np.bincount(np.asarray(y_test))
+    return {"accuracy": [round(float(a), 6) for a in accs],
+            "mean": round(float(np.mean(accs)), 6), "min": round(float(np.min(accs)), 6),
+            "majority": round(float(counts.max() / counts.sum()), 6), **extra}

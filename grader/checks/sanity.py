@@ -1,0 +1,145 @@
+"""Sanity checks on values returned by student code (trusted side, generic).
+
+Each function takes values the worker already returned (plain data), coerces them with
+`grader.checks.compare`, and raises `CheckFailed` with a student-facing message naming the
+function (`what`), what was expected, what came back and a hint. None of them calls the worker:
+the suite decides what to run, these decide whether the answer is sane.
+
+    chance_loss(loss, num_classes, what)         loss ~ ln C with small random weights
+    reg_raises_loss(loss0, loss_reg, what, expected_increase=None)
+    finite_scalar(value, what, hint)             e.g. the loss on logits ~1e4 (stability)
+    finite_array(value, what, shape=None)        a finite array (of a given shape)
+    loss_decreases(history, what, min_len=)      a training loss history goes down
+    labels(pred, n, num_classes, what, strict_dtype=)   (N,) integer labels in [0, C)
+    same_result(a, b, what)                      determinism under the same seed
+    overfit(train_acc, what, threshold=1.0)      a tiny training set is learned
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from grader.checks.compare import as_array, as_scalar
+from grader.framework import CheckFailed
+
+CHANCE_ATOL = 0.05        # |loss - ln C| allowed with weights ~1e-3 or smaller
+STABILITY_HINT = ("Subtract each row's maximum score before exponentiating: softmax is "
+                  "unchanged and exp() can no longer overflow.")
+STABLE_MISMATCH_HINT = ("with large scores the result must still match: shift each row of "
+                        "scores by its maximum (do not clip them). If the test on ordinary "
+                        "inputs fails as well, fix that one first.")
+
+
+def chance_loss(loss: Any, num_classes: int, what: str, *, atol: float = CHANCE_ATOL) -> float:
+    """With tiny weights every class is equally likely, so the loss must be about ln C."""
+    value = finite_scalar(loss, what)
+    expected = math.log(num_classes)
+    if abs(value - expected) > atol:
+        raise CheckFailed(
+            f"{what}: with small random weights every class is about equally likely, so the "
+            f"loss should be close to ln({num_classes}) = {expected:.4f} (within {atol:g}); "
+            f"got {value:.6g}. Hint: the loss is the MEAN over the batch of -log p[correct].")
+    return value
+
+
+def reg_raises_loss(loss0: Any, loss_reg: Any, what: str, *,
+                    expected_increase: float | None = None, rtol: float = 1e-6) -> float:
+    """The same data with reg > 0 must give a larger loss; with `expected_increase` (computed
+    on the trusted side, e.g. reg * sum(W**2)) the increase must equal it."""
+    a = finite_scalar(loss0, f"{what} (reg = 0)")
+    b = finite_scalar(loss_reg, f"{what} (reg > 0)")
+    if not b > a:
+        raise CheckFailed(f"{what}: adding regularization did not raise the loss (reg = 0: "
+                          f"{a:.6g}, reg > 0: {b:.6g}). Hint: add reg * sum(W**2) to the loss.")
+    if expected_increase is not None:
+        got = b - a
+        if abs(got - expected_increase) > 1e-10 + rtol * abs(expected_increase):
+            raise CheckFailed(
+                f"{what}: regularization raised the loss by {got:.6g}, but reg * sum(W**2) "
+                f"over the weight matrices is {expected_increase:.6g}. Hint: the penalty is "
+                f"reg * np.sum(W * W) for every weight matrix (not the biases), not halved.")
+    return b - a
+
+
+def finite_scalar(value: Any, what: str, hint: str = "") -> float:
+    """A single finite number, else CheckFailed (inf/nan usually means exp() overflowed)."""
+    x = as_scalar(value, what)
+    if not math.isfinite(x):
+        raise CheckFailed(f"{what}: expected a finite number, got {x}."
+                          + (f" Hint: {hint}" if hint else ""))
+    return x
+
+
+def finite_array(value: Any, what: str, shape: tuple[int, ...] | None = None,
+                 hint: str = "") -> np.ndarray:
+    """A finite float64 array (of `shape` when given), e.g. a baseline to compare against."""
+    arr = as_array(value, what)
+    if shape is not None and arr.shape != tuple(shape):
+        raise CheckFailed(f"{what}: wrong shape: expected {tuple(shape)}, got {arr.shape}.")
+    if not np.all(np.isfinite(arr)):
+        raise CheckFailed(f"{what}: contains non-finite values."
+                          + (f" Hint: {hint}" if hint else ""))
+    return arr
+
+
+def loss_decreases(history: Any, what: str, *, min_len: int = 2,
+                   window: float = 0.1) -> np.ndarray:
+    """A 1-D finite loss history of at least `min_len` entries whose mean over the last
+    `window` fraction is below its mean over the first one (minibatch noise is averaged)."""
+    h = as_array(history, what)
+    if h.ndim != 1 or h.size < min_len:
+        raise CheckFailed(f"{what}: expected a list of at least {min_len} losses (one per "
+                          f"iteration), got shape {h.shape}.")
+    if not np.all(np.isfinite(h)):
+        first = int(np.flatnonzero(~np.isfinite(h))[0])
+        raise CheckFailed(f"{what}: the loss became non-finite at iteration {first}. Hint: "
+                          "is the learning rate far too large, or exp() overflowing?")
+    k = max(1, int(round(window * h.size)))
+    start, end = float(h[:k].mean()), float(h[-k:].mean())
+    if not end < start:
+        raise CheckFailed(f"{what}: the loss did not decrease during training (mean of the "
+                          f"first {k} iterations {start:.4g}, of the last {k} {end:.4g}). "
+                          "Hint: step against the gradient, W -= learning_rate * dW.")
+    return h
+
+
+def labels(pred: Any, n: int, num_classes: int, what: str, *,
+           strict_dtype: bool = True) -> np.ndarray:
+    """Predicted labels: shape (n,), integers in [0, num_classes). With `strict_dtype` the
+    array must have an integer dtype; otherwise integral float values are accepted."""
+    if strict_dtype and isinstance(pred, np.ndarray) and type(pred) is np.ndarray \
+            and pred.dtype.kind not in "iu":
+        raise CheckFailed(f"{what}: expected an integer array of labels, got dtype {pred.dtype}."
+                          " Hint: np.argmax returns integers.")
+    arr = as_array(pred, what)
+    if strict_dtype and not isinstance(pred, np.ndarray):
+        raise CheckFailed(f"{what}: expected a numpy array of labels, got "
+                          f"{type(pred).__name__}.")
+    if arr.shape != (n,):
+        raise CheckFailed(f"{what}: expected shape ({n},) (one label per row of X), got "
+                          f"{arr.shape}.")
+    if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+        raise CheckFailed(f"{what}: labels must be whole numbers.")
+    if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
+        raise CheckFailed(f"{what}: labels must lie in [0, {num_classes}); got values from "
+                          f"{arr.min():g} to {arr.max():g}.")
+    return arr.astype(np.int64)
+
+
+def same_result(a: Any, b: Any, what: str, *, rtol: float = 1e-12) -> None:
+    """Two runs with the same seed must give the same numbers (to rounding)."""
+    x, y = as_array(a, what), as_array(b, what)
+    if x.shape != y.shape or not np.allclose(x, y, rtol=rtol, atol=1e-12, equal_nan=True):
+        raise CheckFailed(f"{what}: two runs with the same seed gave different results. Hint: "
+                          "draw every random number from np.random.default_rng(seed), not "
+                          "from the global np.random state.")
+
+
+def overfit(train_acc: float, what: str, *, threshold: float = 1.0) -> None:
+    """Training accuracy on a tiny set after many steps must reach `threshold`."""
+    if train_acc < threshold - 1e-12:
+        raise CheckFailed(f"{what}: a network trained on a tiny set should fit it "
+                          f"(training accuracy >= {threshold:.0%}); got {train_acc:.1%}. Hint: "
+                          "check the parameter update and the gradients of every layer.")

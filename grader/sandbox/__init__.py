@@ -1,0 +1,15 @@
+"""The trust boundary: run student code in a separate, isolated worker process.
+
+    from grader.sandbox import Worker, Handle, StudentError, start_worker
+    with Worker(workdir, decl.limits, forbidden_imports=decl.forbidden_imports) as w:
+        loss, dW = w.call("softmax.softmax_loss_naive", (W, X, y, 0.1))
+
+Modules: `client` (trusted API), `protocol` (plain-data wire format), `worker_main` (runs
+inside the sandbox), `isolation` (bwrap / uid / plain), `errors` (StudentError).
+"""
+from grader.sandbox.client import (Handle, Request, Worker, req_call, req_get_attr,
+                                   req_method, req_set_item, start_worker)
+from grader.sandbox.errors import KINDS, StudentError
+
+__all__ = ["Worker", "Handle", "StudentError", "KINDS", "Request", "start_worker",
+           "req_call", "req_method", "req_set_item", "req_get_attr"]

@@ -1,0 +1,452 @@
+"""The sandbox worker: the only process that ever runs student code.
+
+Runs with the standard library + numpy only; the trusted client starts it (inside
+bubblewrap, as an unprivileged uid, or plain) as
+
+    python -I -B worker_main.py '<json config>'
+
+and talks to it over two dedicated pipes with the framed plain-data format of
+`protocol.py` (loaded from the same folder under a private name). Student stdout/stderr go
+to fds 1 and 2, which the client drains into a capped log. Order matters: limits and the
+one-thread BLAS environment are set before numpy is imported, and the submission folder
+joins `sys.path` only after everything the worker itself needs is imported, so a student
+file named `json.py` or `numpy.py` cannot replace them.
+
+Everything here is defence in depth: the student controls this process once their module
+is imported, so nothing the worker says is trusted by the grader.
+"""
+import json
+import os
+import sys
+
+CONFIG = json.loads(sys.argv[1])
+WORKDIR = CONFIG["workdir"]
+
+
+def _monitor() -> None:
+    """Plain mode: fork so the worker's parent is this small process, not the grader.
+
+    `os.kill(os.getppid(), 9)` from student code then kills only this monitor, and the worker
+    follows it (parent-death signal); the grader just sees the sandbox side die.
+    """
+    pid = os.fork()
+    if pid:
+        import signal
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        while True:
+            try:
+                _, status = os.waitpid(pid, 0)
+                break
+            except ChildProcessError:
+                os._exit(70)
+            except InterruptedError:
+                continue
+        os._exit(os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status)
+                 else 128 + os.WTERMSIG(status))
+    _die_with_parent(os.getppid())
+
+
+def _die_with_parent(parent: int) -> None:
+    try:
+        import ctypes
+        import signal
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)          # PR_SET_PDEATHSIG
+    except Exception:                                     # not Linux: best effort only
+        pass
+    if os.getppid() != parent:
+        os._exit(70)
+
+
+def _set_limits() -> None:
+    import resource
+    import signal
+    mb = 1 << 20
+    lim = CONFIG["limits"]
+
+    def setl(name: str, soft: int, hard: int | None = None) -> None:
+        which = getattr(resource, name, None)
+        if which is None:
+            return
+        hard = soft if hard is None else hard
+        try:
+            cur_soft, cur_hard = resource.getrlimit(which)
+            if cur_hard != resource.RLIM_INFINITY:
+                hard = min(hard, cur_hard)
+                soft = min(soft, hard)
+            resource.setrlimit(which, (soft, hard))
+        except (ValueError, OSError):
+            pass
+
+    setl("RLIMIT_AS", int(lim["memory_mb"]) * mb)
+    cpu = int(lim["cpu_seconds"])
+    setl("RLIMIT_CPU", cpu, cpu + 5)
+    setl("RLIMIT_NPROC", int(lim["processes"]))
+    setl("RLIMIT_NOFILE", int(lim["open_files"]))
+    setl("RLIMIT_FSIZE", int(lim["file_mb"]) * mb)
+    setl("RLIMIT_CORE", 0)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)        # too-big writes fail, not kill
+
+
+if CONFIG.get("monitor"):
+    _monitor()
+os.umask(0o077)
+_set_limits()
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+             "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+sys.path.extend(CONFIG.get("site") or ())      # numpy's folder, for another interpreter
+
+import importlib  # noqa: E402
+import importlib.abc  # noqa: E402
+import importlib.util  # noqa: E402
+import traceback  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+
+def _load_protocol():
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "protocol.py")
+    spec = importlib.util.spec_from_file_location("_gradekit_protocol", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+P = _load_protocol()
+REQ_FD, RESP_FD = CONFIG["req_fd"], CONFIG["resp_fd"]
+MAX_FRAMES = 15
+MAX_DETAIL = 4000
+
+
+class ForbiddenImport(ImportError):
+    """Raised by the import blocker (the static scan is the first line; this is the second)."""
+
+
+class _Blocker(importlib.abc.MetaPathFinder):
+    def __init__(self, names):
+        self.names = frozenset(names)
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.split(".")[0] in self.names:
+            raise ForbiddenImport(f"import of {fullname!r} is not allowed in this assignment "
+                                  "(numpy only)", name=fullname)
+        return None
+
+
+class Kept:
+    """A value left in the worker; travels as a handle id."""
+    __slots__ = ("id",)
+
+    def __init__(self, hid):
+        self.id = hid
+
+
+class Failure(Exception):
+    """A failure already phrased for the student."""
+
+    def __init__(self, kind, message, detail=""):
+        super().__init__(message)
+        self.kind, self.message, self.detail = kind, message, detail
+
+
+HANDLES = {}
+_next_id = [1]
+
+
+def keep(obj):
+    hid = _next_id[0]
+    _next_id[0] += 1
+    HANDLES[hid] = obj
+    return Kept(hid)
+
+
+def lookup(hid):
+    if hid not in HANDLES:
+        raise Failure("crash", "an object kept in the worker no longer exists "
+                      "(it was released or the worker restarted)")
+    return HANDLES[hid]
+
+
+# --------------------------------------------------------------------------- student code
+def _student_frames(tb):
+    root = os.path.join(WORKDIR, "")
+    frames = [f for f in traceback.extract_tb(tb) if f.filename.startswith(root)]
+    for f in frames:
+        f.filename = f.filename[len(root):]
+    return frames[-MAX_FRAMES:]
+
+
+def _detail(exc):
+    try:
+        lines = traceback.format_list(_student_frames(exc.__traceback__))
+        only = "".join(traceback.format_exception_only(type(exc), exc))
+        text = "".join(lines) + only.replace(os.path.join(WORKDIR, ""), "")
+        if lines:
+            text = "Traceback (your code, most recent call last):\n" + text
+        return text[-MAX_DETAIL:]
+    except BaseException:
+        return ""
+
+
+def _exc_text(exc):
+    try:
+        text = str(exc)
+    except BaseException:
+        text = "<unprintable>"
+    return text[:400]
+
+
+def _is_forbidden(exc):
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, ForbiddenImport):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return None
+
+
+def _failure(exc, label):
+    """Map a student exception to (kind, message, detail)."""
+    if isinstance(exc, Failure):
+        return exc
+    detail = _detail(exc)
+    if isinstance(exc, MemoryError):
+        return Failure("memory", f"{label} used more than {CONFIG['limits']['memory_mb']} MB "
+                                 "of memory", detail)
+    forbidden = _is_forbidden(exc)
+    if forbidden is not None:
+        return Failure("forbidden", f"{label}: {_exc_text(forbidden)}", detail)
+    if isinstance(exc, NotImplementedError):
+        return Failure("not_implemented", f"{label}: not implemented", detail)
+    if isinstance(exc, SystemExit):
+        return Failure("exception", f"{label} called sys.exit({_exc_text(exc)})", detail)
+    name = type(exc).__name__
+    msg = _exc_text(exc)
+    return Failure("exception", f"{label} raised {name}" + (f": {msg}" if msg else ""), detail)
+
+
+def load_module(module):
+    """Import a student module; failures phrased per SPEC §4 (missing/import/forbidden)."""
+    if module in sys.modules and module in LOADED:
+        return sys.modules[module]
+    present = sys.modules.get(module)
+    if present is not None and not str(getattr(present, "__file__", "")).startswith(
+            os.path.join(WORKDIR, "")):
+        del sys.modules[module]       # a student file named like a module the worker uses
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name == module and not isinstance(exc, ForbiddenImport):
+            raise Failure("missing", f"{module}.py is missing from the submission") from None
+        raise _import_failure(exc, module) from None
+    except BaseException as exc:
+        raise _import_failure(exc, module) from None
+    LOADED.add(module)
+    return mod
+
+
+def _import_failure(exc, module):
+    f = _failure(exc, f"{module}.py")
+    if f.kind in ("exception", "not_implemented"):
+        what = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        what = what.replace(os.path.join(WORKDIR, ""), "").splitlines()[-1][:400]
+        if isinstance(exc, SyntaxError):
+            what = f"{what} (line {exc.lineno})"
+        return Failure("import", f"{module}.py could not be imported: {what}", f.detail)
+    return f
+
+
+LOADED = set()
+
+
+def resolve(target):
+    parts = target.split(".")
+    if len(parts) < 2 or not all(p.isidentifier() for p in parts):
+        raise Failure("protocol", f"bad target {target!r}")
+    obj = load_module(parts[0])
+    for i, name in enumerate(parts[1:], start=1):
+        try:
+            obj = getattr(obj, name)
+        except AttributeError:
+            raise Failure("missing", f"{'.'.join(parts[:i])} does not define {name}") from None
+        except BaseException as exc:
+            raise _failure(exc, target) from None
+    return obj
+
+
+def run_student(label, fn, args, kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except BaseException as exc:
+        raise _failure(exc, label) from None
+
+
+def apply_keep(label, value, keep_idx):
+    if not keep_idx:
+        return value
+    if not isinstance(value, tuple):
+        if list(keep_idx) == [0]:
+            return keep(value)
+        raise Failure("bad_value", f"{label} returned a {type(value).__name__}, expected a tuple")
+    items = list(value)
+    for i in keep_idx:
+        if not -len(items) <= i < len(items):
+            raise Failure("bad_value", f"{label} returned a tuple of {len(items)} items, "
+                                       f"expected at least {i + 1}")
+        items[i] = keep(items[i])
+    return tuple(items)
+
+
+# --------------------------------------------------------------------------- operations
+def op_one(req):
+    op = req["op"]
+    args = tuple(req.get("args") or ())
+    kwargs = req.get("kwargs") or {}
+    if op == "load":
+        load_module(req["module"])
+        return None
+    if op == "call":
+        target = req["target"]
+        label = target.split(".")[-1]
+        fn = resolve(target)
+        return apply_keep(label, run_student(label, fn, args, kwargs), req.get("keep") or ())
+    if op == "new":
+        target = req["target"]
+        label = target.split(".")[-1]
+        cls = resolve(target)
+        return keep(run_student(label, cls, args, kwargs))
+    obj = req.get("handle")
+    label = req.get("label") or type(obj).__name__
+    if op == "method":
+        name = req["name"]
+        label = f"{label}.{name}"
+        try:
+            fn = getattr(obj, name)
+        except AttributeError:
+            raise Failure("missing", f"{label} is not defined") from None
+        except BaseException as exc:
+            raise _failure(exc, label) from None
+        return apply_keep(label, run_student(label, fn, args, kwargs), req.get("keep") or ())
+    if op == "getattr":
+        name = req["name"]
+        try:
+            return apply_keep(label, getattr(obj, name), req.get("keep") or ())
+        except AttributeError:
+            raise Failure("missing", f"{label}.{name} is not defined") from None
+        except BaseException as exc:
+            raise _failure(exc, f"{label}.{name}") from None
+    if op == "setitem":
+        attr, key, value = req.get("attr"), req["key"], req["value"]
+        where = f"{label}.{attr}" if attr else label
+        try:
+            container = getattr(obj, attr) if attr else obj
+            container[key] = value
+        except AttributeError:
+            raise Failure("missing", f"{where} is not defined") from None
+        except BaseException as exc:
+            raise _failure(exc, f"setting {where}[{key!r}]") from None
+        return None
+    if op == "release":
+        for hid in req.get("ids") or ():
+            HANDLES.pop(hid, None)
+        return None
+    if op == "ping":
+        return {"pid": os.getpid(), "uid": os.getuid(), "handles": len(HANDLES)}
+    raise Failure("protocol", f"unknown operation {op!r}")
+
+
+def handle_request(req):
+    if req.get("op") == "batch":
+        return [op_one(item) for item in req["items"]]
+    return op_one(req)
+
+
+def _flush():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+
+
+def _kept_id(v):
+    return v.id if type(v) is Kept else None
+
+
+def respond(rid, value=None, failure=None):
+    _flush()
+    if failure is None:
+        try:
+            pieces = P.encode({"id": rid, "ok": True, "value": value}, handle_id=_kept_id)
+        except P.BadValue as exc:
+            path = exc.path[len("['value']"):] if exc.path.startswith("['value']") else exc.path
+            where = f" (at {path})" if path else ""
+            failure = Failure("bad_value", f"{LABEL[0]} returned a {exc.type_name}{where}, "
+                                           "expected an array/number (plain data)")
+        except MemoryError:
+            failure = Failure("memory", f"{LABEL[0]} returned a value too large for "
+                                        f"{CONFIG['limits']['memory_mb']} MB of memory")
+        except BaseException as exc:
+            failure = Failure("bad_value", f"{LABEL[0]} returned a value that could not be "
+                                           f"converted to plain data ({type(exc).__name__})")
+    if failure is not None:
+        pieces = P.encode({"id": rid, "ok": False, "kind": failure.kind,
+                           "message": failure.message[:1000],
+                           "detail": (failure.detail or "")[-MAX_DETAIL:]})
+    P.write_frame(RESP_FD, pieces)
+
+
+LABEL = ["the function"]
+
+
+def _label(req):
+    op = req.get("op")
+    if op == "batch" and req.get("items"):
+        return _label(req["items"][0])
+    if "target" in req:
+        return req["target"].split(".")[-1]
+    if op == "method":
+        return f"{req.get('label') or 'object'}.{req.get('name')}"
+    return req.get("label") or "the function"
+
+
+def main():
+    os.chdir(WORKDIR)
+    sys.path.insert(0, WORKDIR)
+    if CONFIG.get("forbidden"):
+        sys.meta_path.insert(0, _Blocker(CONFIG["forbidden"]))
+    sys.argv = [os.path.join(WORKDIR, "worker")]
+    respond(0, {"pid": os.getpid(), "uid": os.getuid(), "python": sys.version.split()[0],
+                "numpy": np.__version__})
+    while True:
+        try:
+            body, buffers = P.read_frame(REQ_FD)
+        except P.Closed:
+            os._exit(0)
+        try:
+            req = P.decode(body, buffers, make_handle=lookup)
+        except Failure as f:
+            respond(-1, failure=f)
+            continue
+        except P.ProtocolError as exc:
+            respond(-1, failure=Failure("protocol", f"the worker got a bad request: {exc}"))
+            continue
+        rid = req.get("id", -1)
+        LABEL[0] = _label(req)
+        try:
+            value = handle_request(req)
+        except Failure as f:
+            respond(rid, failure=f)
+            continue
+        except BaseException as exc:          # a bug here, or a student exception escaping
+            respond(rid, failure=_failure(exc, LABEL[0]))
+            continue
+        respond(rid, value)
+
+
+if __name__ == "__main__":
+    main()

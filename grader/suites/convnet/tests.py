@@ -1,0 +1,1182 @@
+"""The convnet suite (SPEC §3): every layer, every update rule and the three-layer ConvNet.
+
+Numbering: 1 affine, 2 relu, 3 softmax_loss, 4 conv naive, 5 conv fast, 6 max pool naive,
+7 max pool fast, 8 dropout, 9 batchnorm, 10 spatial batchnorm, 11 update rules,
+12 ThreeLayerConvNet. Weights total 100.
+
+How each kind of check works:
+- forward values: against the reference's outputs stored in the fixtures (`visible` set for
+  visible tests, `hidden` set for hidden ones, which never print inputs or expected values);
+- backward passes: against centred differences of the student's OWN forward
+  (`grader.checks.gradcheck`); the layer cache stays in the worker behind a handle
+  (`keep=(1,)`); hidden variants compare the backward with the reference's values instead;
+- fast == naive: the fast functions against the reference's (naive) values, stride 1 and 2,
+  square and non-square windows; speed: fast forward+backward vs the student's own naive on
+  the same input, timed from the trusted side (ratios in the declaration's settings);
+- dropout: properties only (keep fraction, scaling, test-mode identity, forward/backward mask
+  consistency, same seed -> same mask), never one random stream;
+- batchnorm: `bn_param` is a dict held in the worker (a handle), so the running statistics the
+  student writes back are read from it after the call;
+- update rules: 3 steps with the returned config passed back in, plus one step with defaults;
+- ThreeLayerConvNet: shapes, reference loss/gradients with given parameters, ln 10 at chance,
+  the exact regularization term, numeric gradients, overfitting 50 images, and test accuracy
+  after the declaration's bounded `accuracy_run` (the worker never sees y_test).
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from grader.checks import accuracy, gradcheck, sanity, speed
+from grader.checks.compare import as_array, as_scalar, assert_close, unpack
+from grader.declaration import load
+from grader.framework import CheckFailed, Context, number, tags, visibility, weight
+from grader.sandbox import Handle, StudentError, req_call, req_method, req_set_item
+from grader.suites.convnet.fixtures import CONV_CASES, OPTIM_CASES, OPTIM_STEPS, POOL_CASES
+
+NAME = "convnet"
+SETTINGS = load(NAME).settings
+RUN_RULE = SETTINGS["accuracy_run"]["solver"]["update_rule"]
+OVERFIT_RULE = SETTINGS["overfit"]["solver"]["update_rule"]
+SEED = 231                     # trusted-side inputs drawn here come from this seed (+ offsets)
+PARAM_KEYS = ("W1", "b1", "W2", "b2", "W3", "b3")
+
+FORWARD_TAGS = ("ThreeLayerConvNet", "conv_forward_fast", "relu_forward",
+                "max_pool_forward_fast", "affine_forward", "softmax_loss")
+MODEL_TAGS = FORWARD_TAGS + ("conv_backward_fast", "relu_backward", "max_pool_backward_fast",
+                             "affine_backward")
+MODEL_NOTE = ("ThreeLayerConvNet runs on your layers (through layer_utils: the fast conv and "
+              "pool, affine, relu, softmax_loss); fix failing layer tests first.")
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def _fx(ctx: Context, case: str, hidden: bool) -> dict[str, np.ndarray]:
+    return ctx.fixture(case, "hidden" if hidden else "visible")
+
+
+def _conv_param(f: dict[str, np.ndarray]) -> dict[str, int]:
+    return {"stride": int(f["stride"]), "pad": int(f["pad"])}
+
+
+def _pool_param(f: dict[str, np.ndarray]) -> dict[str, int]:
+    return {"pool_height": int(f["pool_height"]), "pool_width": int(f["pool_width"]),
+            "stride": int(f["stride"])}
+
+
+def _bn_param(f: dict[str, np.ndarray], mode: str) -> dict[str, Any]:
+    """bn_param as the student receives it: the mode plus whatever the case stores."""
+    param: dict[str, Any] = {"mode": mode}
+    for key in ("eps", "momentum"):
+        if key in f:
+            param[key] = float(f[key])
+    for key in ("running_mean", "running_var"):
+        if key in f:
+            param[key] = np.array(f[key])
+    return param
+
+
+def _release(ctx: Context, handles: Sequence[Any]) -> None:
+    """Free kept caches in the worker; a dead worker has nothing left to free."""
+    live = [h for h in handles if isinstance(h, Handle)]
+    if live:
+        try:
+            ctx.worker.release(*live)
+        except StudentError:
+            pass
+
+
+def _forward(ctx: Context, fn: str, args: tuple, what: str | None = None) -> tuple[Any, Handle]:
+    """`layers.<fn>(*args)` -> (out as returned, cache handle kept in the worker)."""
+    value = ctx.call(f"layers.{fn}", *args, keep=(1,))
+    out, cache = unpack(value, 2, f"{what or fn} return value (out, cache)")
+    return out, cache
+
+
+def _grads(value: Any, n: int, what: str) -> tuple[Any, ...]:
+    """A backward's return: one array (n == 1) or a tuple of n arrays."""
+    return (value,) if n == 1 else unpack(value, n, what)
+
+
+def _backward(ctx: Context, fn: str, dout: np.ndarray, cache: Handle, n: int) -> tuple[Any, ...]:
+    try:
+        return _grads(ctx.call(f"layers.{fn}", dout, cache), n, f"{fn} return value")
+    finally:
+        _release(ctx, [cache])
+
+
+def _weighted_sum(value: Any, dout: np.ndarray, what: str) -> float:
+    """sum(out * dout) for a forward's (out, cache) return: the numeric-gradient objective."""
+    out = as_array(unpack(value, 2, f"{what} return value")[0], f"{what}: out")
+    if out.shape != dout.shape:
+        raise CheckFailed(f"{what}: out has shape {out.shape}, expected {dout.shape}.")
+    return float(np.sum(out * dout))
+
+
+def _layer_gradcheck(ctx: Context, fwd: str, bwd: str, args: tuple, names: Sequence[str],
+                     dout: np.ndarray, *, seed: int, hint: str = "") -> None:
+    """The student's `bwd` (fed the cache of their own `fwd`) against centred differences of
+    `fwd` for each of the first len(names) inputs; one failure names the input."""
+    out, cache = _forward(ctx, fwd, args)
+    shape = as_array(out, f"{fwd}: out").shape
+    if shape != dout.shape:
+        _release(ctx, [cache])
+        raise CheckFailed(f"{fwd}: out has shape {shape}, expected {dout.shape}.")
+    grads = _backward(ctx, bwd, dout, cache, len(names))
+    rng = np.random.default_rng(seed)
+    kept: list[Any] = []
+
+    def objective(value: Any) -> float:
+        if isinstance(value, (tuple, list)) and len(value) == 2:
+            kept.append(value[1])
+        return _weighted_sum(value, dout, fwd)
+
+    try:
+        for i, (name, grad) in enumerate(zip(names, grads)):
+            def requests_for(xi: np.ndarray, i: int = i) -> list:
+                a = list(args)
+                a[i] = xi
+                return [req_call(f"layers.{fwd}", tuple(a), keep=(1,))]
+            gradcheck.gradcheck(ctx.worker, requests_for, args[i], grad, objective,
+                                f"{bwd}: {name}", rng=rng, hint=hint)
+            _release(ctx, kept)
+            kept.clear()
+    finally:
+        _release(ctx, kept)
+
+
+def _check_layer(ctx: Context, fwd: str, bwd: str | None, args: tuple, f: dict[str, np.ndarray],
+                 names: Sequence[str], label: str, *, reveal: bool, hint: str = "",
+                 back_hint: str = "", rtol: float = 1e-6) -> None:
+    """Forward (and, with `bwd`, backward fed the fixture's dout) against reference values."""
+    out, cache = _forward(ctx, fwd, args)
+    try:
+        assert_close(out, f["out"], f"{fwd} ({label}): out", reveal=reveal, hint=hint, rtol=rtol)
+    except CheckFailed:
+        _release(ctx, [cache])
+        raise
+    if bwd is None:
+        _release(ctx, [cache])
+        return
+    grads = _backward(ctx, bwd, f["dout"], cache, len(names))
+    for name, grad in zip(names, grads):
+        assert_close(grad, f[f"d{name}"], f"{bwd} ({label}): d{name}", reveal=reveal,
+                     hint=back_hint, rtol=rtol)
+
+
+def _case_label(name: str, f: dict[str, np.ndarray], reveal: bool, keys: Sequence[str]) -> str:
+    if not reveal:
+        return "hidden case"
+    desc = ", ".join(f"{k}={int(f[k])}" for k in keys)
+    shapes = f"x {tuple(f['x'].shape)}" + (f", w {tuple(f['w'].shape)}" if "w" in f else "")
+    return f"case {name}: {shapes}, {desc}"
+
+
+# -- 1. affine -------------------------------------------------------------------------------
+AFFINE_HINT = "flatten each example: x.reshape(N, -1) @ w + b; dx has x's original shape."
+AFFINE_BACK_HINT = ("dx = (dout @ w.T) reshaped like x, dw = x.reshape(N, -1).T @ dout, "
+                    "db = dout summed over the batch.")
+
+
+@weight(2)
+@number("1.1")
+@visibility("visible")
+@tags("affine_forward")
+def test_affine_forward(ctx: Context) -> None:
+    """affine_forward: output matches the reference (4-d input flattened per example)"""
+    f = _fx(ctx, "affine", False)
+    _check_layer(ctx, "affine_forward", None, (f["x"], f["w"], f["b"]), f, (), "x (4, 2, 3, 2)",
+                 reveal=True, hint=AFFINE_HINT)
+
+
+@weight(2.5)
+@number("1.2")
+@visibility("visible")
+@tags("affine_forward", "affine_backward")
+def test_affine_backward(ctx: Context) -> None:
+    """affine_backward: dx, dw, db match numeric gradients of your affine_forward"""
+    f = _fx(ctx, "affine", False)
+    _layer_gradcheck(ctx, "affine_forward", "affine_backward", (f["x"], f["w"], f["b"]),
+                     ("dx", "dw", "db"), f["dout"], seed=SEED + 1, hint=AFFINE_BACK_HINT)
+
+
+@weight(1)
+@number("1.3")
+@visibility("hidden")
+@tags("affine_forward", "affine_backward")
+def test_affine_hidden(ctx: Context) -> None:
+    """affine_forward / affine_backward: match the reference (hidden inputs)"""
+    f = _fx(ctx, "affine", True)
+    _check_layer(ctx, "affine_forward", "affine_backward", (f["x"], f["w"], f["b"]), f,
+                 ("x", "w", "b"), "hidden case", reveal=False, hint=AFFINE_HINT,
+                 back_hint=AFFINE_BACK_HINT)
+
+
+# -- 2. relu ---------------------------------------------------------------------------------
+@weight(1)
+@number("2.1")
+@visibility("visible")
+@tags("relu_forward")
+def test_relu_forward(ctx: Context) -> None:
+    """relu_forward: output matches the reference"""
+    f = _fx(ctx, "relu", False)
+    _check_layer(ctx, "relu_forward", None, (f["x"],), f, (), "x (6, 7)", reveal=True,
+                 hint="out = np.maximum(x, 0).")
+
+
+@weight(1)
+@number("2.2")
+@visibility("visible")
+@tags("relu_forward", "relu_backward")
+def test_relu_backward(ctx: Context) -> None:
+    """relu_backward: dx matches the numeric gradient of your relu_forward"""
+    f = _fx(ctx, "relu", False)
+    _layer_gradcheck(ctx, "relu_forward", "relu_backward", (f["x"],), ("dx",), f["dout"],
+                     seed=SEED + 2, hint="dx = dout where x > 0, else 0.")
+
+
+@weight(0.5)
+@number("2.3")
+@visibility("hidden")
+@tags("relu_forward", "relu_backward")
+def test_relu_hidden(ctx: Context) -> None:
+    """relu_forward / relu_backward: match the reference (hidden inputs)"""
+    f = _fx(ctx, "relu", True)
+    _check_layer(ctx, "relu_forward", "relu_backward", (f["x"],), f, ("x",), "hidden case",
+                 reveal=False, hint="out = np.maximum(x, 0).",
+                 back_hint="dx = dout where x > 0, else 0.")
+
+
+# -- 3. softmax_loss -------------------------------------------------------------------------
+SOFTMAX_HINT = "loss = mean over rows of -log softmax(x)[y]; dx = (softmax(x) - onehot(y)) / N."
+
+
+def _softmax_case(ctx: Context, case: str, hidden: bool, hint: str = SOFTMAX_HINT) -> None:
+    f = _fx(ctx, case, hidden)
+    reveal = not hidden
+    loss, dx = unpack(ctx.call("layers.softmax_loss", f["x"], f["y"]), 2,
+                      "softmax_loss return value (loss, dx)")
+    label = "hidden case" if hidden else f"x {tuple(f['x'].shape)}"
+    sanity.finite_scalar(loss, f"softmax_loss ({label}): loss", hint)
+    assert_close(loss, f["loss"], f"softmax_loss ({label}): loss", reveal=reveal, hint=hint)
+    assert_close(dx, f["dx"], f"softmax_loss ({label}): dx", reveal=reveal, hint=hint)
+
+
+@weight(2)
+@number("3.1")
+@visibility("visible")
+@tags("softmax_loss")
+def test_softmax_loss(ctx: Context) -> None:
+    """softmax_loss: loss and dx match the reference"""
+    _softmax_case(ctx, "softmax", False)
+
+
+@weight(1.5)
+@number("3.2")
+@visibility("visible")
+@tags("softmax_loss")
+def test_softmax_gradcheck(ctx: Context) -> None:
+    """softmax_loss: dx matches the numeric gradient of your loss"""
+    f = _fx(ctx, "softmax", False)
+    x, y = f["x"], f["y"]
+    _, dx = unpack(ctx.call("layers.softmax_loss", x, y), 2, "softmax_loss return value")
+    gradcheck.gradcheck(
+        ctx.worker, lambda xi: [req_call("layers.softmax_loss", (xi, y))], x, dx,
+        lambda v: as_scalar(unpack(v, 2, "softmax_loss return value")[0], "softmax_loss: loss"),
+        "softmax_loss: dx", rng=np.random.default_rng(SEED + 3), hint=SOFTMAX_HINT)
+
+
+@weight(1)
+@number("3.3")
+@visibility("visible")
+@tags("softmax_loss")
+def test_softmax_stable(ctx: Context) -> None:
+    """softmax_loss: numerically stable for scores of about 1e4"""
+    _softmax_case(ctx, "softmax_large", False, sanity.STABILITY_HINT)
+
+
+@weight(0.5)
+@number("3.4")
+@visibility("hidden")
+@tags("softmax_loss")
+def test_softmax_hidden(ctx: Context) -> None:
+    """softmax_loss: loss and dx match the reference (hidden inputs)"""
+    _softmax_case(ctx, "softmax", True)
+    _softmax_case(ctx, "softmax_large", True, sanity.STABILITY_HINT)
+
+
+# -- 4. conv naive ---------------------------------------------------------------------------
+CONV_HINT = ("H_out = 1 + (H + 2*pad - HH) // stride; window (i, j) starts at row i*stride, "
+             "column j*stride of the zero-padded input.")
+CONV_BACK_HINT = ("send dout[n, f, i, j] to the same strided window of the padded input that "
+                  "the forward pass read (and to w[f]); db sums dout over n, i, j; then drop "
+                  "the padding.")
+
+
+def _conv_args(f: dict[str, np.ndarray]) -> tuple:
+    return f["x"], f["w"], f["b"], _conv_param(f)
+
+
+def _conv_fixture(ctx: Context, fwd: str, bwd: str | None, case: str, hidden: bool,
+                  hint: str = CONV_HINT, back_hint: str = CONV_BACK_HINT) -> None:
+    f = _fx(ctx, case, hidden)
+    _check_layer(ctx, fwd, bwd, _conv_args(f), f, ("x", "w", "b"),
+                 _case_label(case, f, not hidden, ("stride", "pad")), reveal=not hidden,
+                 hint=hint, back_hint=back_hint)
+
+
+@weight(3)
+@number("4.1")
+@visibility("visible")
+@tags("conv_forward_naive")
+def test_conv_naive_forward(ctx: Context) -> None:
+    """conv_forward_naive: output matches the reference (stride 1, pad 1, 3x3 filters)"""
+    _conv_fixture(ctx, "conv_forward_naive", None, "conv_s1", False)
+
+
+@weight(2)
+@number("4.2")
+@visibility("visible")
+@tags("conv_forward_naive")
+def test_conv_naive_forward_s2(ctx: Context) -> None:
+    """conv_forward_naive: output matches the reference (stride 2, 3x2 filters, size rounds down)"""
+    _conv_fixture(ctx, "conv_forward_naive", None, "conv_s2", False)
+
+
+@weight(2.5)
+@number("4.3")
+@visibility("visible")
+@tags("conv_forward_naive", "conv_backward_naive")
+def test_conv_naive_backward(ctx: Context) -> None:
+    """conv_backward_naive: dx, dw, db match numeric gradients of your forward (stride 1)"""
+    f = _fx(ctx, "conv_s1", False)
+    _layer_gradcheck(ctx, "conv_forward_naive", "conv_backward_naive", _conv_args(f),
+                     ("dx", "dw", "db"), f["dout"], seed=SEED + 4, hint=CONV_BACK_HINT)
+
+
+@weight(2)
+@number("4.4")
+@visibility("visible")
+@tags("conv_forward_naive", "conv_backward_naive")
+def test_conv_naive_backward_s2(ctx: Context) -> None:
+    """conv_backward_naive: dx, dw, db match numeric gradients of your forward (stride 2, 3x2)"""
+    f = _fx(ctx, "conv_s2", False)
+    _layer_gradcheck(ctx, "conv_forward_naive", "conv_backward_naive", _conv_args(f),
+                     ("dx", "dw", "db"), f["dout"], seed=SEED + 5, hint=CONV_BACK_HINT)
+
+
+@weight(1.5)
+@number("4.5")
+@visibility("hidden")
+@tags("conv_forward_naive", "conv_backward_naive")
+def test_conv_naive_hidden(ctx: Context) -> None:
+    """conv_forward_naive / conv_backward_naive: match the reference (hidden inputs)"""
+    for case in CONV_CASES:
+        _conv_fixture(ctx, "conv_forward_naive", "conv_backward_naive", case, True)
+
+
+# -- 5. conv fast ----------------------------------------------------------------------------
+FAST_HINT = "the fast version must compute exactly what the naive definition does."
+
+
+@weight(3)
+@number("5.1")
+@visibility("visible")
+@tags("conv_forward_fast")
+def test_conv_fast_forward(ctx: Context) -> None:
+    """conv_forward_fast: equals the naive definition (stride 1 and 2, non-square filters)"""
+    for case in CONV_CASES:
+        _conv_fixture(ctx, "conv_forward_fast", None, case, False, f"{FAST_HINT} {CONV_HINT}")
+
+
+@weight(3)
+@number("5.2")
+@visibility("visible")
+@tags("conv_forward_fast", "conv_backward_fast")
+def test_conv_fast_backward(ctx: Context) -> None:
+    """conv_backward_fast: equals the naive backward (stride 1 and 2, non-square filters)"""
+    for case in CONV_CASES:
+        _conv_fixture(ctx, "conv_forward_fast", "conv_backward_fast", case, False,
+                      f"{FAST_HINT} {CONV_HINT}",
+                      f"{FAST_HINT} In col2im, windows overlap when stride < filter size: "
+                      "add (+=) every column into its window.")
+
+
+def _timed_pair(ctx: Context, fwd: str, bwd: str, args: tuple, dout: np.ndarray,
+                repeats: int) -> float:
+    """Best wall time of forward (cache kept in the worker) + backward, from this process."""
+    def run() -> None:
+        _, cache = _forward(ctx, fwd, args)
+        _backward(ctx, bwd, dout, cache, 1 if "pool" in bwd else 3)
+    t, _ = speed.best_time(run, repeats)
+    return t
+
+
+def _speed_check(ctx: Context, kind: str, args: tuple, out_shape: tuple[int, ...],
+                 min_ratio: float, gate: Callable[[], None]) -> None:
+    """Fast fwd+bwd vs the student's own naive fwd+bwd on the same input."""
+    try:
+        gate()      # speed is credited only for a fast version that is right
+    except CheckFailed as exc:
+        raise CheckFailed(f"Speed is credited only once the fast version is correct: {exc}") \
+            from None
+    dout = np.random.default_rng(SEED + 6).standard_normal(out_shape)
+    fast = (f"{kind}_forward_fast", f"{kind}_backward_fast")
+    naive = (f"{kind}_forward_naive", f"{kind}_backward_naive")
+    t_fast = _timed_pair(ctx, *fast, args, dout, repeats=3)
+    t_slow = _timed_pair(ctx, *naive, args, dout, repeats=1)
+    ratio = t_slow / max(t_fast, 1e-9)
+    speed.check_speedup(ratio, min_ratio, f"{fast[0]} + {fast[1]}", t_fast=t_fast,
+                        t_slow=t_slow, slow_name=f"your {naive[0]} + {naive[1]}")
+    shape = tuple(args[0].shape)
+    ctx.note(f"{fast[0]} + {fast[1]} is {ratio:.0f}x faster than the naive pair on x of shape "
+             f"{shape} ({t_fast * 1e3:.1f} ms vs {t_slow * 1e3:.0f} ms; {min_ratio:g}x required).")
+
+
+@weight(3)
+@number("5.3")
+@visibility("visible")
+@tags("conv_forward_fast", "conv_backward_fast", "conv_forward_naive", "conv_backward_naive")
+def test_conv_speedup(ctx: Context) -> None:
+    """conv_forward_fast + conv_backward_fast: much faster than the naive versions"""
+    s = ctx.settings["speed"]["conv"]
+    rng = np.random.default_rng(SEED + 7)
+    x, w = rng.standard_normal(s["x"]), rng.standard_normal(s["w"])
+    b = rng.standard_normal(s["w"][0])
+    param = {"stride": 1, "pad": (s["w"][2] - 1) // 2}
+    out_shape = (s["x"][0], s["w"][0], s["x"][2], s["x"][3])
+    _speed_check(ctx, "conv", (x, w, b, param), out_shape, ctx.settings["conv_speedup_min"],
+                 lambda: _conv_fixture(ctx, "conv_forward_fast", "conv_backward_fast",
+                                       "conv_s1", False, FAST_HINT))
+
+
+@weight(1)
+@number("5.4")
+@visibility("hidden")
+@tags("conv_forward_fast", "conv_backward_fast")
+def test_conv_fast_hidden(ctx: Context) -> None:
+    """conv_forward_fast / conv_backward_fast: match the reference (hidden inputs)"""
+    for case in CONV_CASES:
+        _conv_fixture(ctx, "conv_forward_fast", "conv_backward_fast", case, True)
+
+
+# -- 6. max pool naive -----------------------------------------------------------------------
+POOL_HINT = ("H_out = 1 + (H - pool_height) // stride; window (i, j) starts at row i*stride, "
+             "column j*stride.")
+POOL_BACK_HINT = ("only the maximum of each window gets dout[n, c, i, j]; every other entry "
+                  "of the window gets 0; overlapping windows add up.")
+
+
+def _pool_fixture(ctx: Context, fwd: str, bwd: str | None, case: str, hidden: bool,
+                  hint: str = POOL_HINT, back_hint: str = POOL_BACK_HINT) -> None:
+    f = _fx(ctx, case, hidden)
+    _check_layer(ctx, fwd, bwd, (f["x"], _pool_param(f)), f, ("x",),
+                 _case_label(case, f, not hidden, ("pool_height", "pool_width", "stride")),
+                 reveal=not hidden, hint=hint, back_hint=back_hint)
+
+
+@weight(2)
+@number("6.1")
+@visibility("visible")
+@tags("max_pool_forward_naive")
+def test_pool_naive_forward(ctx: Context) -> None:
+    """max_pool_forward_naive: output matches the reference (2x2/2, 3x2/1, 2x3/2 windows)"""
+    for case in POOL_CASES:
+        _pool_fixture(ctx, "max_pool_forward_naive", None, case, False)
+
+
+@weight(3)
+@number("6.2")
+@visibility("visible")
+@tags("max_pool_forward_naive", "max_pool_backward_naive")
+def test_pool_naive_backward(ctx: Context) -> None:
+    """max_pool_backward_naive: dx matches the numeric gradient of your max_pool_forward_naive"""
+    for k, case in enumerate(POOL_CASES):
+        f = _fx(ctx, case, False)
+        _layer_gradcheck(ctx, "max_pool_forward_naive", "max_pool_backward_naive",
+                         (f["x"], _pool_param(f)), ("dx",), f["dout"], seed=SEED + 10 + k,
+                         hint=POOL_BACK_HINT)
+
+
+@weight(1)
+@number("6.3")
+@visibility("hidden")
+@tags("max_pool_forward_naive", "max_pool_backward_naive")
+def test_pool_naive_hidden(ctx: Context) -> None:
+    """max_pool_forward_naive / max_pool_backward_naive: match the reference (hidden inputs)"""
+    for case in POOL_CASES:
+        _pool_fixture(ctx, "max_pool_forward_naive", "max_pool_backward_naive", case, True)
+
+
+# -- 7. max pool fast ------------------------------------------------------------------------
+@weight(2)
+@number("7.1")
+@visibility("visible")
+@tags("max_pool_forward_fast")
+def test_pool_fast_forward(ctx: Context) -> None:
+    """max_pool_forward_fast: equals the naive definition (tiling and overlapping windows)"""
+    for case in POOL_CASES:
+        _pool_fixture(ctx, "max_pool_forward_fast", None, case, False, f"{FAST_HINT} {POOL_HINT}")
+
+
+@weight(2)
+@number("7.2")
+@visibility("visible")
+@tags("max_pool_forward_fast", "max_pool_backward_fast")
+def test_pool_fast_backward(ctx: Context) -> None:
+    """max_pool_backward_fast: equals the naive backward (tiling and overlapping windows)"""
+    for case in POOL_CASES:
+        _pool_fixture(ctx, "max_pool_forward_fast", "max_pool_backward_fast", case, False,
+                      f"{FAST_HINT} {POOL_BACK_HINT}")
+
+
+@weight(1.5)
+@number("7.3")
+@visibility("visible")
+@tags("max_pool_forward_fast", "max_pool_backward_fast", "max_pool_forward_naive",
+      "max_pool_backward_naive")
+def test_pool_speedup(ctx: Context) -> None:
+    """max_pool_forward_fast + max_pool_backward_fast: faster than the naive versions"""
+    s = ctx.settings["speed"]["pool"]
+    x = np.random.default_rng(SEED + 8).standard_normal(s["x"])
+    param = {"pool_height": s["size"], "pool_width": s["size"], "stride": s["size"]}
+    n, c, h, w = s["x"]
+    out_shape = (n, c, 1 + (h - s["size"]) // s["size"], 1 + (w - s["size"]) // s["size"])
+    _speed_check(ctx, "max_pool", (x, param), out_shape, ctx.settings["pool_speedup_min"],
+                 lambda: _pool_fixture(ctx, "max_pool_forward_fast", "max_pool_backward_fast",
+                                       "pool_tile", False, FAST_HINT))
+
+
+@weight(0.5)
+@number("7.4")
+@visibility("hidden")
+@tags("max_pool_forward_fast", "max_pool_backward_fast")
+def test_pool_fast_hidden(ctx: Context) -> None:
+    """max_pool_forward_fast / max_pool_backward_fast: match the reference (hidden inputs)"""
+    for case in POOL_CASES:
+        _pool_fixture(ctx, "max_pool_forward_fast", "max_pool_backward_fast", case, True)
+
+
+# -- 8. dropout ------------------------------------------------------------------------------
+DROPOUT_KEEP_TOL = 0.01       # |kept fraction - p| on 50 000 elements (about 5 sigma)
+DROPOUT_MEAN_TOL = 0.02       # relative change of the mean activation
+
+
+def _dropout(ctx: Context, x: np.ndarray, param: dict[str, Any]) -> tuple[np.ndarray, Handle]:
+    out, cache = _forward(ctx, "dropout_forward", (x, param))
+    what = f"dropout_forward (mode {param['mode']!r}, p={param['p']:g})"
+    arr = as_array(out, f"{what}: out")
+    if arr.shape != x.shape:
+        _release(ctx, [cache])
+        raise CheckFailed(f"{what}: out has shape {arr.shape}, expected {x.shape}.")
+    if not np.all(np.isfinite(arr)):
+        _release(ctx, [cache])
+        raise CheckFailed(f"{what}: out contains non-finite values.")
+    return arr, cache
+
+
+@weight(2.5)
+@number("8.1")
+@visibility("visible")
+@tags("dropout_forward")
+def test_dropout_train(ctx: Context) -> None:
+    """dropout_forward (train): keeps a fraction p, scales kept values by 1/p, preserves the mean"""
+    x = np.random.default_rng(SEED + 20).uniform(0.5, 1.5, (200, 250))
+    for p, seed in ((0.7, 11), (0.25, None)):
+        param: dict[str, Any] = {"p": p, "mode": "train"}
+        if seed is not None:
+            param["seed"] = seed
+        out, cache = _dropout(ctx, x, param)
+        _release(ctx, [cache])
+        what = f"dropout_forward (train, p={p:g}" + (", no seed)" if seed is None else ")")
+        kept = out != 0
+        frac = float(kept.mean())
+        if abs(frac - p) > DROPOUT_KEEP_TOL:
+            raise CheckFailed(f"{what}: kept {frac:.3f} of the activations, expected about "
+                              f"p = {p:g} (within {DROPOUT_KEEP_TOL:g}). Hint: p is the "
+                              "probability of KEEPING a unit: mask = rng.random(x.shape) < p.")
+        assert_close(out[kept], x[kept] / p, f"{what}: kept values", hint="inverted dropout "
+                     "divides the kept activations by p, so nothing changes at test time.")
+        mean_x, mean_out = float(x.mean()), float(out.mean())
+        if abs(mean_out - mean_x) > DROPOUT_MEAN_TOL * mean_x:
+            raise CheckFailed(f"{what}: the mean activation changed from {mean_x:.4f} to "
+                              f"{mean_out:.4f}. Hint: divide the kept values by p.")
+
+
+@weight(1)
+@number("8.2")
+@visibility("visible")
+@tags("dropout_forward", "dropout_backward")
+def test_dropout_test_mode(ctx: Context) -> None:
+    """dropout_forward / dropout_backward (test mode): the identity"""
+    rng = np.random.default_rng(SEED + 21)
+    x, dout = rng.standard_normal((40, 30)), rng.standard_normal((40, 30))
+    out, cache = _dropout(ctx, x, {"p": 0.3, "mode": "test", "seed": 5})
+    try:
+        assert_close(out, x, "dropout_forward (test mode): out",
+                     hint="in test mode return x unchanged (inverted dropout scaled at "
+                          "train time).")
+    except CheckFailed:
+        _release(ctx, [cache])
+        raise
+    (dx,) = _backward(ctx, "dropout_backward", dout, cache, 1)
+    assert_close(dx, dout, "dropout_backward (test mode): dx", hint="in test mode dx = dout.")
+
+
+@weight(1.5)
+@number("8.3")
+@visibility("visible")
+@tags("dropout_forward", "dropout_backward")
+def test_dropout_backward(ctx: Context) -> None:
+    """dropout_backward (train): uses the forward pass's mask and scaling"""
+    rng = np.random.default_rng(SEED + 22)
+    x = rng.uniform(0.5, 1.5, (100, 80))
+    dout = rng.standard_normal(x.shape)
+    out, cache = _dropout(ctx, x, {"p": 0.6, "mode": "train", "seed": 3})
+    (dx,) = _backward(ctx, "dropout_backward", dout, cache, 1)
+    # out = x * mask / p elementwise, so the gradient is dout * out / x (x is never 0 here).
+    assert_close(dx, dout * out / x, "dropout_backward (train, p=0.6): dx",
+                 hint="dx = dout * mask, with the same (scaled) mask as the forward pass: keep "
+                      "it in the cache rather than drawing a new one.")
+
+
+@weight(1)
+@number("8.4")
+@visibility("visible")
+@tags("dropout_forward")
+def test_dropout_seed(ctx: Context) -> None:
+    """dropout_forward: the same seed gives the same mask, different seeds different masks"""
+    x = np.random.default_rng(SEED + 23).uniform(0.5, 1.5, (100, 100))
+    outs = []
+    for seed in (3, 3, 4):
+        out, cache = _dropout(ctx, x, {"p": 0.7, "mode": "train", "seed": seed})
+        _release(ctx, [cache])
+        outs.append(out)
+    sanity.same_result(outs[0], outs[1], "dropout_forward (train, seed=3 twice)")
+    differ = float(np.mean((outs[0] != 0) != (outs[2] != 0)))
+    if differ < 0.1:
+        raise CheckFailed(f"dropout_forward: seeds 3 and 4 gave masks that differ in only "
+                          f"{differ:.1%} of positions. Hint: draw the mask from "
+                          "np.random.default_rng(dropout_param['seed']).")
+
+
+# -- 9. batchnorm ----------------------------------------------------------------------------
+BN_HINT = ("train: x_hat = (x - batch mean) / sqrt(batch var + eps) with the biased (divide by "
+           "N) variance, out = gamma * x_hat + beta; test: the same with the running statistics.")
+BN_STATS_HINT = ("running = momentum * running + (1 - momentum) * batch statistic, written back "
+                 "into bn_param['running_mean'] / ['running_var'] (defaults: momentum 0.9, "
+                 "eps 1e-5, running statistics start at zeros).")
+BN_TEST_BACK_HINT = ("in test mode the statistics are constants: "
+                     "dx = dout * gamma / sqrt(running_var + eps).")
+BN_BACK_HINT = ("in train mode the batch mean and variance depend on every row: dx = "
+                "(1/N) * inv_std * (N*dx_hat - sum(dx_hat) - x_hat * sum(dx_hat * x_hat)).")
+
+
+def _bn_run(ctx: Context, fwd: str, f: dict[str, np.ndarray], mode: str
+            ) -> tuple[Any, Handle, dict[str, Any]]:
+    """Call a batchnorm forward with bn_param held in the worker; return (out, cache handle,
+    the running statistics found in bn_param afterwards)."""
+    param = ctx.new("builtins.dict", _bn_param(f, mode))
+    try:
+        out, cache = _forward(ctx, fwd, (f["x"], f["gamma"], f["beta"], param))
+        stats = {k: ctx.method(param, "get", k) for k in ("running_mean", "running_var")}
+    finally:
+        _release(ctx, [param])
+    return out, cache, stats
+
+
+def _check_bn(ctx: Context, fwd: str, bwd: str | None, case: str, mode: str, hidden: bool, *,
+              out: bool = True, stats: bool = False) -> None:
+    f = _fx(ctx, case, hidden)
+    reveal = not hidden
+    label = "hidden case" if hidden else \
+        f"mode {mode!r}, x {tuple(f['x'].shape)}, bn_param keys " \
+        f"{sorted(_bn_param(f, mode))}"
+    got, cache, running = _bn_run(ctx, fwd, f, mode)
+    try:
+        if out:
+            assert_close(got, f["out"], f"{fwd} ({label}): out", reveal=reveal, hint=BN_HINT)
+        if stats:
+            for key in ("running_mean", "running_var"):
+                if running[key] is None:
+                    raise CheckFailed(f"{fwd} ({label}): bn_param[{key!r}] was not written "
+                                      f"back. Hint: {BN_STATS_HINT}")
+                assert_close(running[key], f[f"{key}_out"],
+                             f"{fwd} ({label}): bn_param[{key!r}] after the call",
+                             reveal=reveal, hint=BN_STATS_HINT)
+    except CheckFailed:
+        _release(ctx, [cache])
+        raise
+    if bwd is None:
+        _release(ctx, [cache])
+        return
+    grads = _backward(ctx, bwd, f["dout"], cache, 3)
+    for name, grad in zip(("x", "gamma", "beta"), grads):
+        assert_close(grad, f[f"d{name}"], f"{bwd} ({label}): d{name}", reveal=reveal,
+                     hint=BN_BACK_HINT if mode == "train" else BN_TEST_BACK_HINT)
+
+
+def _bn_gradcheck(ctx: Context, fwd: str, bwd: str, case: str, mode: str, seed: int) -> None:
+    f = _fx(ctx, case, False)
+    _layer_gradcheck(ctx, fwd, bwd, (f["x"], f["gamma"], f["beta"], _bn_param(f, mode)),
+                     ("dx", "dgamma", "dbeta"), f["dout"], seed=seed,
+                     hint=BN_BACK_HINT if mode == "train" else BN_TEST_BACK_HINT)
+
+
+@weight(2)
+@number("9.1")
+@visibility("visible")
+@tags("batchnorm_forward")
+def test_bn_forward_train(ctx: Context) -> None:
+    """batchnorm_forward (train): output matches the reference (given and default eps)"""
+    _check_bn(ctx, "batchnorm_forward", None, "bn_train", "train", False)
+    _check_bn(ctx, "batchnorm_forward", None, "bn_defaults", "train", False)
+
+
+@weight(1.5)
+@number("9.2")
+@visibility("visible")
+@tags("batchnorm_forward")
+def test_bn_running_stats(ctx: Context) -> None:
+    """batchnorm_forward (train): running mean and variance are updated and written back"""
+    _check_bn(ctx, "batchnorm_forward", None, "bn_train", "train", False, out=False, stats=True)
+    _check_bn(ctx, "batchnorm_forward", None, "bn_defaults", "train", False, out=False,
+              stats=True)
+
+
+@weight(1.5)
+@number("9.3")
+@visibility("visible")
+@tags("batchnorm_forward")
+def test_bn_forward_test(ctx: Context) -> None:
+    """batchnorm_forward (test): normalizes with the running statistics and leaves them unchanged"""
+    _check_bn(ctx, "batchnorm_forward", None, "bn_test", "test", False, stats=True)
+
+
+@weight(3)
+@number("9.4")
+@visibility("visible")
+@tags("batchnorm_forward", "batchnorm_backward")
+def test_bn_backward_train(ctx: Context) -> None:
+    """batchnorm_backward (train): dx, dgamma, dbeta match numeric gradients of your forward"""
+    _bn_gradcheck(ctx, "batchnorm_forward", "batchnorm_backward", "bn_train", "train",
+                  SEED + 30)
+
+
+@weight(1)
+@number("9.5")
+@visibility("visible")
+@tags("batchnorm_forward", "batchnorm_backward")
+def test_bn_backward_test(ctx: Context) -> None:
+    """batchnorm_backward (test): dx, dgamma, dbeta match numeric gradients of your forward"""
+    _bn_gradcheck(ctx, "batchnorm_forward", "batchnorm_backward", "bn_test", "test", SEED + 31)
+
+
+@weight(1)
+@number("9.6")
+@visibility("hidden")
+@tags("batchnorm_forward", "batchnorm_backward")
+def test_bn_hidden(ctx: Context) -> None:
+    """batchnorm_forward / batchnorm_backward: match the reference (hidden inputs)"""
+    _check_bn(ctx, "batchnorm_forward", "batchnorm_backward", "bn_train", "train", True,
+              stats=True)
+    _check_bn(ctx, "batchnorm_forward", "batchnorm_backward", "bn_defaults", "train", True,
+              stats=True)
+    _check_bn(ctx, "batchnorm_forward", "batchnorm_backward", "bn_test", "test", True)
+
+
+# -- 10. spatial batchnorm -------------------------------------------------------------------
+SBN = ("spatial_batchnorm_forward", "spatial_batchnorm_backward")
+
+
+@weight(1.5)
+@number("10.1")
+@visibility("visible")
+@tags("spatial_batchnorm_forward")
+def test_sbn_forward_train(ctx: Context) -> None:
+    """spatial_batchnorm_forward (train): output and running statistics match the reference"""
+    _check_bn(ctx, SBN[0], None, "sbn_train", "train", False, stats=True)
+
+
+@weight(1)
+@number("10.2")
+@visibility("visible")
+@tags("spatial_batchnorm_forward")
+def test_sbn_forward_test(ctx: Context) -> None:
+    """spatial_batchnorm_forward (test): normalizes each channel with the running statistics"""
+    _check_bn(ctx, SBN[0], None, "sbn_test", "test", False, stats=True)
+
+
+@weight(1.5)
+@number("10.3")
+@visibility("visible")
+@tags("spatial_batchnorm_forward", "spatial_batchnorm_backward")
+def test_sbn_backward(ctx: Context) -> None:
+    """spatial_batchnorm_backward (train): dx, dgamma, dbeta match numeric gradients"""
+    _bn_gradcheck(ctx, *SBN, "sbn_train", "train", SEED + 32)
+
+
+@weight(0.5)
+@number("10.4")
+@visibility("hidden")
+@tags("spatial_batchnorm_forward", "spatial_batchnorm_backward")
+def test_sbn_hidden(ctx: Context) -> None:
+    """spatial_batchnorm_forward / _backward: match the reference (hidden inputs)"""
+    _check_bn(ctx, *SBN, "sbn_train", "train", True, stats=True)
+    _check_bn(ctx, *SBN, "sbn_test", "test", True)
+
+
+# -- 11. update rules ------------------------------------------------------------------------
+RULE_HINTS = {
+    "sgd": "next_w = w - learning_rate * dw.",
+    "sgd_momentum": "v = momentum * v - learning_rate * dw; next_w = w + v; keep v in "
+                    "config between steps (it starts at zeros).",
+    "rmsprop": "cache = decay_rate * cache + (1 - decay_rate) * dw**2; next_w = w - "
+               "learning_rate * dw / (sqrt(cache) + epsilon); keep cache in config.",
+    "adam": "t += 1 FIRST, then m, v and the bias corrections m / (1 - beta1**t), "
+            "v / (1 - beta2**t); keep m, v and t in config.",
+}
+
+
+def _check_rule(ctx: Context, rule: str, hidden: bool) -> None:
+    """OPTIM_STEPS steps with the returned config passed back in, then one default step."""
+    f = _fx(ctx, rule, hidden)
+    reveal = not hidden
+    hint = RULE_HINTS[rule]
+    config: Any = {k: float(f[k]) for k in OPTIM_CASES[rule]}
+    shown = config if reveal else "the test's hyper-parameters"
+    w = f["w0"]
+    for k in range(OPTIM_STEPS):
+        what = f"{rule} step {k + 1} of {OPTIM_STEPS} (config {shown}" + \
+            (", then the config you returned)" if k else ")")
+        next_w, config = unpack(ctx.call(f"optim.{rule}", w, f["dws"][k], config), 2,
+                                f"{rule} return value (next_w, config)")
+        if not isinstance(config, dict):
+            raise CheckFailed(f"{rule}: expected the config dict as second return value, got "
+                              f"{type(config).__name__}.")
+        w = assert_close(next_w, f["w_steps"][k], f"{what}: next_w", reveal=reveal, hint=hint)
+    next_w, _ = unpack(ctx.call(f"optim.{rule}", f["w0"], f["dws"][0], None), 2,
+                       f"{rule} return value (next_w, config)")
+    assert_close(next_w, f["w_default"], f"{rule} with config=None (the defaults): next_w",
+                 reveal=reveal, hint="fill in the default hyper-parameters when config is None.")
+
+
+@weight(1.5)
+@number("11.1")
+@visibility("visible")
+@tags("sgd")
+def test_sgd(ctx: Context) -> None:
+    """sgd: three steps match the reference"""
+    _check_rule(ctx, "sgd", False)
+
+
+@weight(2)
+@number("11.2")
+@visibility("visible")
+@tags("sgd_momentum")
+def test_sgd_momentum(ctx: Context) -> None:
+    """sgd_momentum: three steps match the reference (velocity kept in config)"""
+    _check_rule(ctx, "sgd_momentum", False)
+
+
+@weight(2)
+@number("11.3")
+@visibility("visible")
+@tags("rmsprop")
+def test_rmsprop(ctx: Context) -> None:
+    """rmsprop: three steps match the reference (cache kept in config)"""
+    _check_rule(ctx, "rmsprop", False)
+
+
+@weight(3)
+@number("11.4")
+@visibility("visible")
+@tags("adam")
+def test_adam(ctx: Context) -> None:
+    """adam: three steps match the reference (m, v, t kept in config)"""
+    _check_rule(ctx, "adam", False)
+
+
+@weight(1)
+@number("11.5")
+@visibility("hidden")
+@tags("sgd", "sgd_momentum", "rmsprop", "adam")
+def test_rules_hidden(ctx: Context) -> None:
+    """sgd, sgd_momentum, rmsprop, adam: match the reference (hidden inputs)"""
+    for rule in OPTIM_CASES:
+        _check_rule(ctx, rule, True)
+
+
+# -- 12. ThreeLayerConvNet -------------------------------------------------------------------
+CNN = "cnn.ThreeLayerConvNet"
+
+
+@contextlib.contextmanager
+def _model_hint() -> Iterator[None]:
+    """Append MODEL_NOTE to a model test's failure (the model is built on the layers)."""
+    try:
+        yield
+    except CheckFailed as exc:
+        raise CheckFailed(f"{exc}\n\n{MODEL_NOTE}") from None
+
+
+def _model_from_fixture(ctx: Context, f: dict[str, np.ndarray], reg: float) -> Handle:
+    """A float64 model with the fixture's sizes and parameters set in the worker."""
+    model = ctx.new(CNN, input_dim=tuple(int(d) for d in f["input_dim"]),
+                    num_filters=int(f["num_filters"]), filter_size=int(f["filter_size"]),
+                    hidden_dim=int(f["hidden_dim"]), num_classes=int(f["num_classes"]),
+                    reg=float(reg), dtype="float64", seed=0)
+    ctx.worker.batch([req_set_item(model, "params", k, f[k]) for k in PARAM_KEYS])
+    return model
+
+
+def _loss_grads(ctx: Context, model: Handle, X: np.ndarray, y: np.ndarray,
+                what: str) -> tuple[float, dict[str, Any]]:
+    loss, grads = unpack(ctx.method(model, "loss", X, y), 2, f"{what} return value (loss, grads)")
+    loss = sanity.finite_scalar(loss, f"{what}: loss")
+    if not isinstance(grads, dict) or sorted(grads) != sorted(PARAM_KEYS):
+        got = sorted(grads) if isinstance(grads, dict) else type(grads).__name__
+        raise CheckFailed(f"{what}: grads must be a dict with the keys of params "
+                          f"{list(PARAM_KEYS)}, got {got}.")
+    return loss, grads
+
+
+def _scores(ctx: Context, model: Handle, X: np.ndarray, num_classes: int, what: str,
+            chunk: int = 250) -> np.ndarray:
+    """Scores of X in chunks (bounded memory in the worker), checked for shape and finiteness."""
+    parts = []
+    for start in range(0, len(X), chunk):
+        part = as_array(ctx.method(model, "loss", X[start:start + chunk]), what)
+        expected = (min(chunk, len(X) - start), num_classes)
+        if part.shape != expected:
+            raise CheckFailed(f"{what}: loss(X) without y must return scores of shape "
+                              f"(N, num_classes) = {expected}, got {part.shape}.")
+        parts.append(part)
+    scores = np.concatenate(parts)
+    if not np.all(np.isfinite(scores)):
+        raise CheckFailed(f"{what}: the scores contain non-finite values.")
+    return scores
+
+
+@weight(2)
+@number("12.1")
+@visibility("visible")
+@tags("ThreeLayerConvNet")
+def test_cnn_init(ctx: Context) -> None:
+    """ThreeLayerConvNet: parameter keys, shapes, dtype, scale, and seeding"""
+    dims = dict(input_dim=(3, 16, 16), num_filters=5, filter_size=5, hidden_dim=20,
+                num_classes=7, weight_scale=1e-2)
+    expected = {"W1": (5, 3, 5, 5), "b1": (5,), "W2": (5 * 8 * 8, 20), "b2": (20,),
+                "W3": (20, 7), "b3": (7,)}
+    default_expected = {"W1": (32, 1, 7, 7), "b1": (32,), "W2": (32 * 14 * 14, 100),
+                        "b2": (100,), "W3": (100, 10), "b3": (10,)}
+    cases = [(dims, expected, "float32", "ThreeLayerConvNet(input_dim=(3, 16, 16), "
+                                         "num_filters=5, filter_size=5, hidden_dim=20, "
+                                         "num_classes=7, weight_scale=1e-2, seed=3)"),
+             ({**dims, "dtype": "float64"}, expected, "float64", "the same with dtype=float64"),
+             ({}, default_expected, "float32", "ThreeLayerConvNet(seed=3) (the defaults)")]
+    first = None
+    for kwargs, shapes, dtype, what in cases:
+        params = ctx.worker.get_attr(ctx.new(CNN, **kwargs, seed=3), "params")
+        if not isinstance(params, dict) or sorted(params) != sorted(shapes):
+            got = sorted(params) if isinstance(params, dict) else type(params).__name__
+            raise CheckFailed(f"{what}: params must have exactly the keys "
+                              f"{sorted(shapes)}, got {got}.")
+        for key, shape in shapes.items():
+            value = params[key]
+            if not isinstance(value, np.ndarray) or value.dtype != np.dtype(dtype):
+                got = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
+                raise CheckFailed(f"{what}: params[{key!r}] must be a {dtype} array, got "
+                                  f"{got}. Hint: convert every parameter with .astype(dtype).")
+            arr = sanity.finite_array(value, f"{what}: params[{key!r}]", shape,
+                                      hint="conv keeps H and W (pad (F-1)//2), the 2x2 pool "
+                                           "halves them.")
+            if key.startswith("W") and kwargs:
+                std = float(arr.std())
+                if not 0.75 * 1e-2 <= std <= 1.25 * 1e-2:
+                    raise CheckFailed(f"{what}: params[{key!r}] has standard deviation "
+                                      f"{std:.3g}, expected about weight_scale = 1e-2. Hint: "
+                                      "weight_scale * rng.standard_normal(shape).")
+        if first is None:
+            first = params
+    again = ctx.worker.get_attr(ctx.new(CNN, **dims, seed=3), "params")
+    for key in PARAM_KEYS:
+        sanity.same_result(again.get(key) if isinstance(again, dict) else None, first[key],
+                           f"ThreeLayerConvNet(seed=3): params[{key!r}]")
+
+
+@weight(4)
+@number("12.2")
+@visibility("visible")
+@tags(*MODEL_TAGS)
+def test_cnn_loss_reference(ctx: Context) -> None:
+    """ThreeLayerConvNet.loss: scores, loss and gradients match the reference (given params)"""
+    f = _fx(ctx, "cnn", False)
+    with _model_hint():
+        _cnn_loss_reference(ctx, f)
+
+
+def _cnn_loss_reference(ctx: Context, f: dict[str, np.ndarray]) -> None:
+    model = _model_from_fixture(ctx, f, float(f["reg"]))
+    what = f"ThreeLayerConvNet.loss (X {tuple(f['X'].shape)}, reg={float(f['reg']):g}, float64)"
+    assert_close(ctx.method(model, "loss", f["X"]), f["scores"], f"{what}: scores (y=None)",
+                 hint="conv - relu - 2x2 max pool - affine - relu - affine.")
+    loss, grads = _loss_grads(ctx, model, f["X"], f["y"], what)
+    assert_close(loss, f["loss"], f"{what}: loss",
+                 hint="softmax loss + reg * (sum(W1**2) + sum(W2**2) + sum(W3**2)).")
+    for key in PARAM_KEYS:
+        assert_close(grads[key], f[f"d{key}"], f"{what}: grads[{key!r}]",
+                     hint="backpropagate through every layer in reverse order and add "
+                          "2 * reg * W to each weight gradient.")
+
+
+@weight(1)
+@number("12.3")
+@visibility("visible")
+@tags(*FORWARD_TAGS)
+def test_cnn_chance_loss(ctx: Context) -> None:
+    """ThreeLayerConvNet: the loss is about ln 10 with small weights"""
+    rng = np.random.default_rng(SEED + 40)
+    X = rng.uniform(0, 1, (25, 1, 12, 12))
+    y = rng.integers(0, 10, 25)
+    model = ctx.new(CNN, input_dim=(1, 12, 12), num_filters=4, filter_size=3, hidden_dim=20,
+                    num_classes=10, weight_scale=1e-3, seed=0)
+    loss, _ = unpack(ctx.method(model, "loss", X, y), 2, "ThreeLayerConvNet.loss return value")
+    sanity.chance_loss(loss, 10, "ThreeLayerConvNet.loss (weight_scale=1e-3, reg=0)")
+
+
+@weight(1.5)
+@number("12.4")
+@visibility("visible")
+@tags(*MODEL_TAGS)
+def test_cnn_reg(ctx: Context) -> None:
+    """ThreeLayerConvNet: reg adds reg * sum(W**2) to the loss and 2 * reg * W to the gradients"""
+    f = _fx(ctx, "cnn", False)
+    reg = 0.5
+    loss0, grads0 = _loss_grads(ctx, _model_from_fixture(ctx, f, 0.0), f["X"], f["y"],
+                                "ThreeLayerConvNet.loss (reg=0)")
+    loss1, grads1 = _loss_grads(ctx, _model_from_fixture(ctx, f, reg), f["X"], f["y"],
+                                f"ThreeLayerConvNet.loss (reg={reg:g})")
+    penalty = reg * sum(float(np.sum(f[k] ** 2)) for k in ("W1", "W2", "W3"))
+    sanity.reg_raises_loss(loss0, loss1, "ThreeLayerConvNet.loss", expected_increase=penalty)
+    for key in PARAM_KEYS:
+        g0 = sanity.finite_array(grads0[key], f"grads[{key!r}] (reg=0)", f[key].shape)
+        g1 = sanity.finite_array(grads1[key], f"grads[{key!r}] (reg={reg:g})", f[key].shape)
+        extra = 2 * reg * f[key] if key.startswith("W") else np.zeros_like(f[key])
+        assert_close(g1 - g0, extra, f"ThreeLayerConvNet.loss: grads[{key!r}] (reg={reg:g}) "
+                                     f"minus grads[{key!r}] (reg=0)",
+                     hint="the penalty's gradient is 2 * reg * W for W1, W2, W3 and nothing "
+                          "for the biases.")
+
+
+@weight(4)
+@number("12.5")
+@visibility("visible")
+@tags(*MODEL_TAGS)
+def test_cnn_gradcheck(ctx: Context) -> None:
+    """ThreeLayerConvNet: every gradient matches the numeric gradient of your loss (float64)"""
+    f = _fx(ctx, "cnn", False)
+    with _model_hint():
+        _cnn_gradcheck(ctx, f)
+
+
+def _cnn_gradcheck(ctx: Context, f: dict[str, np.ndarray]) -> None:
+    reg = float(f["reg"])
+    model = _model_from_fixture(ctx, f, reg)
+    X, y = f["X"], f["y"]
+    _, grads = _loss_grads(ctx, model, X, y, "ThreeLayerConvNet.loss")
+    rng = np.random.default_rng(SEED + 41)
+    for key in PARAM_KEYS:
+        gradcheck.gradcheck(
+            ctx.worker,
+            lambda p, key=key: [req_set_item(model, "params", key, p),
+                                req_method(model, "loss", (X, y))],
+            f[key], grads[key],
+            lambda v: as_scalar(unpack(v, 2, "ThreeLayerConvNet.loss return value")[0],
+                                "ThreeLayerConvNet.loss: loss"),
+            f"ThreeLayerConvNet.loss (reg={reg:g}): grads[{key!r}]", rng=rng,
+            epilogue=[req_set_item(model, "params", key, f[key])],
+            hint="check the layer tests first; then the order of the backward calls and the "
+                 "2 * reg * W terms.")
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist() -> dict[str, np.ndarray]:
+    """The MNIST splits (trusted side; the worker gets only what a test sends it)."""
+    import hwdata
+    return dict(hwdata.load("mnist"))
+
+
+@weight(3.5)
+@number("12.6")
+@visibility("visible")
+@tags(*MODEL_TAGS, OVERFIT_RULE)
+def test_cnn_overfit(ctx: Context) -> None:
+    """ThreeLayerConvNet: overfits 50 training images with the given Solver"""
+    s = ctx.settings["overfit"]
+    d = _mnist()
+    X, y = d["X_train"][:s["samples"]], d["y_train"][:s["samples"]]
+    model = ctx.new(CNN, **s["model"])
+    data = {"X_train": X, "y_train": y, "X_val": X, "y_val": y}
+    solver = ctx.new("solver.Solver", model, data, **s["solver"], verbose=False)
+    ctx.method(solver, "train", timeout=ctx.assignment.limits.train_seconds)
+    pred = np.argmax(_scores(ctx, model, X, 10, "ThreeLayerConvNet.loss after training"), axis=1)
+    acc = float(np.mean(pred == y))
+    sanity.overfit(acc, f"ThreeLayerConvNet trained on {len(y)} images for "
+                        f"{s['solver']['num_epochs']} epochs", threshold=s["threshold"])
+    ctx.note(f"Training accuracy on the {len(y)} images: {acc:.0%}.")
+
+
+def accuracy_run(ctx: Context, seed: int | None = None) -> float:
+    """Train the student's ThreeLayerConvNet with the given Solver under the declaration's
+    `accuracy_run` settings (seeds overridden when `seed` is given) and return the test
+    accuracy computed here. Shared with calibrate.py, so the reference is calibrated through
+    exactly this code path."""
+    run = ctx.settings["accuracy_run"]
+    d = _mnist()
+    n = run.get("train_samples") or len(d["X_train"])
+    data = accuracy.worker_data({**d, "X_train": d["X_train"][:n], "y_train": d["y_train"][:n]},
+                                ("X_train", "y_train", "X_val", "y_val"))
+    model_kw = dict(run["model"])
+    solver_kw = dict(run["solver"])
+    if seed is not None:
+        model_kw["seed"] = solver_kw["seed"] = seed
+    num_classes = int(ctx.settings["num_classes"])
+    model = ctx.new(CNN, input_dim=tuple(d["X_train"].shape[1:]), num_classes=num_classes,
+                    **model_kw)
+    solver = ctx.new("solver.Solver", model, data, **solver_kw, verbose=False)
+    ctx.method(solver, "train", timeout=ctx.assignment.limits.train_seconds)
+    scores = _scores(ctx, model, d["X_test"], num_classes,
+                     "ThreeLayerConvNet.loss on the test images")
+    return accuracy.accuracy(np.argmax(scores, axis=1), d["y_test"], num_classes,
+                             "ThreeLayerConvNet predictions")
+
+
+@weight(8)
+@number("12.7")
+@visibility("visible")
+@tags(*MODEL_TAGS, RUN_RULE)
+def test_cnn_accuracy(ctx: Context) -> None:
+    """ThreeLayerConvNet: test accuracy after a bounded training run with the given Solver"""
+    run = ctx.settings["accuracy_run"]
+    acc = accuracy_run(ctx)
+    ctx.note(f"Trained with {run['solver']['update_rule']} for {run['solver']['num_epochs']} "
+             f"epochs (the assignment's settings, not yours).")
+    points_for(ctx, acc, float(test_cnn_accuracy.__weight__))
+
+
+def points_for(ctx: Context, acc: float, weight_: float) -> None:
+    """Partial credit from the calibrated band (grader.checks.accuracy), with a hint about
+    this assignment (the training settings are fixed, so the layers/model are at fault)."""
+    band = accuracy.accuracy_band(ctx.assignment)
+    points = accuracy.band_points(acc, band, weight_)
+    ctx.set_score(points)
+    msg = (f"ThreeLayerConvNet: test accuracy {acc:.1%} (full credit from {band[1]:.1%}, none "
+           f"at or below {band[0]:.1%}, linear in between): {points:.2f} / {weight_:g} points.")
+    if points < weight_ - 1e-9:
+        raise CheckFailed(msg + " Hint: the training settings are the assignment's, so a low "
+                                "accuracy means a wrong layer, gradient or update rule: make "
+                                "the tests above pass first.")
+    ctx.note(msg)

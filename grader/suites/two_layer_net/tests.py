@@ -1,0 +1,445 @@
+"""The two_layer_net suite (SPEC §3): forward/loss/gradients, sanity, training, REPORT.md.
+
+Numbering: 1.x TwoLayerNet.loss, 2.x initialization, 3.x TwoLayerNet.train, 4.x predict and
+the accuracy run, 5.x REPORT.md. Weights total 100.
+
+Parameters are set through `worker.set_item(model, "params", key, array)`, so the student's
+initialization randomness never matters where values are compared. Data is the `cihlab`
+homework set as `hwdata` splits it: the first 400 rows of the published file are X_train (350)
++ X_val (50), the last 100 are X_test. The accuracy run calls
+`train(X_train, y_train, X_val, y_val, **HYPERPARAMS without hidden_size, seed=train_seed)` with
+num_iters capped, exactly as the notebook trains; the worker gets X_test but never y_test.
+The measured accuracy is left in `ctx.shared[ACC_KEY]` for the REPORT.md check (5.3).
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+from grader.checks import accuracy, gradcheck, report_md, sanity
+from grader.checks.compare import as_scalar, assert_close, unpack
+from grader.declaration import given_path
+from grader.framework import CheckFailed, Context, number, tags, visibility, weight
+from grader.sandbox import Handle, req_method, req_set_item
+from grader.suites.two_layer_net.fixtures import PARAMS, inputs
+
+MODULE = "two_layer_net"
+CLS = f"{MODULE}.TwoLayerNet"
+LOSS, TRAIN, PREDICT, INIT = ("TwoLayerNet.loss", "TwoLayerNet.train", "TwoLayerNet.predict",
+                              "TwoLayerNet.__init__")
+REPORT = "REPORT.md"
+ACC_KEY = "two_layer_net.test_accuracy"
+HINTS = {
+    "scores": "scores = max(0, X @ W1 + b1) @ W2 + b2 (before the softmax).",
+    "loss": "mean cross-entropy over the batch + reg * (sum(W1**2) + sum(W2**2)); biases are "
+            "not regularized.",
+    "W2": "dW2 = h.T @ dscores + 2 * reg * W2, with dscores = (probs - onehot(y)) / N.",
+    "b2": "db2 sums dscores over the batch (axis 0).",
+    "W1": "dW1 = X.T @ dh + 2 * reg * W1, where dh = dscores @ W2.T is zeroed wherever the "
+          "ReLU input X @ W1 + b1 was <= 0.",
+    "b1": "db1 sums dh (after the ReLU mask) over the batch (axis 0).",
+}
+
+
+# -- helpers ---------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def cihlab() -> dict[str, np.ndarray]:
+    import hwdata
+    return dict(hwdata.load("cihlab"))
+
+
+def net_with(ctx: Context, params: dict[str, np.ndarray]) -> Handle:
+    """A TwoLayerNet of the right sizes whose params are set to `params` (worker-side)."""
+    (d, h), c = params["W1"].shape, params["W2"].shape[1]
+    model = ctx.new(CLS, d, h, c, std=1e-4, seed=0)
+    ctx.worker.batch([req_set_item(model, "params", k, params[k]) for k in PARAMS])
+    return model
+
+
+def loss_and_grads(out: Any, what: str = LOSS) -> tuple[Any, dict[str, Any]]:
+    """(loss, grads) from loss(X, y); grads must be a dict with exactly the params' keys."""
+    loss, grads = unpack(out, 2, f"{what} return value (with y)")
+    if not isinstance(grads, dict):
+        raise CheckFailed(f"{what}: the gradients must be a dict like self.params, got "
+                          f"{type(grads).__name__}.")
+    if sorted(grads) != sorted(PARAMS):
+        raise CheckFailed(f"{what}: the gradient dict must have exactly the keys "
+                          f"{', '.join(PARAMS)}; got {', '.join(map(str, grads)) or 'none'}.")
+    return loss, grads
+
+
+def check_case(ctx: Context, case: str, set_name: str, *, scores: bool, grads: bool) -> None:
+    f = ctx.fixture(case, set_name)
+    reveal = set_name == "visible"
+    model = net_with(ctx, {k: f[k] for k in PARAMS})
+    label = f"{LOSS} (case {case}" + (f", reg={float(f['reg']):g}" if reveal else "") + ")"
+    if scores:
+        got = ctx.method(model, "loss", f["X"])
+        assert_close(got, f["scores"], f"{label}: scores", reveal=reveal, hint=HINTS["scores"])
+    if grads:
+        loss, g = loss_and_grads(ctx.method(model, "loss", f["X"], f["y"], reg=float(f["reg"])))
+        assert_close(loss, f["loss"], f"{label}: loss", reveal=reveal, hint=HINTS["loss"])
+        for k in PARAMS:
+            assert_close(g[k], f[f"d{k}"], f"{label}: grads['{k}']", reveal=reveal,
+                         hint=HINTS[k])
+
+
+def check_gradient(ctx: Context, key: str) -> None:
+    """grads[key] vs centred differences of the student's own loss, reg > 0."""
+    rng = np.random.default_rng(ctx.settings["gradcheck_seed"])
+    params, X, y = inputs(rng, 15, 8, 12, 4, 0.5)
+    reg = 0.3
+    model = net_with(ctx, params)
+    _, grads = loss_and_grads(ctx.method(model, "loss", X, y, reg=reg))
+    gradcheck.gradcheck(
+        ctx.worker,
+        lambda p: [req_set_item(model, "params", key, p),
+                   req_method(model, "loss", (X, y), {"reg": reg})],
+        params[key], grads[key],
+        lambda out: as_scalar(loss_and_grads(out)[0], f"{LOSS}: loss"),
+        f"{LOSS}: grads['{key}'] (reg={reg:g})", rng=rng, hint=HINTS[key],
+        epilogue=[req_set_item(model, "params", key, params[key])])
+
+
+def train_kwargs(**overrides: Any) -> dict[str, Any]:
+    base = {"learning_rate": 0.5, "learning_rate_decay": 0.95, "reg": 1e-4, "num_iters": 100,
+            "batch_size": 20, "seed": 0}
+    return {**base, **overrides}
+
+
+def train_history(out: Any, num_iters: int) -> dict[str, np.ndarray]:
+    """The dict train() returns, validated: loss per iteration, accuracies in [0, 1]."""
+    keys = ("loss_history", "train_acc_history", "val_acc_history")
+    if not isinstance(out, dict) or any(k not in out for k in keys):
+        raise CheckFailed(f"{TRAIN}: expected a dict with keys {', '.join(keys)}, got "
+                          + (f"keys {', '.join(map(str, out))}" if isinstance(out, dict)
+                             else type(out).__name__) + ".")
+    loss = sanity.loss_decreases(out["loss_history"], f"{TRAIN}: loss_history")
+    if loss.size != num_iters:
+        raise CheckFailed(f"{TRAIN}: loss_history should have one entry per iteration "
+                          f"({num_iters}), got {loss.size}.")
+    hist = {"loss_history": loss}
+    for k in keys[1:]:
+        acc = sanity.finite_array(out[k], f"{TRAIN}: {k}")
+        if acc.ndim != 1 or acc.size == 0 or acc.min() < 0 or acc.max() > 1:
+            raise CheckFailed(f"{TRAIN}: {k} should be a non-empty list of accuracies in "
+                              f"[0, 1] (one per epoch), got shape {acc.shape}.")
+        hist[k] = acc
+    return hist
+
+
+def params_of(ctx: Context, model: Handle) -> dict[str, np.ndarray]:
+    got = ctx.worker.get_attr(model, "params")
+    if not isinstance(got, dict) or sorted(got) != sorted(PARAMS):
+        raise CheckFailed(f"TwoLayerNet.params must be a dict with keys {', '.join(PARAMS)}.")
+    return {k: sanity.finite_array(got[k], f"params['{k}']") for k in PARAMS}
+
+
+def small_run(ctx: Context, n: int, init_seed: int, **kw: Any) -> tuple[Handle, Any]:
+    """A fresh 8-20-4 net (std 0.1) trained on the first n training rows."""
+    d = cihlab()
+    model = ctx.new(CLS, 8, 20, 4, std=0.1, seed=init_seed)
+    kw = train_kwargs(**kw)
+    out = ctx.method(model, "train", d["X_train"][:n], d["y_train"][:n], d["X_val"],
+                     d["y_val"], **kw)
+    return model, out
+
+
+HP_SPEC = {"hidden_size": ("int", 1, 4096), "learning_rate": ("float", 1e-8, 1e3),
+           "learning_rate_decay": ("float", 0.0, 10.0), "reg": ("float", 0.0, 1e3),
+           "num_iters": ("int", 1, 10**7), "batch_size": ("int", 1, 100_000)}
+
+
+def train_and_score(ctx: Context, hyperparams: dict[str, Any], seed: int) -> float:
+    """Train a fresh net with `hyperparams` (validated, num_iters capped) on X_train (with
+    X_val for its histories), predict X_test in the worker, score here. Shared with
+    `calibrate.py`, so the reference is calibrated through exactly this code path."""
+    hp = accuracy.validate_hyperparams(hyperparams, HP_SPEC)
+    hp, capped = accuracy.cap_iters(hp, ctx.settings["max_iters"])
+    if capped:
+        ctx.note(capped)
+    data = accuracy.worker_data(cihlab())
+    hidden = hp.pop("hidden_size")
+    model = ctx.new(CLS, data["X_train"].shape[1], hidden, ctx.settings["num_classes"],
+                    seed=seed)
+    ctx.method(model, "train", data["X_train"], data["y_train"], data["X_val"], data["y_val"],
+               **hp, seed=seed, timeout=ctx.assignment.limits.train_seconds)
+    pred = ctx.method(model, "predict", data["X_test"])
+    return accuracy.accuracy(pred, cihlab()["y_test"], ctx.settings["num_classes"],
+                             f"{PREDICT} on the test inputs")
+
+
+# -- 1. TwoLayerNet.loss ---------------------------------------------------------------------
+@weight(8)
+@number("1.1")
+@visibility("visible")
+@tags(LOSS)
+def test_scores(ctx: Context) -> None:
+    """TwoLayerNet.loss: scores (y=None) match the reference"""
+    for case in ("net_a", "net_b"):
+        check_case(ctx, case, "visible", scores=True, grads=False)
+
+
+@weight(10)
+@number("1.2")
+@visibility("visible")
+@tags(LOSS)
+def test_loss_and_grads(ctx: Context) -> None:
+    """TwoLayerNet.loss: loss and gradients match the reference"""
+    for case in ("net_a", "net_b"):
+        check_case(ctx, case, "visible", scores=False, grads=True)
+
+
+@weight(5)
+@number("1.3")
+@visibility("hidden")
+@tags(LOSS)
+def test_loss_hidden(ctx: Context) -> None:
+    """TwoLayerNet.loss: scores, loss and gradients match the reference (hidden inputs)"""
+    for case in ("net_a", "net_b"):
+        check_case(ctx, case, "hidden", scores=True, grads=True)
+
+
+@weight(3)
+@number("1.4")
+@visibility("visible")
+@tags(LOSS)
+def test_stable(ctx: Context) -> None:
+    """TwoLayerNet.loss: numerically stable for large scores"""
+    f = ctx.fixture("stable", "visible")
+    model = net_with(ctx, {k: f[k] for k in PARAMS})
+    loss, g = loss_and_grads(ctx.method(model, "loss", f["X"], f["y"], reg=float(f["reg"])))
+    what = f"{LOSS} with scores of about 1e5"
+    sanity.finite_scalar(loss, f"{what}: loss", sanity.STABILITY_HINT)
+    assert_close(loss, f["loss"], f"{what}: loss", hint=sanity.STABLE_MISMATCH_HINT)
+    for k in PARAMS:
+        assert_close(g[k], f[f"d{k}"], f"{what}: grads['{k}']",
+                     hint=sanity.STABLE_MISMATCH_HINT)
+
+
+def _gradcheck_test(key: str, num: str):
+    @weight(3)
+    @number(num)
+    @visibility("visible")
+    @tags(LOSS)
+    def test(ctx: Context) -> None:
+        check_gradient(ctx, key)
+    test.__doc__ = f"TwoLayerNet.loss: grads['{key}'] matches the numeric gradient of your loss"
+    test.__name__ = f"test_gradcheck_{key}"
+    return test
+
+
+test_gradcheck_W1 = _gradcheck_test("W1", "1.5")
+test_gradcheck_b1 = _gradcheck_test("b1", "1.6")
+test_gradcheck_W2 = _gradcheck_test("W2", "1.7")
+test_gradcheck_b2 = _gradcheck_test("b2", "1.8")
+
+
+@weight(3)
+@number("1.9")
+@visibility("visible")
+@tags(LOSS)
+def test_reg_raises_loss(ctx: Context) -> None:
+    """TwoLayerNet.loss: regularization adds reg * (sum(W1**2) + sum(W2**2))"""
+    rng = np.random.default_rng(ctx.settings["gradcheck_seed"] + 1)
+    params, X, y = inputs(rng, 20, 8, 10, 4, 0.3)
+    model = net_with(ctx, params)
+    reg = 0.2
+    loss0, _ = loss_and_grads(ctx.method(model, "loss", X, y, reg=0.0))
+    loss1, _ = loss_and_grads(ctx.method(model, "loss", X, y, reg=reg))
+    increase = reg * float(np.sum(params["W1"] ** 2) + np.sum(params["W2"] ** 2))
+    sanity.reg_raises_loss(loss0, loss1, f"{LOSS}: loss", expected_increase=increase)
+
+
+# -- 2. initialization -----------------------------------------------------------------------
+@weight(7)
+@number("2.1")
+@visibility("visible")
+@tags(INIT, LOSS)
+def test_init_and_chance(ctx: Context) -> None:
+    """TwoLayerNet: initial parameters (shapes, zero biases, std) and loss about ln 4"""
+    d, h, c, std = 8, 500, 4, 0.1
+    model = ctx.new(CLS, d, h, c, std=std, seed=3)
+    p = params_of(ctx, model)
+    shapes = {"W1": (d, h), "b1": (h,), "W2": (h, c), "b2": (c,)}
+    for k, shape in shapes.items():
+        if p[k].shape != shape:
+            raise CheckFailed(f"{INIT}: params['{k}'] should have shape {shape} for "
+                              f"TwoLayerNet({d}, {h}, {c}), got {p[k].shape}.")
+    for k in ("b1", "b2"):
+        if np.any(p[k] != 0):
+            raise CheckFailed(f"{INIT}: params['{k}'] should start at zero.")
+    tol = ctx.settings["init_std_rtol"]
+    for k in ("W1", "W2"):
+        w = p[k]
+        if abs(w.std() - std) > tol * std or abs(w.mean()) > 5 * std / np.sqrt(w.size):
+            raise CheckFailed(f"{INIT}: params['{k}'] should be drawn from N(0, std**2) with "
+                              f"std={std:g}; got mean {w.mean():.3g} and std {w.std():.3g}.")
+    again = params_of(ctx, ctx.new(CLS, d, h, c, std=std, seed=3))
+    sanity.same_result(p["W1"], again["W1"], f"{INIT}: params['W1']")
+    # loss at chance: tiny weights, every class about equally likely
+    data = cihlab()
+    small = ctx.new(CLS, 8, 50, c, std=1e-4, seed=0)
+    loss, _ = loss_and_grads(ctx.method(small, "loss", data["X_train"][:200],
+                                        data["y_train"][:200], reg=0.0))
+    sanity.chance_loss(loss, ctx.settings["num_classes"], f"{LOSS}: loss with std=1e-4")
+
+
+# -- 3. TwoLayerNet.train --------------------------------------------------------------------
+@weight(5)
+@number("3.1")
+@visibility("visible")
+@tags(TRAIN, LOSS, PREDICT)
+def test_train_history(ctx: Context) -> None:
+    """TwoLayerNet.train: returns the loss and accuracy histories, and the loss decreases"""
+    _, out = small_run(ctx, 200, init_seed=0, num_iters=100)
+    hist = train_history(out, 100)
+    if not hist["loss_history"][-10:].mean() < 0.9 * np.log(4):
+        raise CheckFailed(f"{TRAIN}: after 100 steps the loss should be well below ln 4; got "
+                          f"{hist['loss_history'][-10:].mean():.3f} on average over the last "
+                          "10. Hint: p -= learning_rate * grads[p] for every parameter.")
+
+
+@weight(5)
+@number("3.2")
+@visibility("visible")
+@tags(TRAIN, PREDICT)
+def test_lr_decay(ctx: Context) -> None:
+    """TwoLayerNet.train: the learning rate decays once per epoch"""
+    # 40 rows, batches of 10: an epoch is 4 iterations. With learning_rate_decay = 0 the
+    # step size is 0 after the first epoch, so training for 12 iterations must give the same
+    # parameters as training for 4; and within the first epoch training must go on.
+    kw = {"learning_rate_decay": 0.0, "batch_size": 10, "seed": 5}
+    runs = {}
+    for iters in (2, 4, 12, -4):
+        model, out = small_run(ctx, 40, init_seed=4, num_iters=abs(iters), **kw)
+        runs[iters] = params_of(ctx, model)
+    init = params_of(ctx, ctx.new(CLS, 8, 20, 4, std=0.1, seed=4))
+    moved = lambda a, b: any(not np.allclose(a[k], b[k], rtol=1e-12, atol=1e-14) for k in PARAMS)
+    if moved(runs[4], runs[-4]):
+        raise CheckFailed(f"{TRAIN}: two runs with the same seeds gave different parameters, so "
+                          "the learning-rate decay cannot be checked. Hint: draw minibatches "
+                          "from np.random.default_rng(seed).")
+    if not moved(runs[4], init):
+        raise CheckFailed(f"{TRAIN}: with learning_rate_decay=0 the parameters did not change "
+                          "during the first epoch: decay the learning rate at the END of every "
+                          "epoch, after its updates.")
+    if not moved(runs[4], runs[2]):
+        raise CheckFailed(f"{TRAIN}: with learning_rate_decay=0, iterations 3 and 4 of a "
+                          "4-iteration epoch changed nothing: the learning rate must decay "
+                          "once per epoch, not every iteration.")
+    if moved(runs[12], runs[4]):
+        raise CheckFailed(f"{TRAIN}: with learning_rate_decay=0 the parameters still changed "
+                          "after the first epoch: multiply learning_rate by learning_rate_decay "
+                          "at the end of every epoch (every max(N // batch_size, 1) "
+                          "iterations).")
+
+
+@weight(4)
+@number("3.3")
+@visibility("visible")
+@tags(TRAIN, PREDICT)
+def test_train_determinism(ctx: Context) -> None:
+    """TwoLayerNet.train: the same seeds give the same run"""
+    m1, out1 = small_run(ctx, 100, init_seed=2, num_iters=30, seed=9)
+    m2, out2 = small_run(ctx, 100, init_seed=2, num_iters=30, seed=9)
+    h1, h2 = train_history(out1, 30), train_history(out2, 30)
+    sanity.same_result(h1["loss_history"], h2["loss_history"], f"{TRAIN}: loss_history")
+    p1, p2 = params_of(ctx, m1), params_of(ctx, m2)
+    for k in PARAMS:
+        sanity.same_result(p1[k], p2[k], f"{TRAIN}: params['{k}'] after training")
+
+
+@weight(8)
+@number("3.4")
+@visibility("visible")
+@tags(TRAIN, LOSS, PREDICT)
+def test_overfit(ctx: Context) -> None:
+    """TwoLayerNet: overfits 20 training samples (100% training accuracy)"""
+    o = ctx.settings["overfit"]
+    d = cihlab()
+    X, y = d["X_train"][:o["n"]], d["y_train"][:o["n"]]
+    model = ctx.new(CLS, X.shape[1], o["hidden_size"], ctx.settings["num_classes"],
+                    std=o["std"], seed=0)
+    ctx.method(model, "train", X, y, X, y, learning_rate=o["learning_rate"],
+               learning_rate_decay=1.0, reg=0.0, num_iters=o["num_iters"],
+               batch_size=o["n"], seed=0)
+    acc = accuracy.accuracy(ctx.method(model, "predict", X), y, ctx.settings["num_classes"],
+                            PREDICT)
+    sanity.overfit(acc, f"TwoLayerNet trained on {o['n']} samples for {o['num_iters']} steps")
+
+
+# -- 4. predict and the accuracy run ---------------------------------------------------------
+@weight(4)
+@number("4.1")
+@visibility("visible")
+@tags(PREDICT, LOSS)
+def test_predict(ctx: Context) -> None:
+    """TwoLayerNet.predict: (N,) integer labels, the highest-scoring class"""
+    f = ctx.fixture("net_a", "visible")
+    model = net_with(ctx, {k: f[k] for k in PARAMS})
+    labels = sanity.labels(ctx.method(model, "predict", f["X"]), len(f["X"]),
+                           f["W2"].shape[1], PREDICT)
+    expected = np.argmax(f["scores"], axis=1)
+    wrong = np.flatnonzero(labels != expected)
+    if wrong.size:
+        i = int(wrong[0])
+        raise CheckFailed(f"{PREDICT}: {wrong.size} of {len(labels)} labels are not the "
+                          f"highest-scoring class (first at row {i}: expected {expected[i]}, "
+                          f"got {labels[i]}). Hint: np.argmax(self.loss(X), axis=1).")
+
+
+@weight(16)
+@number("4.2")
+@visibility("visible")
+@tags(TRAIN, PREDICT, LOSS)
+def test_accuracy(ctx: Context) -> None:
+    """TwoLayerNet: test accuracy when trained with your HYPERPARAMS"""
+    hp = ctx.constant(MODULE, "HYPERPARAMS")
+    acc = train_and_score(ctx, hp, ctx.settings["train_seed"])
+    ctx.shared[ACC_KEY] = acc
+    accuracy.grade_accuracy(ctx, acc, test_accuracy.__weight__, "TwoLayerNet")
+
+
+# -- 5. REPORT.md ----------------------------------------------------------------------------
+@weight(4)
+@number("5.1")
+@visibility("visible")
+@tags(REPORT)
+def test_report_sections(ctx: Context) -> None:
+    """REPORT.md: every required section is present and filled in"""
+    template = given_path("assignments", MODULE, REPORT)
+    report_md.check_sections(ctx.report_text, ctx.settings["report_sections"],
+                             template.read_text() if template.is_file() else None)
+
+
+@weight(3)
+@number("5.2")
+@visibility("visible")
+@tags(REPORT)
+def test_report_hyperparams(ctx: Context) -> None:
+    """REPORT.md: the hidden size, batch size and learning rate stated match HYPERPARAMS"""
+    if ctx.report_text is None:
+        report_md.check_sections(None, ())
+    hp = ctx.constant(MODULE, "HYPERPARAMS")
+    for key, (section, keywords, label) in ctx.settings["report_values"].items():
+        value = hp.get(key) if isinstance(hp, dict) else None
+        if value is None:
+            raise CheckFailed(f"HYPERPARAMS[{key!r}] is not set (None): choose it, train, then "
+                              "report it.")
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise CheckFailed(f"HYPERPARAMS[{key!r}] must be a number, got {value!r}.")
+        report_md.check_stated_value(ctx.report_text, section, keywords, value, label)
+
+
+@weight(3)
+@number("5.3")
+@visibility("visible")
+@tags(REPORT, TRAIN, PREDICT)
+def test_report_accuracy(ctx: Context) -> None:
+    """REPORT.md: the stated test accuracy matches the one measured in this run"""
+    report_md.check_test_accuracy(ctx.report_text, ctx.settings["report_accuracy_section"],
+                                  ctx.shared.get(ACC_KEY),
+                                  ctx.settings["report_accuracy_tolerance"])

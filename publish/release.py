@@ -1,0 +1,337 @@
+"""`make release [ASSIGNMENT=<name>]`: the student release of an assignment.
+
+    python -m publish.release [name]     # every assignment when no name is given
+
+writes `dist/student/<name>/` and a deterministic `dist/student/<name>.zip` (one top folder
+`<name>/`). Everything is read from the declaration (`grader.declaration.load(name)`):
+
+    <graded stubs> <given helpers> README.md [REPORT.md]   what the student works on
+    Makefile requirements.txt tools/                       `make check`, `make submit`
+    grader/      the self-check: this assignment's suite and its VISIBLE fixtures only
+    hwdata/ datasets/   the loader and this assignment's processed data, with a manifest
+                 covering exactly the files shipped
+    assignments/ pristine copies of the given helpers, where `given_path` finds them: the
+                 grader runs student code with these, as Gradescope does
+
+Never shipped: `reference/`, hidden fixtures, the hidden fixture seed (blanked in
+`grader/fixtures.py`, see `_redact_hidden_seed`), staff tools (fixture builders' `build`
+still ships because the tests import its input helpers; `calibrate.py` does not), and of
+`calibration.json` only the keys `accuracy_band` reads (see `release_calibration`).
+
+The helpers at the top (zip, file selection, requirements) are shared with
+`publish.autograder`.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import types
+import zipfile
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Union
+
+from grader import declaration
+from grader.declaration import NAMES, ROOT, Assignment, given_path
+
+DIST = ROOT / "dist"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)           # the earliest date a zip entry can hold
+JUNK_DIRS = {"__pycache__", ".pytest_cache", ".git"}
+# Class-grading and staff modules of grader/: grading one submission never imports them (they
+# need pandas, matplotlib, ... which neither students nor Gradescope need). The tests grade
+# with the packaged grader, which proves nothing needed is missing.
+CLASS_TOOLS = ("batch.py", "intake.py", "report.py", "feedback.py", "calibrate.py")
+SUITE_STAFF_ONLY = ("calibrate.py",)       # trains the reference; never run at grade time
+SOLUTION_MARKER = re.compile(r"^[ \t]*(#|<!--)[ \t]*(BEGIN|END) SOLUTION", re.M)
+# pip distribution name -> import name, where they differ beyond '-' vs '_'
+IMPORT_NAMES = {"pyyaml": "yaml", "scikit-learn": "sklearn", "pillow": "PIL"}
+
+Content = Union[Path, bytes]               # a file to copy, or the bytes to write
+Files = dict[str, Content]                 # release-relative posix path -> content
+
+
+# -- shared packaging helpers ------------------------------------------------------------------
+def tree(folder: Path) -> list[Path]:
+    """Every regular file below `folder`, sorted, without caches and compiled files."""
+    return sorted(p for p in folder.rglob("*")
+                  if p.is_file() and not p.is_symlink() and p.suffix != ".pyc"
+                  and not JUNK_DIRS.intersection(p.relative_to(folder).parts))
+
+
+def rel(path: Path) -> str:
+    return path.resolve().relative_to(ROOT).as_posix()
+
+
+def grader_files(decl: Assignment, *, hidden: bool) -> Files:
+    """The `grader/` package for one assignment: its own suite only, no class-grading tools;
+    with `hidden=False` (the student release) only visible fixtures, the hidden seed blanked
+    and a calibration reduced to what the thresholds need."""
+    base = ROOT / "grader"
+    files: Files = {}
+    for p in tree(base):
+        parts = p.relative_to(base).parts
+        if len(parts) == 1 and parts[0] in CLASS_TOOLS:
+            continue
+        if parts[0] == "suites" and len(parts) > 2:
+            if parts[1] != decl.name or parts[2] in SUITE_STAFF_ONLY:
+                continue
+            if parts[2] == "fixtures" and (p.name.endswith(".tmp.npz")
+                                           or (not hidden and not p.name.startswith("visible."))):
+                continue
+            if parts[2] == "calibration.json" and not hidden:
+                files[rel(p)] = _json_bytes(release_calibration(decl))
+                continue
+        files[rel(p)] = p
+    if not hidden:
+        fixtures_py = base / "fixtures.py"
+        files[rel(fixtures_py)] = _redact_hidden_seed(fixtures_py.read_text()).encode()
+    return files
+
+
+def _redact_hidden_seed(source: str) -> str:
+    """`grader/fixtures.py` with SEEDS reduced to the visible set: with the hidden seed and
+    the suite's input generators a student could rebuild the hidden inputs."""
+    from grader import fixtures
+    tree_ = ast.parse(source)
+    for node in tree_.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and any(
+                isinstance(t, ast.Name) and t.id == "SEEDS"
+                for t in (node.targets if isinstance(node, ast.Assign) else [node.target])):
+            lines = source.splitlines(keepends=True)
+            visible = {k: v for k, v in fixtures.SEEDS.items() if k == "visible"}
+            new = (f"SEEDS = {visible!r}   # student release: the hidden set is staff-only\n")
+            return "".join(lines[:node.lineno - 1] + [new] + lines[node.end_lineno:])
+    raise RuntimeError("grader/fixtures.py defines no SEEDS: cannot blank the hidden seed "
+                       "for the student release")
+
+
+class _KeyRecorder(dict):
+    """A dict that remembers which keys were looked at."""
+
+    def __init__(self, data: Mapping[str, Any]):
+        super().__init__(data)
+        self.used: set[str] = set()
+
+    def __getitem__(self, key: str) -> Any:
+        self.used.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.used.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self.used.add(str(key))
+        return super().__contains__(key)
+
+
+def release_calibration(decl: Assignment) -> dict[str, Any]:
+    """Only the calibration keys `accuracy_band` reads (found by watching it read them), checked
+    to give the same band: thresholds, not the reference's per-seed results or settings."""
+    from grader.checks.accuracy import accuracy_band
+    full = decl.calibration()
+    if not full:
+        return {}
+    recorder = _KeyRecorder(full)
+    band = accuracy_band(_with_calibration(decl, recorder))
+    reduced = {k: full[k] for k in sorted(recorder.used) if k in full}
+    if accuracy_band(_with_calibration(decl, reduced)) != band:
+        raise RuntimeError(f"{decl.name}: reduced calibration {sorted(reduced)} does not "
+                           f"reproduce the accuracy band {band}")
+    return reduced
+
+
+def _with_calibration(decl: Assignment, calib: Mapping[str, Any]) -> Any:
+    """A stand-in declaration whose calibration() returns `calib`."""
+    fields = {f: getattr(decl, f) for f in decl.__dataclass_fields__}
+    return types.SimpleNamespace(**fields, calibration=lambda: calib)
+
+
+def hwdata_files() -> Files:
+    """The `hwdata/` package (loader; its build scripts are harmless without the sources)."""
+    return {rel(p): p for p in tree(ROOT / "hwdata")}
+
+
+def data_files(decl: Assignment) -> Files:
+    """This assignment's processed data and a manifest covering exactly those files (plus
+    the attribution). With $GRADEKIT_DATA_VARIANT set (a new term), that variant becomes the
+    package's default, so `hwdata.load(name)` reads it without any setting."""
+    import hwdata
+    from hwdata import manifest as mf
+    root = hwdata.data_root()
+    full = mf.read(root)
+    variant = mf.variant_name(os.environ.get(mf.ENV_VARIANT) or None)
+    section = mf.section(full, variant)
+    if section is None:
+        raise SystemExit(f"error: {root / mf.MANIFEST} has no variant {variant}; run "
+                         f"`make datasets SEED={variant.split('-', 1)[1]}`")
+    shipped = sorted({f for name in decl.datasets for f in hwdata.dataset_files(name, variant)
+                      if f != mf.MANIFEST})
+    shipped += sorted(f for f, e in full.get("files", {}).items()
+                      if e.get("kind") == "attribution" and f not in shipped)
+    everything = {**full.get("files", {}), **section.get("files", {})}
+    manifest = {k: v for k, v in full.items() if k not in ("datasets", "files", "variants")}
+    manifest["datasets"] = {n: section["datasets"][n] for n in decl.datasets}
+    manifest["files"] = {f: everything[f] for f in shipped}
+    if variant:
+        manifest["variant"] = variant
+    files: Files = {f"datasets/{f}": root / f for f in shipped}
+    files["datasets/" + mf.MANIFEST] = mf.dumps(manifest)
+    return files
+
+
+def requirements_for(files: Files) -> str:
+    """The pins of `requirements/core.txt` whose packages the packaged Python code imports
+    (one source of truth for versions; nothing installed that nothing uses)."""
+    imported: set[str] = set()
+    for path, content in files.items():
+        if path.endswith(".py"):
+            text = content.read_text() if isinstance(content, Path) else content.decode()
+            imported |= _top_level_imports(text)
+    lines = ["# Pinned from gradekit's requirements/core.txt: what this package imports."]
+    for line in (ROOT / "requirements" / "core.txt").read_text().splitlines():
+        spec = line.split("#", 1)[0].strip()
+        if not spec:
+            continue
+        dist = re.split(r"[<>=!~;\[ ]", spec, maxsplit=1)[0].lower()
+        if IMPORT_NAMES.get(dist, dist.replace("-", "_")) in imported:
+            lines.append(spec)
+    return "\n".join(lines) + "\n"
+
+
+def _top_level_imports(source: str) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def template(path: str, **values: str) -> bytes:
+    """A file of publish/templates with `@KEY@` placeholders filled in."""
+    text = (TEMPLATES / path).read_text()
+    for key, value in values.items():
+        text = text.replace(f"@{key}@", value)
+    left = re.findall(r"@[A-Z_]+@", text)
+    if left:
+        raise RuntimeError(f"template {path}: unfilled placeholders {sorted(set(left))}")
+    return text.encode()
+
+
+def materialize(files: Files, dest: Path, executables: Iterable[str] = ()) -> Path:
+    """Write `files` into a fresh `dest` (removed first) with fixed permissions."""
+    execs = set(executables)
+    if dest.exists():
+        shutil.rmtree(dest)
+    for path, content in sorted(files.items()):
+        target = dest / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, Path):
+            shutil.copyfile(content, target)
+        else:
+            target.write_bytes(content)
+        target.chmod(0o755 if path in execs else 0o644)
+    return dest
+
+
+def write_zip(folder: Path, zip_path: Path, prefix: str = "") -> Path:
+    """Zip `folder`'s files deterministically: sorted entries, fixed dates, Unix modes (the
+    executable bit kept), fixed compression; written to a temp name, then renamed."""
+    zip_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = zip_path.with_name(f".{zip_path.name}.tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        for p in tree(folder):
+            info = zipfile.ZipInfo(prefix + p.relative_to(folder).as_posix(), ZIP_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3
+            mode = 0o755 if p.stat().st_mode & 0o100 else 0o644
+            info.external_attr = (0o100000 | mode) << 16
+            zf.writestr(info, p.read_bytes(), compresslevel=9)
+    tmp.replace(zip_path)
+    return zip_path
+
+
+def _json_bytes(data: Any) -> bytes:
+    return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# -- the student release -----------------------------------------------------------------------
+def student_files(decl: Assignment) -> Files:
+    """Everything in the student release of `decl`, by release-relative path."""
+    name = decl.name
+    own = declaration.source_dir("assignments") / name
+    files: Files = {}
+    for filename in decl.graded:
+        files[filename] = own / filename
+    for filename in decl.given:
+        src = given_path("assignments", name, filename)
+        files[filename] = src               # the copy the student may read and edit
+        files[rel(src)] = src               # the pristine copy the self-check uses
+    readme = (own / "README.md").read_text() if (own / "README.md").exists() else \
+        f"# {decl.title}\n"
+    files["README.md"] = readme.rstrip("\n").encode() + b"\n\n" + template(
+        "student/README-release.md", ASSIGNMENT=name, SUBMITTED=", ".join(
+            f"`{f}`" for f in decl.submitted), GIVEN=", ".join(f"`{f}`" for f in decl.given))
+    if decl.report:
+        files[decl.report] = own / decl.report
+    for path, src in files.items():
+        if isinstance(src, Path) and not src.is_file():
+            raise SystemExit(f"error: {src} is missing: run `make stubs` first")
+    files.update(grader_files(decl, hidden=False))
+    files.update(hwdata_files())
+    files.update(data_files(decl))
+    files["Makefile"] = template("student/Makefile", ASSIGNMENT=name)
+    files["tools/submit.py"] = template("student/submit.py")
+    files["tools/stubs.json"] = _json_bytes(
+        {f: sha256(Path(files[f]).read_bytes()) for f in decl.submitted})
+    files["requirements.txt"] = requirements_for(files).encode()
+    return files
+
+
+def build(name: str, out: Path = DIST / "student") -> tuple[Path, Path]:
+    """Write `out/<name>/` and `out/<name>.zip`; returns both paths."""
+    decl = declaration.load(name)
+    folder = materialize(student_files(decl), out / name)
+    check_release(folder)
+    return folder, write_zip(folder, out / f"{name}.zip", prefix=f"{name}/")
+
+
+def check_release(folder: Path) -> None:
+    """Refuse to publish a release holding anything staff-only (a last line of defence; the
+    tests check much more)."""
+    bad = [p for p in tree(folder)
+           if p.name.startswith("hidden.") or "reference" in p.relative_to(folder).parts
+           or SOLUTION_MARKER.search(p.read_text(errors="replace"))]
+    if bad:
+        raise RuntimeError(f"release {folder} holds staff-only files: "
+                           f"{', '.join(str(p.relative_to(folder)) for p in bad)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m publish.release",
+                                     description="Build student releases in dist/student/.")
+    parser.add_argument("assignment", nargs="?", choices=NAMES)
+    parser.add_argument("--out", type=Path, default=DIST / "student")
+    args = parser.parse_args(argv)
+    for name in [args.assignment] if args.assignment else NAMES:
+        folder, zipped = build(name, args.out)
+        count = len(tree(folder))
+        print(f"{name}: {folder} ({count} files) -> {zipped} "
+              f"({zipped.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Gradescope entry point of a gradekit autograder (started by `run_autograder`).
+
+    python autograde.py                 grade <root>/submission -> <root>/results/results.json
+    python autograde.py --salvage N     after the first run died with exit status N: keep the
+                                        tests graded so far, say what happened
+
+<root> is $GRADEKIT_AUTOGRADER_ROOT (default /autograder), laid out as Gradescope does:
+source/ (this zip), submission/, submission_metadata.json, results/. The runner rewrites
+results.json atomically after every test, so a global timeout or a kill leaves valid partial
+results; any error of ours still ends in a valid results.json, with score 0 only when nothing
+was graded. Visibility is never changed here: `after_due_date` tests stay so and Gradescope
+reveals them after the due date; hidden tests never show their inputs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+import tempfile
+import time
+import traceback
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+START = time.monotonic()
+ROOT = Path(os.environ.get("GRADEKIT_AUTOGRADER_ROOT") or "/autograder")
+SOURCE = ROOT / "source"
+SUBMISSION = ROOT / "submission"
+METADATA = ROOT / "submission_metadata.json"
+RESULTS = ROOT / "results" / "results.json"
+STAFF = "course staff have the details; it is not caused by your code"
+
+
+def log(message: str) -> None:
+    """To stdout, which Gradescope keeps for instructors only (stdout_visibility hidden)."""
+    print(f"[gradekit] {message}", flush=True)
+
+
+def protect() -> None:
+    """As root (Gradescope): make the kit, the results, the submission and its metadata
+    unreadable to other users, i.e. to the unprivileged user student code runs as."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return
+    for top in (SOURCE, RESULTS.parent, SUBMISSION, METADATA):
+        if not top.exists():
+            continue
+        paths = [top] if top.is_file() else [top, *top.rglob("*")]
+        for p in paths:
+            try:
+                if not p.is_symlink():
+                    p.chmod(stat.S_IMODE(p.stat().st_mode) & ~0o007)
+            except OSError as exc:
+                log(f"could not chmod {p}: {exc}")
+
+
+def read_metadata() -> dict[str, Any]:
+    try:
+        data = json.loads(METADATA.read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _when(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def submission_facts(meta: dict[str, Any]) -> dict[str, Any]:
+    """What the metadata tells about this submission (for extra_data and the output)."""
+    assignment = meta.get("assignment") if isinstance(meta.get("assignment"), dict) else {}
+    created, due = _when(meta.get("created_at")), _when(assignment.get("due_date"))
+    late = None
+    if created is not None and due is not None:
+        try:
+            late = created > due
+        except TypeError:                       # one naive, one aware: cannot compare
+            late = None
+    return {"id": meta.get("id"), "created_at": meta.get("created_at"),
+            "due_date": assignment.get("due_date"), "after_due_date": late}
+
+
+def later_note(data: dict[str, Any], facts: dict[str, Any]) -> str:
+    """A line on the tests students do not see yet (counts and points only)."""
+    later = [t for t in data.get("tests", []) if t.get("visibility") == "after_due_date"]
+    hidden = [t for t in data.get("tests", []) if t.get("visibility") == "hidden"]
+    parts = []
+    if later and not facts.get("after_due_date"):
+        parts.append(f"{len(later)} test(s) worth {sum(t['max_score'] for t in later):g} points "
+                     f"are shown after the due date")
+    if hidden:
+        parts.append(f"{len(hidden)} hidden test(s) worth "
+                     f"{sum(t['max_score'] for t in hidden):g} points count in your grade but "
+                     f"are not shown")
+    return ("\n\n" + "; ".join(parts) + ".") if parts else ""
+
+
+def write_json(data: dict[str, Any]) -> None:
+    """Atomically, like the runner (readers never see half a file)."""
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".results-", suffix=".tmp", dir=RESULTS.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, allow_nan=False)
+        fh.write("\n")
+    os.chmod(tmp, 0o640)
+    os.replace(tmp, RESULTS)
+
+
+def salvage(message: str) -> None:
+    """Keep the tests already in results.json (if any) and add `message`; else a valid
+    results.json with score 0 and the message."""
+    try:
+        data = json.loads(RESULTS.read_text())
+        if not (isinstance(data, dict) and isinstance(data.get("tests"), list)):
+            raise ValueError("not a results object")
+    except (OSError, ValueError):
+        data = {"score": 0.0, "output": "", "output_format": "md", "visibility": "visible",
+                "stdout_visibility": "hidden", "tests": []}
+    data["score"] = round(sum(float(t.get("score", 0.0)) for t in data["tests"]), 4) + 0.0
+    data["execution_time"] = round(max(float(data.get("execution_time") or 0.0),
+                                       time.monotonic() - START), 3)
+    data["output"] = (str(data.get("output") or "") + "\n\n**" + message + "**").strip()
+    extra = data.setdefault("extra_data", {}).setdefault("gradekit", {})
+    extra["status"] = "incomplete"
+    write_json(data)
+
+
+def grade() -> None:
+    config = json.loads((SOURCE / "autograder.json").read_text())
+    protect()
+    facts = submission_facts(read_metadata())
+    sys.path.insert(0, str(SOURCE))
+    from grader import results as res
+    from grader.runner import grade_submission
+    budget = os.environ.get("GRADEKIT_TIME_BUDGET")
+    data = grade_submission(config["assignment"], SUBMISSION, results_path=RESULTS,
+                            time_budget=float(budget) if budget else None)
+    data["output"] = (data.get("output") or "") + later_note(data, facts)
+    data["extra_data"]["gradekit"]["submission"] = facts
+    res.write_atomic(RESULTS, data)
+    os.chmod(RESULTS, 0o640)
+    log(f"graded {config['assignment']}: {data['score']:g} points, "
+        f"{len(data['tests'])} tests, {time.monotonic() - START:.1f} s")
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--salvage"]:
+        status = argv[1] if len(argv) > 1 else "?"
+        why = {"137": " (killed: probably out of memory)", "143": " (terminated)"}.get(status, "")
+        salvage(f"Grading stopped before it finished (exit status {status}{why}); tests not "
+                f"listed were not run. {STAFF[0].upper() + STAFF[1:]}.")
+        return 0
+    try:
+        grade()
+    except BaseException as exc:      # anything at all: still a valid results.json
+        traceback.print_exc(file=sys.stdout)
+        salvage(f"The autograder hit an internal error ({type(exc).__name__}) and stopped; "
+                f"tests not listed were not run. {STAFF[0].upper() + STAFF[1:]}.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

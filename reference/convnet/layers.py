@@ -1,0 +1,484 @@
+"""Layers for a small numpy ConvNet: each is a `*_forward` / `*_backward` pair.
+
+Conventions (the same in every function of this file):
+- `*_forward(...)` returns `(out, cache)`; `cache` holds whatever the backward pass needs.
+- `*_backward(dout, cache)` returns the gradient of the loss with respect to every input of
+  the forward pass, each with the same shape as that input. `dout` is the upstream gradient,
+  with the shape of `out`.
+- Images are `(N, C, H, W)`; convolution filters are `(F, C, HH, WW)`; fully connected weights
+  are `(D_in, D_out)`.
+- Output sizes round down: a window that would run past the (padded) input is dropped, so
+  `H_out = 1 + (H + 2 * pad - HH) // stride` (and the same for the width and for pooling).
+- Keep the dtype of the inputs (float32 in, float32 out; float64 in, float64 out).
+
+Work in this order: affine, relu, softmax_loss, conv (naive, then fast), max pool (naive,
+then fast), dropout, batchnorm, spatial batchnorm. Check every backward pass against
+`gradient_check.eval_numerical_gradient_array` before moving on, and every fast function
+against its naive twin.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+
+# ---------------------------------------------------------------------------------------------
+# Affine, ReLU, softmax loss
+# ---------------------------------------------------------------------------------------------
+
+def affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, Any]:
+    """Fully connected layer: `out = x.reshape(N, -1) @ w + b`.
+
+    Inputs: `x` of shape `(N, d_1, ..., d_k)` (each example is flattened to a row of length
+    `D = d_1 * ... * d_k`), `w` of shape `(D, M)`, `b` of shape `(M,)`.
+    Returns `out` of shape `(N, M)` and `cache = (x, w, b)`.
+    """
+    # BEGIN SOLUTION
+    out = x.reshape(x.shape[0], -1) @ w + b
+    cache = (x, w, b)
+    # END SOLUTION
+    return out, cache
+
+
+def affine_backward(dout: np.ndarray, cache: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Backward pass of `affine_forward`.
+
+    Inputs: `dout` of shape `(N, M)` and the `cache` from the forward pass.
+    Returns `(dx, dw, db)` with the shapes of `x` (the original, un-flattened shape), `w`, `b`.
+    """
+    # BEGIN SOLUTION
+    x, w, _ = cache
+    x2 = x.reshape(x.shape[0], -1)
+    dx = (dout @ w.T).reshape(x.shape)
+    dw = x2.T @ dout
+    db = dout.sum(axis=0)
+    # END SOLUTION
+    return dx, dw, db
+
+
+def relu_forward(x: np.ndarray) -> tuple[np.ndarray, Any]:
+    """Rectified linear unit, elementwise: `out = max(x, 0)`. Any shape.
+
+    Returns `out` (same shape as `x`) and `cache = x`.
+    """
+    # BEGIN SOLUTION
+    out = np.maximum(x, 0)
+    cache = x
+    # END SOLUTION
+    return out, cache
+
+
+def relu_backward(dout: np.ndarray, cache: Any) -> np.ndarray:
+    """Backward pass of `relu_forward`: the gradient flows only where `x > 0`.
+
+    Returns `dx` with the shape of `x`. (At exactly `x == 0` use gradient 0.)
+    """
+    # BEGIN SOLUTION
+    x = cache
+    dx = dout * (x > 0)
+    # END SOLUTION
+    return dx
+
+
+def softmax_loss(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean softmax cross-entropy over the batch, and its gradient.
+
+    Inputs: scores `x` of shape `(N, C)`; labels `y` of shape `(N,)`, ints in `[0, C)`.
+    Returns `(loss, dx)`: `loss = -mean_i log softmax(x_i)[y_i]` (a float) and `dx`, the
+    gradient of that mean with respect to `x`, shape `(N, C)`.
+    Subtract each row's max before exponentiating so large scores do not overflow.
+    """
+    # BEGIN SOLUTION
+    n = x.shape[0]
+    shifted = x - x.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    loss = float(-log_probs[np.arange(n), y].mean())
+    dx = np.exp(log_probs)
+    dx[np.arange(n), y] -= 1
+    dx /= n
+    # END SOLUTION
+    return loss, dx
+
+
+# ---------------------------------------------------------------------------------------------
+# Convolution
+# ---------------------------------------------------------------------------------------------
+
+def conv_forward_naive(x: np.ndarray, w: np.ndarray, b: np.ndarray,
+                       conv_param: dict) -> tuple[np.ndarray, Any]:
+    """Convolution (really cross-correlation, as in every deep-learning library), with loops.
+
+    Inputs: `x (N, C, H, W)`, filters `w (F, C, HH, WW)`, biases `b (F,)`,
+    `conv_param = {'stride': s, 'pad': p}`: `p` zeros are added on every side of H and W.
+    Output `out (N, F, H_out, W_out)` with `H_out = 1 + (H + 2p - HH) // s`,
+    `W_out = 1 + (W + 2p - WW) // s`, and
+    `out[n, f, i, j] = sum(x_padded[n, :, i*s : i*s+HH, j*s : j*s+WW] * w[f]) + b[f]`.
+    Returns `(out, cache)` with `cache = (x, w, b, conv_param)`.
+    This is the readable definition: plain loops over n, f, i, j are expected here.
+    """
+    # BEGIN SOLUTION
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    n_img, _, height, width = x.shape
+    n_filt, _, hh, ww = w.shape
+    h_out = 1 + (height + 2 * pad - hh) // stride
+    w_out = 1 + (width + 2 * pad - ww) // stride
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    out = np.zeros((n_img, n_filt, h_out, w_out), dtype=np.result_type(x, w))
+    for n in range(n_img):
+        for f in range(n_filt):
+            for i in range(h_out):
+                for j in range(w_out):
+                    window = xp[n, :, i * stride:i * stride + hh, j * stride:j * stride + ww]
+                    out[n, f, i, j] = np.sum(window * w[f]) + b[f]
+    cache = (x, w, b, conv_param)
+    # END SOLUTION
+    return out, cache
+
+
+def conv_backward_naive(dout: np.ndarray, cache: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Backward pass of `conv_forward_naive`, with loops.
+
+    Input `dout (N, F, H_out, W_out)` and the forward cache.
+    Returns `(dx, dw, db)` shaped like `x`, `w`, `b`. Each output element `out[n, f, i, j]`
+    touched one window of the padded input and all of `w[f]`: send `dout[n, f, i, j]` back to
+    both, then drop the padding from the input gradient.
+    """
+    # BEGIN SOLUTION
+    x, w, _, conv_param = cache
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    n_img, _, height, width = x.shape
+    n_filt, _, hh, ww = w.shape
+    _, _, h_out, w_out = dout.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    dxp = np.zeros_like(xp)
+    dw = np.zeros_like(w)
+    db = dout.sum(axis=(0, 2, 3))
+    for n in range(n_img):
+        for f in range(n_filt):
+            for i in range(h_out):
+                for j in range(w_out):
+                    rows = slice(i * stride, i * stride + hh)
+                    cols = slice(j * stride, j * stride + ww)
+                    dw[f] += dout[n, f, i, j] * xp[n, :, rows, cols]
+                    dxp[n, :, rows, cols] += dout[n, f, i, j] * w[f]
+    dx = dxp[:, :, pad:pad + height, pad:pad + width]
+    # END SOLUTION
+    return dx, dw, db
+
+
+def conv_forward_fast(x: np.ndarray, w: np.ndarray, b: np.ndarray,
+                      conv_param: dict) -> tuple[np.ndarray, Any]:
+    """The same convolution as `conv_forward_naive`, as one matrix product (im2col).
+
+    Same inputs, output and conventions as `conv_forward_naive`. No Python loops over the
+    batch, the channels or the output pixels. The idea: copy every receptive field of the
+    padded input into a column of a matrix `cols` of shape `(C*HH*WW, N*H_out*W_out)`, rows
+    ordered like `w.reshape(F, -1)`, i.e. (c, di, dj). A strided view of the padded input
+    (`np.lib.stride_tricks.as_strided` or `sliding_window_view`) followed by one reshape does
+    this in a single copy. Then `w.reshape(F, -1) @ cols` holds every output value at once:
+    reshape and transpose it into `(N, F, H_out, W_out)` and add `b`.
+    Keep what the backward pass needs (at least `cols`) in the cache.
+    """
+    # BEGIN SOLUTION
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    n_img, chans, height, width = x.shape
+    n_filt, _, hh, ww = w.shape
+    h_out = 1 + (height + 2 * pad - hh) // stride
+    w_out = 1 + (width + 2 * pad - ww) // stride
+    xp = np.zeros((n_img, chans, height + 2 * pad, width + 2 * pad), dtype=x.dtype)
+    xp[:, :, pad:pad + height, pad:pad + width] = x
+    # windows[c, di, dj, n, i, j] = xp[n, c, i*stride + di, j*stride + dj]: a view, no copy.
+    s_n, s_c, s_h, s_w = xp.strides
+    windows = as_strided(xp, shape=(chans, hh, ww, n_img, h_out, w_out),
+                         strides=(s_c, s_h, s_w, s_n, s_h * stride, s_w * stride),
+                         writeable=False)
+    cols = windows.reshape(chans * hh * ww, n_img * h_out * w_out)     # the one big copy
+    out = (w.reshape(n_filt, -1) @ cols).reshape(n_filt, n_img, h_out, w_out)
+    out = np.ascontiguousarray(out.transpose(1, 0, 2, 3))
+    out += b.reshape(1, -1, 1, 1)
+    cache = (x.shape, w, cols, conv_param)
+    # END SOLUTION
+    return out, cache
+
+
+def conv_backward_fast(dout: np.ndarray, cache: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Backward pass of `conv_forward_fast` (im2col), no loops over batch, channels or pixels.
+
+    Returns `(dx, dw, db)` shaped like `x`, `w`, `b`, equal to `conv_backward_naive`'s.
+    With `dout` rearranged to `dout2 (F, N*H_out*W_out)` (columns in the order of `cols`):
+    `dw = dout2 @ cols.T` and `dcols = w.reshape(F, -1).T @ dout2`. Then fold `dcols` back
+    onto the padded input ("col2im"): every column adds into the window it came from, and
+    windows overlap when the stride is smaller than the kernel. A loop over the kernel's
+    HH*WW offsets is fine (each step adds one strided slice of the padded gradient);
+    `np.add.at` works too but is much slower. Finally drop the padding.
+    """
+    # BEGIN SOLUTION
+    x_shape, w, cols, conv_param = cache
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    n_img, chans, height, width = x_shape
+    n_filt, _, hh, ww = w.shape
+    _, _, h_out, w_out = dout.shape
+    dout2 = dout.transpose(1, 0, 2, 3).reshape(n_filt, -1)
+    db = dout.sum(axis=(0, 2, 3))
+    dw = (dout2 @ cols.T).reshape(w.shape)
+    dcols = (w.reshape(n_filt, -1).T @ dout2).reshape(chans, hh, ww, n_img, h_out, w_out)
+    # col2im, channel-major like dcols (so each += reads contiguous memory); transpose once.
+    dxp = np.zeros((chans, n_img, height + 2 * pad, width + 2 * pad), dtype=dcols.dtype)
+    for di in range(hh):
+        for dj in range(ww):
+            dxp[:, :, di:di + stride * h_out:stride,
+                dj:dj + stride * w_out:stride] += dcols[:, di, dj]
+    dx = np.ascontiguousarray(dxp[:, :, pad:pad + height, pad:pad + width].transpose(1, 0, 2, 3))
+    # END SOLUTION
+    return dx, dw, db
+
+
+# ---------------------------------------------------------------------------------------------
+# Max pooling
+# ---------------------------------------------------------------------------------------------
+
+def max_pool_forward_naive(x: np.ndarray, pool_param: dict) -> tuple[np.ndarray, Any]:
+    """Max pooling with loops.
+
+    Inputs: `x (N, C, H, W)`, `pool_param = {'pool_height': PH, 'pool_width': PW,
+    'stride': s}`. Output `out (N, C, H_out, W_out)` with `H_out = 1 + (H - PH) // s`,
+    `W_out = 1 + (W - PW) // s` and `out[n, c, i, j] = max(x[n, c, i*s:i*s+PH, j*s:j*s+PW])`.
+    Returns `(out, cache)`; the cache must let the backward pass find each window's maximum.
+    """
+    # BEGIN SOLUTION
+    ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    n_img, chans, height, width = x.shape
+    h_out = 1 + (height - ph) // stride
+    w_out = 1 + (width - pw) // stride
+    out = np.zeros((n_img, chans, h_out, w_out), dtype=x.dtype)
+    for n in range(n_img):
+        for c in range(chans):
+            for i in range(h_out):
+                for j in range(w_out):
+                    out[n, c, i, j] = x[n, c, i * stride:i * stride + ph,
+                                        j * stride:j * stride + pw].max()
+    cache = (x, pool_param)
+    # END SOLUTION
+    return out, cache
+
+
+def max_pool_backward_naive(dout: np.ndarray, cache: Any) -> np.ndarray:
+    """Backward pass of `max_pool_forward_naive`, with loops.
+
+    Returns `dx` shaped like `x`: each `dout[n, c, i, j]` goes to the position of its window's
+    maximum (when several entries tie for the maximum, to the first one in row-major order,
+    which is what `np.argmax` returns); everything else gets 0. Overlapping windows add up.
+    """
+    # BEGIN SOLUTION
+    x, pool_param = cache
+    ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    n_img, chans, h_out, w_out = dout.shape
+    dx = np.zeros_like(x)
+    for n in range(n_img):
+        for c in range(chans):
+            for i in range(h_out):
+                for j in range(w_out):
+                    window = x[n, c, i * stride:i * stride + ph, j * stride:j * stride + pw]
+                    di, dj = np.unravel_index(np.argmax(window), window.shape)
+                    dx[n, c, i * stride + di, j * stride + dj] += dout[n, c, i, j]
+    # END SOLUTION
+    return dx
+
+
+def max_pool_forward_fast(x: np.ndarray, pool_param: dict) -> tuple[np.ndarray, Any]:
+    """Max pooling without loops over the batch, channels or output pixels.
+
+    Same inputs and output as `max_pool_forward_naive`.
+    When the windows tile the input exactly (`PH == PW == stride`, dividing H and W),
+    `x.reshape(N, C, H // PH, PH, W // PW, PW)` is a free view that puts each window on its
+    own axes 3 and 5: take the max over those. Otherwise the window element at offset
+    (di, dj) of every window is the strided slice `x[:, :, di::s, dj::s]` (cut to
+    H_out x W_out): take the elementwise max of the PH*PW slices (a loop over the window
+    offsets is fine). Measure: `np.maximum` of a few slices is often much faster than
+    `.max(axis=...)` over tiny axes. Cache what the backward pass needs.
+    """
+    # BEGIN SOLUTION
+    ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    n_img, chans, height, width = x.shape
+    h_out = 1 + (height - ph) // stride
+    w_out = 1 + (width - pw) // stride
+    if ph == pw == stride and height % ph == 0 and width % pw == 0:
+        windows = x.reshape(n_img, chans, h_out, ph, w_out, pw)
+        rows = windows[:, :, :, 0].copy()                    # max over axis 3 (window rows) ...
+        for di in range(1, ph):
+            np.maximum(rows, windows[:, :, :, di], out=rows)
+        out = rows[..., 0].copy()                            # ... then over axis 5 (columns)
+        for dj in range(1, pw):
+            np.maximum(out, rows[..., dj], out=out)
+    else:
+        out = x[:, :, :stride * h_out:stride, :stride * w_out:stride].copy()
+        for di in range(ph):
+            for dj in range(pw):
+                np.maximum(out, x[:, :, di:di + stride * h_out:stride,
+                                  dj:dj + stride * w_out:stride], out=out)
+    cache = (x, out, pool_param)
+    # END SOLUTION
+    return out, cache
+
+
+def max_pool_backward_fast(dout: np.ndarray, cache: Any) -> np.ndarray:
+    """Backward pass of `max_pool_forward_fast`; equal to `max_pool_backward_naive`'s,
+    including the tie rule (the first maximum of a window, in row-major order, takes it all).
+
+    No loops over batch, channels or output pixels; a loop over the PH*PW window offsets is
+    fine: visit them in row-major order, and let each offset claim the windows whose max it
+    holds and that no earlier offset has claimed. Overlapping windows add up.
+    """
+    # BEGIN SOLUTION
+    x, out, pool_param = cache
+    ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    h_out, w_out = out.shape[2:]
+    overlap = stride < ph or stride < pw          # can one input cell be in two windows?
+    dx = np.zeros(x.shape, dtype=dout.dtype)
+    unclaimed = np.ones(out.shape, dtype=bool)
+    hit = np.empty(out.shape, dtype=bool)
+    for di in range(ph):
+        for dj in range(pw):
+            at = (slice(None), slice(None), slice(di, di + stride * h_out, stride),
+                  slice(dj, dj + stride * w_out, stride))
+            np.equal(x[at], out, out=hit)
+            hit &= unclaimed
+            unclaimed ^= hit                           # hit is a subset of unclaimed
+            if overlap:
+                dx[at] += dout * hit
+            else:
+                np.multiply(dout, hit, out=dx[at])
+    # END SOLUTION
+    return dx
+
+
+# ---------------------------------------------------------------------------------------------
+# Dropout
+# ---------------------------------------------------------------------------------------------
+
+def dropout_forward(x: np.ndarray, dropout_param: dict) -> tuple[np.ndarray, Any]:
+    """Inverted dropout.
+
+    `dropout_param = {'p': keep probability, 'mode': 'train' | 'test', 'seed': optional int}`.
+    Train: keep each element independently with probability `p` and divide the kept ones by
+    `p`, so the expected output equals `x`. With a `seed`, the same seed must give the same
+    mask (use `np.random.default_rng(seed)`). Test: `out = x` unchanged.
+    Returns `(out, cache)` with `cache = (dropout_param, mask)` (`mask` is None in test mode).
+    """
+    # BEGIN SOLUTION
+    p, mode = dropout_param["p"], dropout_param["mode"]
+    mask = None
+    if mode == "train":
+        rng = np.random.default_rng(dropout_param.get("seed"))
+        mask = ((rng.random(x.shape) < p) / p).astype(x.dtype, copy=False)
+        out = x * mask
+    elif mode == "test":
+        out = x
+    else:
+        raise ValueError(f"dropout mode must be 'train' or 'test', got {mode!r}")
+    cache = (dropout_param, mask)
+    # END SOLUTION
+    return out, cache
+
+
+def dropout_backward(dout: np.ndarray, cache: Any) -> np.ndarray:
+    """Backward pass of `dropout_forward`: train mode scales by the same mask; test passes
+    `dout` through."""
+    # BEGIN SOLUTION
+    dropout_param, mask = cache
+    dx = dout * mask if dropout_param["mode"] == "train" else dout
+    # END SOLUTION
+    return dx
+
+
+# ---------------------------------------------------------------------------------------------
+# Batch normalization
+# ---------------------------------------------------------------------------------------------
+
+def batchnorm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
+                      bn_param: dict) -> tuple[np.ndarray, Any]:
+    """Batch normalization of `x (N, D)` over the batch, per feature.
+
+    `bn_param`: `'mode'` ('train' | 'test', required), `'eps'` (default 1e-5), `'momentum'`
+    (default 0.9), `'running_mean'` and `'running_var'` (shape `(D,)`, start at zeros when
+    absent). Train: normalize with the batch mean and (biased, divide-by-N) variance,
+    `x_hat = (x - mean) / sqrt(var + eps)`, `out = gamma * x_hat + beta`, and update
+    `running = momentum * running + (1 - momentum) * batch_stat` for both statistics, writing
+    them back into `bn_param`. Test: normalize with the running statistics instead.
+    Returns `(out, cache)`.
+    """
+    # BEGIN SOLUTION
+    mode = bn_param["mode"]
+    eps = bn_param.get("eps", 1e-5)
+    momentum = bn_param.get("momentum", 0.9)
+    dim = x.shape[1]
+    running_mean = bn_param.get("running_mean", np.zeros(dim, dtype=x.dtype))
+    running_var = bn_param.get("running_var", np.zeros(dim, dtype=x.dtype))
+    if mode == "train":
+        mean = x.mean(axis=0)
+        var = x.var(axis=0)
+        bn_param["running_mean"] = momentum * running_mean + (1 - momentum) * mean
+        bn_param["running_var"] = momentum * running_var + (1 - momentum) * var
+    elif mode == "test":
+        mean, var = running_mean, running_var
+        bn_param["running_mean"], bn_param["running_var"] = running_mean, running_var
+    else:
+        raise ValueError(f"batchnorm mode must be 'train' or 'test', got {mode!r}")
+    inv_std = 1.0 / np.sqrt(var + eps)
+    x_hat = (x - mean) * inv_std
+    out = gamma * x_hat + beta
+    cache = (mode, x_hat, gamma, inv_std)
+    # END SOLUTION
+    return out, cache
+
+
+def batchnorm_backward(dout: np.ndarray, cache: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Backward pass of `batchnorm_forward`: returns `(dx, dgamma, dbeta)`.
+
+    In train mode the batch mean and variance depend on every row of `x`, so each `dx[i]`
+    gets contributions through them too; in test mode they are constants.
+    """
+    # BEGIN SOLUTION
+    mode, x_hat, gamma, inv_std = cache
+    dbeta = dout.sum(axis=0)
+    dgamma = (dout * x_hat).sum(axis=0)
+    dx_hat = dout * gamma
+    if mode == "train":
+        n = dout.shape[0]
+        dx = inv_std / n * (n * dx_hat - dx_hat.sum(axis=0)
+                            - x_hat * (dx_hat * x_hat).sum(axis=0))
+    else:
+        dx = dx_hat * inv_std
+    # END SOLUTION
+    return dx, dgamma, dbeta
+
+
+def spatial_batchnorm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
+                              bn_param: dict) -> tuple[np.ndarray, Any]:
+    """Batch normalization for images `x (N, C, H, W)`: one mean/variance/gamma/beta per
+    channel, statistics taken over N, H and W. `gamma`, `beta`: `(C,)`; `bn_param` as in
+    `batchnorm_forward`. Hint: move C last, flatten to `(N*H*W, C)` and reuse
+    `batchnorm_forward`. Returns `(out, cache)`, `out` shaped like `x`.
+    """
+    # BEGIN SOLUTION
+    n_img, chans, height, width = x.shape
+    flat = x.transpose(0, 2, 3, 1).reshape(-1, chans)
+    out_flat, cache = batchnorm_forward(flat, gamma, beta, bn_param)
+    out = out_flat.reshape(n_img, height, width, chans).transpose(0, 3, 1, 2)
+    # END SOLUTION
+    return out, cache
+
+
+def spatial_batchnorm_backward(dout: np.ndarray,
+                               cache: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Backward pass of `spatial_batchnorm_forward`: `(dx, dgamma, dbeta)`, `dx` shaped like
+    `x`, `dgamma` and `dbeta` of shape `(C,)`."""
+    # BEGIN SOLUTION
+    n_img, chans, height, width = dout.shape
+    flat = dout.transpose(0, 2, 3, 1).reshape(-1, chans)
+    dx_flat, dgamma, dbeta = batchnorm_backward(flat, cache)
+    dx = dx_flat.reshape(n_img, height, width, chans).transpose(0, 3, 1, 2)
+    # END SOLUTION
+    return dx, dgamma, dbeta

@@ -1,0 +1,1 @@
+"""Tiny fake student modules for the sandbox tests (never imported by the grader)."""

@@ -1,0 +1,3 @@
+def f():
+    mod = __import__("sk" + "learn")
+    return str(mod)

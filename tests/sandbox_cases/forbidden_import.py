@@ -1,0 +1,5 @@
+import sklearn  # noqa: F401  (forbidden in every assignment)
+
+
+def f():
+    return 1

@@ -1,0 +1,286 @@
+"""Batch grading: the pool, time budgets, crashes, resumability (incl. SIGKILL half-way) and
+the CLI, with a fake grade function so the tests need neither the suites nor the sandbox."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from grader import batch
+
+ROOT = Path(__file__).resolve().parent.parent
+THIS = Path(__file__).resolve()
+MARKS_ENV = "GRADEKIT_FAKE_MARKS"
+
+
+# -- a fake grader: runs in the batch's child process -----------------------------------------
+# Written to a file per test so the child imports only it (not pandas/pytest via this module).
+FAKE_SOURCE = r'''
+import os, time
+from pathlib import Path
+from grader import results as res
+
+
+def fake_grade(assignment, submission, *, results_path=None, time_budget=None):
+    """Score from score.txt; sleep.txt seconds of sleep; raise.txt raises; hang.txt hangs after
+    writing partial results; flag.txt adds a 'crash' flag. Appends 'start/done <folder>' to
+    $GRADEKIT_FAKE_MARKS."""
+    sub = Path(submission)
+    marks = os.environ.get("GRADEKIT_FAKE_MARKS")
+
+    def mark(what):
+        if marks:
+            with open(marks, "a") as fh:
+                fh.write(f"{what} {sub.name}\n")
+
+    mark("start")
+    score = float((sub / "score.txt").read_text()) if (sub / "score.txt").exists() else 0.0
+    first = res.test_result(name="first half", number="1.1", score=min(score, 50.0), max_score=50.0,
+                            status="passed" if score >= 50 else "failed", tags=["f"],
+                            visibility="visible", output="ok" if score >= 50 else f"got {score:g}")
+    second = res.test_result(name="second half", number="1.2", score=max(score - 50.0, 0.0),
+                             max_score=50.0, status="passed" if score >= 100 else "failed",
+                             tags=["g"], visibility="hidden", output="secret hidden detail")
+    extra = {"assignment": assignment, "status": "graded", "sandbox": "fake",
+             "flags": ["crash"] if (sub / "flag.txt").exists() else [], "max_score": 100.0}
+    if results_path is not None:
+        res.write_atomic(results_path, res.build([first], execution_time=0.1, output="", extra=extra))
+    if (sub / "hang.txt").exists():
+        time.sleep(3600)
+    if (sub / "raise.txt").exists():
+        raise RuntimeError("fake grader bug")
+    if (sub / "sleep.txt").exists():
+        time.sleep(float((sub / "sleep.txt").read_text()))
+    data = res.build([first, second], execution_time=0.1, output="fake", extra=extra)
+    mark("done")
+    return data
+'''
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> str:
+    """'path/to/fake_grader.py:fake_grade', a grade function reference for grade_batch/--grade-fn."""
+    path = tmp_path / "fake_grader.py"
+    path.write_text(FAKE_SOURCE)
+    return f"{path}:fake_grade"
+
+
+def module_level_grade(assignment, submission, *, results_path=None, time_budget=None):
+    return {}
+
+
+def make_class(root: Path, scores: dict[str, float], extra_files: dict[str, dict[str, str]] | None = None) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for name, score in scores.items():
+        d = root / name
+        d.mkdir()
+        (d / "score.txt").write_text(str(score))
+        for fname, text in (extra_files or {}).get(name, {}).items():
+            (d / fname).write_text(text)
+    return root
+
+
+def marks(path: Path) -> list[str]:
+    return path.read_text().split("\n")[:-1] if path.exists() else []
+
+
+def grade(fake: str, classdir: Path, out: Path, **kw) -> pd.DataFrame:
+    kw.setdefault("jobs", 2)
+    return batch.grade_batch("softmax", [classdir], out, grade_fn=fake, progress=False, **kw)
+
+
+# -- the basics ------------------------------------------------------------------------------------
+def test_batch_grades_every_submission_and_writes_outputs(tmp_path, monkeypatch, fake):
+    monkeypatch.setenv(MARKS_ENV, str(tmp_path / "marks"))
+    classdir = make_class(tmp_path / "class", {"alice": 100, "bob": 70, "carol": 20})
+    (classdir / "broken.zip").write_bytes(b"PK\x03\x04 not really a zip")
+    out = tmp_path / "out"
+    df = grade(fake, classdir, out)
+    assert list(df["id"]) == ["alice", "bob", "broken", "carol"]
+    assert list(df["total"]) == [100.0, 70.0, 0.0, 20.0]
+    assert list(df["status"]) == ["graded", "graded", "bad_archive", "graded"]
+    for sid in ("alice", "bob", "carol", "broken"):
+        data = json.loads((out / sid / "results.json").read_text())
+        assert data["extra_data"]["gradekit_batch"]["status"] == df.set_index("id").loc[sid, "status"]
+        assert (out / sid / "feedback.md").exists()
+    assert "could not be graded (bad_archive)" in (out / "broken" / "feedback.md").read_text()
+    for name in ("grades.csv", "gradebook.csv", "report.html"):
+        assert (out / name).stat().st_size > 0
+    assert not (out / batch.WORKDIR).exists()          # unpacked copies are cleaned up
+    assert sorted(m for m in marks(tmp_path / "marks") if m.startswith("done")) == \
+        ["done alice", "done bob", "done carol"]
+
+
+def test_rerun_skips_finished_regrades_changed_and_force(tmp_path, monkeypatch, fake):
+    log = tmp_path / "marks"
+    monkeypatch.setenv(MARKS_ENV, str(log))
+    classdir = make_class(tmp_path / "class", {"alice": 100, "bob": 70})
+    out = tmp_path / "out"
+    first = grade(fake, classdir, out)
+    assert len(marks(log)) == 4
+    second = grade(fake, classdir, out)
+    assert len(marks(log)) == 4                          # nothing graded again
+    pd.testing.assert_frame_equal(first, second)
+    (classdir / "bob" / "score.txt").write_text("90")    # a resubmission: new files, new grade
+    third = grade(fake, classdir, out)
+    assert marks(log)[4:] == ["start bob", "done bob"]
+    assert third.set_index("id").loc["bob", "total"] == 90.0
+    grade(fake, classdir, out, force=True)
+    assert len(marks(log)) == 10
+
+
+def test_hung_grade_is_killed_keeps_partial_results_and_others_finish(tmp_path, monkeypatch, fake):
+    classdir = make_class(tmp_path / "class", {"alice": 100, "hangs": 100, "bob": 60},
+                          {"hangs": {"hang.txt": ""}})
+    out = tmp_path / "out"
+    start = time.monotonic()
+    df = grade(fake, classdir, out, time_budget=1.0).set_index("id")
+    assert time.monotonic() - start < 60
+    assert df.loc["hangs", "status"] == "timeout"
+    assert df.loc["hangs", "total"] == 50.0              # the test finished before the hang
+    assert "timeout" in df.loc["hangs", "flags"]
+    assert df.loc["alice", "total"] == 100.0 and df.loc["bob", "total"] == 60.0
+    data = json.loads((out / "hangs" / "results.json").read_text())
+    assert data["output"].startswith("Grading stopped after")
+    assert not (out / "hangs" / batch.PARTIAL).exists()
+    assert "timeout" in (out / "report.html").read_text()
+
+
+def test_grader_exception_is_a_row_and_is_retried(tmp_path, monkeypatch, fake):
+    log = tmp_path / "marks"
+    monkeypatch.setenv(MARKS_ENV, str(log))
+    classdir = make_class(tmp_path / "class", {"alice": 80, "oops": 80}, {"oops": {"raise.txt": ""}})
+    out = tmp_path / "out"
+    df = grade(fake, classdir, out).set_index("id")
+    assert df.loc["oops", "status"] == "grader_error"
+    assert "RuntimeError: fake grader bug" in df.loc["oops", "message"]
+    assert "fake grader bug" in (out / "oops" / "grader.log").read_text()     # traceback for staff
+    assert "fake grader bug" not in (out / "oops" / "feedback.md").read_text()  # not for students
+    assert df.loc["alice", "status"] == "graded"
+    (classdir / "oops" / "raise.txt").unlink()           # e.g. the grader was fixed
+    df = grade(fake, classdir, out).set_index("id")
+    assert df.loc["oops", "status"] == "graded" and df.loc["oops", "total"] == 80.0
+    assert marks(log).count("start alice") == 1
+
+
+def test_works_with_a_process_pool_executor(tmp_path, fake):
+    classdir = make_class(tmp_path / "class", {"a": 10, "b": 20, "c": 30})
+    with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as ex:
+        df = grade(fake, classdir, tmp_path / "out", executor=ex)
+    assert list(df["total"]) == [10.0, 20.0, 30.0]
+
+
+def test_grade_fn_must_be_importable():
+    with pytest.raises(ValueError, match="module-level"):
+        batch.callable_ref(lambda *a, **k: {})
+    ref = batch.callable_ref(module_level_grade)
+    assert batch.resolve_callable(ref) is module_level_grade
+    assert batch.resolve_callable(batch.callable_ref(f"{THIS}:module_level_grade"))(1, 2) == {}
+
+
+# -- SIGKILL half-way, then resume -------------------------------------------------------------------
+def _cli(fake: str, out: Path, classdir: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "grader", "grade", "softmax", str(classdir), "--out", str(out),
+            "--jobs", "2", "--no-progress", "--grade-fn", fake, *extra]
+
+
+def _env(marks_path: Path) -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1", **{MARKS_ENV: str(marks_path)})
+
+
+def test_sigkill_half_way_then_rerun_loses_nothing_and_grades_nothing_twice(tmp_path, fake, monkeypatch):
+    names = [f"s{i:02d}" for i in range(8)]
+    scores = {n: 10.0 * i for i, n in enumerate(names)}
+    classdir = make_class(tmp_path / "class", scores, {n: {"sleep.txt": "0.4"} for n in names})
+    killed_out, log = tmp_path / "killed", tmp_path / "marks"
+    proc = subprocess.Popen(_cli(fake, killed_out, classdir), cwd=ROOT, env=_env(log),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while len(list(killed_out.glob("*/results.json"))) < 2:
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < deadline, "the batch never got going"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stderr.close()
+    done_before = {p.parent.name for p in killed_out.glob("*/results.json")}
+    assert 2 <= len(done_before) < len(names), "the kill must land half-way"
+    assert not (killed_out / "grades.csv").exists()
+
+    rerun = subprocess.run(_cli(fake, killed_out, classdir), cwd=ROOT, env=_env(log),
+                           capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    monkeypatch.setenv(MARKS_ENV, str(tmp_path / "ref-marks"))
+    grade(fake, classdir, tmp_path / "reference")                  # uninterrupted, for comparison
+
+    got = pd.read_csv(killed_out / "grades.csv").drop(columns="runtime")
+    want = pd.read_csv(tmp_path / "reference" / "grades.csv").drop(columns="runtime")
+    pd.testing.assert_frame_equal(got, want)
+    assert list(got["total"]) == [scores[n] for n in names]
+    lines = marks(log)
+    for n in names:                 # every submission completed exactly once over both runs
+        assert lines.count(f"done {n}") == 1, (n, lines)
+    for n in done_before:           # and what the first run finished was not even started again
+        assert lines.count(f"start {n}") == 1, (n, lines)
+    assert len(lines) > 2 * len(names) - 2 * len(done_before)    # sanity: markers were written
+
+
+# -- CLI ----------------------------------------------------------------------------------------------
+def test_cli_usage_errors_exit_2(tmp_path, capsys):
+    from grader.cli import main
+    assert main(["grade"]) == 2
+    assert "give an assignment" in capsys.readouterr().err
+    assert main(["grade", "softmax", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_cli_grades_and_prints_a_summary(tmp_path, fake):
+    classdir = make_class(tmp_path / "class", {"alice": 100, "bob": 40})
+    with zipfile.ZipFile(classdir / "evil.zip", "w") as zf:
+        zf.writestr("../../escape.py", "x = 1")
+    out = tmp_path / "out"
+    cmd = _cli(fake, out, classdir)
+    cmd.remove("--no-progress")
+    run = subprocess.run(cmd, cwd=ROOT, env=_env(tmp_path / "m"), capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "softmax: 3 submissions" in run.stdout
+    assert "needs attention (1): evil (unsafe_archive)" in run.stdout
+    assert str(out / "report.html") in run.stdout
+    assert "failed=1" in run.stderr                      # the live failure count on the bar
+    assert not (tmp_path / "escape.py").exists() and not (out / "escape.py").exists()
+
+
+# -- end to end through the real single-submission grader -----------------------------------------
+@pytest.mark.slow
+def test_end_to_end_with_the_real_runner(tmp_path):
+    classdir = tmp_path / "class"
+    reference = (ROOT / "reference" / "softmax" / "softmax.py").read_text()
+    for name, text in {"perfect": reference,
+                       "stub": (ROOT / "assignments" / "softmax" / "softmax.py").read_text(),
+                       "crasher": reference + "\nraise RuntimeError('boom at import')\n"}.items():
+        (classdir / name).mkdir(parents=True)
+        (classdir / name / "softmax.py").write_text(text)
+    with zipfile.ZipFile(classdir / "zipped.zip", "w") as zf:
+        zf.writestr("hw1/softmax.py", reference)
+    out = tmp_path / "out"
+    df = batch.grade_batch("softmax", [classdir], out, jobs=2, progress=False).set_index("id")
+    assert df["total"].to_dict() == {"crasher": 0.0, "perfect": 100.0, "stub": 0.0, "zipped": 100.0}
+    assert (df["status"] == "graded").all() and (df["max"] == 100.0).all()
+    assert "import" in df.loc["crasher", "flags"]
+    results = json.loads((out / "perfect" / "results.json").read_text())
+    hidden = [t["name"] for t in results["tests"] if t["visibility"] != "visible"]
+    feedback = (out / "perfect" / "feedback.md").read_text()
+    assert hidden and not any(name in feedback for name in hidden)
+    page = (out / "report.html").read_text()
+    assert "crasher" in page.split("Needs attention")[1].split("All submissions")[0]

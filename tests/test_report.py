@@ -1,0 +1,192 @@
+"""Class outputs from fake results: grades.csv, gradebook.csv, feedback.md, report.html (and a
+headless-Chromium check that its plots render)."""
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from grader import report
+from grader import results as res
+from grader.batch import intake_results
+from grader.feedback import feedback_markdown
+from grader.intake import Member, Submission
+
+
+def t(number, name, score, max_score, vis="visible", output=""):
+    status = "passed" if score >= max_score else "failed"
+    return res.test_result(name=name, number=number, score=score, max_score=max_score,
+                           status=status, tags=[name], visibility=vis, output=output or status)
+
+
+def result(tests, *, status="graded", flags=(), seconds=1.5, sub_id="x"):
+    data = res.build(tests, execution_time=seconds, output="Files: found",
+                     extra={"assignment": "softmax", "status": status, "sandbox": "plain",
+                            "flags": list(flags), "max_score": 10.0})
+    data["extra_data"]["gradekit_batch"] = {"assignment": "softmax", "id": sub_id, "status": status,
+                                            "digest": "d", "message": "", "seconds": seconds}
+    return data
+
+
+@pytest.fixture
+def klass():
+    subs = [Submission("s1", Path("/x"), [Member("Ann <b>", "ann@x.edu", "1")]),
+            Submission("s2", Path("/x"), [Member("=HYPERLINK(\"x\")", "bo@x.edu", "2"),
+                                          Member("Cy", "cy@x.edu", "3")]),
+            Submission("s10", Path("/x"), []),
+            Submission("s11", Path("/x"), []),
+            Submission("bad", None, [Member("Dee", "dee@x.edu", "4")], "bad_archive",
+                       "not a readable zip file")]
+    results = {
+        "s1": result([t("1.1", "loss", 4, 4), t("1.2", "grad", 4, 4),
+                      t("2.1", "accuracy", 2, 2, "hidden", "SECRET hidden input 0.123")]),
+        "s2": result([t("1.1", "loss", 0, 4, output="max abs error 0.031 at index 7"),
+                      t("1.2", "grad", 4, 4),
+                      t("2.1", "accuracy", 0, 2, "after_due_date", "SECRET accuracy 0.41")],
+                     flags=["crash"], seconds=3.0),
+        "s10": result([t("1.1", "loss", 1, 4, output="max abs error 2.5e-2 at index 3"),
+                       t("1.2", "grad", 0, 4, output="`dW` has shape (3, 10), expected (65, 10)"),
+                       t("2.1", "accuracy", 2, 2, "hidden")], status="timeout", flags=["timeout"]),
+    }
+    results["s11"] = result([t("1.1", "loss", 0, 4, output="not implemented")],
+                            flags=["not_implemented"])
+    results["bad"] = intake_results("softmax", subs[4])
+    return subs, results
+
+
+def test_grades_frame_columns_and_values(klass):
+    subs, results = klass
+    df = report.grades_frame(subs, results)
+    assert list(df.columns) == report.ID_COLUMNS + ["1.1 loss", "1.2 grad", "2.1 accuracy"]
+    assert list(df["id"]) == ["bad", "s1", "s2", "s10", "s11"]     # natural order
+    row = df.set_index("id")
+    assert row.loc["s1", "total"] == 10.0 and row.loc["s2", "total"] == 4.0 and row.loc["s10", "total"] == 3.0
+    assert list(row["max"]) == [10.0] * 5                        # intake rows get the class max
+    assert row.loc["s2", "name"] == "=HYPERLINK(\"x\"); Cy" and row.loc["s2", "email"] == "bo@x.edu; cy@x.edu"
+    assert row.loc["s2", "flags"] == "crash" and row.loc["s10", "status"] == "timeout"
+    assert row.loc["bad", "status"] == "bad_archive" and row.loc["bad", "message"] == "not a readable zip file"
+    assert row.loc["s10", "1.2 grad"] == 0.0 and np.isnan(row.loc["bad", "1.1 loss"])
+    assert row.loc["s2", "runtime"] == 3.0
+
+
+def test_csvs_on_disk(tmp_path, klass):
+    subs, results = klass
+    df = report.grades_frame(subs, results)
+    report.write_csvs(tmp_path, subs, df)
+    grades = pd.read_csv(tmp_path / "grades.csv")
+    assert list(grades.columns[:10]) == report.ID_COLUMNS and len(grades) == 5
+    assert grades.set_index("id").loc["s2", "name"].startswith("'=")      # formula defused
+    book = pd.read_csv(tmp_path / "gradebook.csv", dtype={"sid": str})
+    assert list(book.columns) == report.GRADEBOOK_COLUMNS
+    pair = book[book["id"] == "s2"]
+    assert list(pair["sid"]) == ["2", "3"] and list(pair["score"]) == [4.0, 4.0]   # one row each
+    assert book.set_index("sid").loc["4", "score"] == 0.0
+    assert len(book) == 6                           # s10, s11 have no metadata: one blank row each
+
+
+def test_test_stats_and_message_grouping(klass):
+    _, results = klass
+    stats = report.test_stats(results.values()).set_index("test")
+    assert stats.loc["1.1 loss", "pass_rate"] == pytest.approx(1 / 4)
+    assert stats.loc["1.1 loss", "mean"] == pytest.approx(5 / 4)
+    assert stats.loc["1.1 loss", "failures"] == [("max abs error # at index #", 2), ("not implemented", 1)]
+    assert stats.loc["1.2 grad", "pass_rate"] == pytest.approx(2 / 3)
+    assert report.normalize_message("\n  **shape (3, 10)** vs 0x7ffe12\nmore") == "shape (#, #)** vs #"
+
+
+def test_feedback_hides_hidden_tests(klass):
+    _, results = klass
+    md = feedback_markdown(results["s2"], title="Softmax", submission_id="s2")
+    assert "SECRET" not in md and "accuracy" not in md
+    assert "max abs error 0.031 at index 7" in md
+    assert "### 1.1 loss — 0 / 4 (failed)" in md
+    assert "1 test (2 points): results after the due date" in md
+    assert "**Visible tests: 4 / 8 points**" in md
+    md1 = feedback_markdown(results["s1"])
+    assert "SECRET" not in md1 and "1 test (2 points): hidden from students" in md1
+    assert "```" in feedback_markdown({"tests": [dict(t("1", "a", 0, 1), output="x\n``` y",
+                                                      output_format="text")]}).split("x\n")[0]
+    bad = feedback_markdown(results["bad"])
+    assert "could not be graded (bad_archive): not a readable zip file" in bad
+
+
+def test_report_html_self_contained_and_escaped(tmp_path, klass):
+    subs, results = klass
+    df = report.grades_frame(subs, results)
+    report.write_report(tmp_path, "softmax <test>", subs, results, df)
+    page = (tmp_path / "report.html").read_text()
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) == 3
+    for img in images:
+        assert base64.b64decode(img)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "http://" not in page and "https://" not in page
+    assert re.search(r"\bsrc=\"(?!data:)", page) is None and "<script" not in page
+    assert "Ann &lt;b&gt;" in page and "Ann <b>" not in page and "softmax &lt;test&gt;" in page
+    assert "Content-Security-Policy" in page
+    assert "max abs error # at index #" in page                 # commonest failure
+    attention = page.split("Needs attention")[1].split("All submissions")[0]
+    assert all(i in attention for i in ("s2", "s10", "bad"))
+    assert ">s1<" not in attention and ">s11<" not in attention    # a wrong answer is not a problem
+
+
+def test_index_and_summary(tmp_path, klass):
+    subs, results = klass
+    df = report.grades_frame(subs, results)
+    path = report.write_index(tmp_path, {"softmax": df, "two_layer_net": df.iloc[:0]})
+    page = path.read_text()
+    assert 'href="softmax/report.html"' in page and 'href="two_layer_net/report.html"' in page
+    assert "http://" not in page and "https://" not in page
+    text = report.summary_text("softmax", df, tmp_path, 12.0)
+    assert "softmax: 5 submissions in 12 s" in text and "needs attention (3)" in text
+
+
+# -- headless Chromium --------------------------------------------------------------------------------
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+def _run_chromium(exe: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                           "--no-first-run", "--disable-background-networking",
+                           "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                           f"--user-data-dir={tmp_path / 'profile'}", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.chromium
+def test_report_renders_in_headless_chromium(tmp_path, klass):
+    exe = _chromium()
+    if exe is None:
+        pytest.skip("chromium is not on PATH (CI installs it: apt-get install chromium)")
+    subs, results = klass
+    report.write_report(tmp_path, "softmax", subs, results, report.grades_frame(subs, results))
+    page = tmp_path / "report.html"
+
+    # 1. every <img> decoded: a copy of the page with a probe script (allowed by its own CSP)
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.read_text().replace("default-src 'none';", "default-src 'none'; script-src 'unsafe-inline';")
+                     .replace("</body>", "<script>window.addEventListener('load',()=>{document.body.setAttribute("
+                              "'data-imgs',[...document.images].map(i=>i.complete&&i.naturalWidth).join(','))})"
+                              "</script></body>"))
+    dom = _run_chromium(exe, tmp_path, "--virtual-time-budget=5000", "--dump-dom", probe.as_uri())
+    widths = re.search(r'data-imgs="([^"]*)"', dom.stdout)
+    assert widths, dom.stderr[-2000:]
+    assert [int(w) > 0 for w in widths.group(1).split(",")] == [True] * 3, widths.group(1)
+
+    # 2. the real page: a screenshot whose plot regions are not blank
+    from PIL import Image
+    shot = tmp_path / "shot.png"
+    run = _run_chromium(exe, tmp_path, f"--screenshot={shot}", "--window-size=1200,2000",
+                        "--hide-scrollbars", page.as_uri())
+    assert shot.exists(), run.stderr[-2000:]
+    pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    # bar/histogram colours are saturated: count clearly coloured (not grey/black text) pixels
+    saturation = pixels.max(axis=2) - pixels.min(axis=2)
+    colored_rows = (saturation > 60).sum(axis=1) > 20
+    assert colored_rows.sum() > 150, "no plot visible in the screenshot"
