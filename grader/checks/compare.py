@@ -90,8 +90,8 @@ def assert_close(got: Any, expected: np.ndarray | float, what: str, *, rtol: flo
     if bad_finite.any():
         idx = tuple(int(i) for i in np.argwhere(bad_finite)[0])
         raise CheckFailed(f"{what}: contains {int(bad_finite.sum())} non-finite value(s) "
-                          f"(first at index {idx}: {arr[idx]}). Overflow in exp()? "
-                          "Subtract the row maximum before exponentiating."
+                          f"(first at index {idx}: {arr[idx]}): look for an overflow "
+                          "(e.g. exp of large scores) or a division by zero."
                           + (f" Hint: {hint}" if hint else ""))
     diff = np.abs(arr - exp)
     bad = diff > atol + rtol * np.abs(exp)
