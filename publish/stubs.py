@@ -1,7 +1,7 @@
 """Write the student stubs in `assignments/` from the solutions in `reference/` (`make stubs`).
 
     python -m publish.stubs            # (re)write assignments/
-    python -m publish.stubs --check    # exit 1 and list the stale files if assignments/ is out of date
+    python -m publish.stubs --check    # exit 1 listing stale files if assignments/ is out of date
 
 What is published: for every assignment (grader/declaration.py NAMES) its graded files, the
 given helpers that live in its own folder, its report template and its README.md go to

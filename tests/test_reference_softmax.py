@@ -142,3 +142,27 @@ def test_trained_reference_accuracy_on_digits():
     print(f"softmax digits: val {val_acc:.3f} test {test_acc:.3f} in {seconds:.2f} s")
     assert test_acc >= 0.93
     assert seconds < 120                 # generous: about 1 s on one core
+
+
+# The given gradient-checking helpers (reference/common/gradient_check.py), used above.
+
+def test_gradient_check_helpers():
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((3, 4))
+    original = x.copy()
+    num = gc.eval_numerical_gradient(lambda v: np.sum(v ** 3), x)
+    assert gc.rel_error(num, 3 * original ** 2) < 1e-8
+    np.testing.assert_array_equal(x, original)                        # restored after probing
+    df = rng.standard_normal((3, 4))
+    num = gc.eval_numerical_gradient_array(lambda v: np.sin(v), x, df)
+    assert gc.rel_error(num, np.cos(original) * df) < 1e-8
+    np.testing.assert_array_equal(x, original)
+    errors = gc.grad_check_sparse(lambda v: np.sum(v ** 3), x, 3 * x ** 2, num_checks=5,
+                                  seed=0)
+    assert len(errors) == 5 and max(errors) < 1e-8
+    wrong = gc.grad_check_sparse(lambda v: np.sum(v ** 3), x, 2 * x ** 2, num_checks=5,
+                                 seed=0)
+    assert min(wrong) > 0.1
+    assert gc.rel_error(np.array([1.0, 2.0]), np.array([1.0, 2.0])) == 0.0
+    assert gc.rel_error(np.array([1.0]), np.array([3.0])) == pytest.approx(0.5)
+    assert gc.rel_error(np.zeros(2), np.zeros(2)) == 0.0
