@@ -3,14 +3,15 @@
     python -m benchmarks.conv            # the full table (about a minute)
     python -m benchmarks.conv --quick    # one repeat, tiny naive batches: a smoke run
 
-Times are the best of several runs. The naive loops are slow, so on each shape they run on a
-few images of the batch and their time is scaled linearly to the whole batch (marked `*`;
-their cost is exactly linear in N). Every fast result is also compared with the naive one on
-those images. The GEMM columns time the bare matrix products inside the im2col conv on
-contiguous operands: `w (F, K) @ cols (K, P)` forward, `dout (F, P) @ cols.T` plus
-`w.T @ dout` backward, with K = C*HH*WW and P = N*H_out*W_out. That is the floor an im2col
-conv cannot beat; `fast/GEMM` says how close the full layer gets to it. GFLOP/s count only
-those products' multiply-adds (2*F*K*P per product).
+Times are CPU seconds of this single-threaded process (the wall time on an idle machine, but
+robust to other load on a shared box), the best of several interleaved runs. The naive loops
+are slow, so on each shape they run on a few images of the batch and their time is scaled
+linearly to the whole batch (marked `*`; their cost is exactly linear in N). Every fast
+result is also compared with the naive one on those images. The GEMM columns time the bare
+matrix products inside the im2col conv on contiguous operands: `w (F, K) @ cols (K, P)`
+forward, `dout (F, P) @ cols.T` plus `w.T @ dout` backward, with K = C*HH*WW and
+P = N*H_out*W_out. That is the floor an im2col conv cannot beat; `fast/GEMM` says how close
+the full layer gets to it. GFLOP/s count only those products' multiply-adds (2*F*K*P each).
 """
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ import numpy as np                                # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ROOT / "reference" / "convnet" / "layers.py"
+# CPU time of this process: with one BLAS thread it equals the wall time on an idle machine,
+# and it does not count the time other processes on a shared box take from us.
+CLOCK = time.process_time
 TARGET_SPEEDUP = 100.0          # fast conv fwd+bwd over naive, on every shape
 DTYPES = (np.float64, np.float32)
 MATCH_TOL = {np.float64: 1e-9, np.float32: 1e-4}   # max |fast - naive| / max(1, max |naive|)
@@ -68,15 +72,20 @@ def load_layers(path: Path = LAYERS) -> ModuleType:
     return module
 
 
-def best_time(fn: Callable[[], object], reps: int, budget: float = 2.0) -> float:
-    """Best wall time of `fn` over `reps` runs; after 3 runs, stop once over `budget` s.
-    The minimum is the run least disturbed by whatever else shares the machine."""
-    best, spent = float("inf"), 0.0
+def best_times(fns: dict[str, Callable[[], object]], reps: int,
+               budget: float = 4.0) -> dict[str, float]:
+    """Best time of each function over `reps` rounds (after 3 rounds, stop once over
+    `budget` s). Each round runs every function once, so the layer and its GEMM floor are
+    timed under the same conditions; the minimum is the run least disturbed by whatever
+    else shares the machine."""
+    best = dict.fromkeys(fns, float("inf"))
+    spent = 0.0
     for k in range(max(reps, 1)):
-        start = time.perf_counter()
-        fn()
-        took = time.perf_counter() - start
-        best, spent = min(best, took), spent + took
+        for name, fn in fns.items():
+            start = CLOCK()
+            fn()
+            took = CLOCK() - start
+            best[name], spent = min(best[name], took), spent + took
         if k >= 2 and spent > budget:
             break
     return best
@@ -137,21 +146,6 @@ def bench_conv(L: ModuleType, case: Case, dtype: type, reps: int, naive_n: int,
 
     out, cache = L.conv_forward_fast(x, w, b, cp)
     dout = rng.standard_normal(out.shape).astype(dtype)
-    t_ff = best_time(lambda: L.conv_forward_fast(x, w, b, cp), reps)
-    t_fb = best_time(lambda: L.conv_backward_fast(dout, cache), reps)
-
-    # naive on the first naive_n images, scaled; check fast against it on the same images
-    xs, ds = x[:naive_n], dout[:naive_n]
-    start = time.perf_counter()
-    out_n, cache_n = L.conv_forward_naive(xs, w, b, cp)
-    t_nf = time.perf_counter() - start
-    start = time.perf_counter()
-    grads_n = L.conv_backward_naive(ds, cache_n)
-    t_nb = time.perf_counter() - start
-    scale = n_img / naive_n
-    out_s, cache_s = L.conv_forward_fast(xs, w, b, cp)
-    err = max([max_err(out_s, out_n)] + [max_err(g, gn) for g, gn in
-                                         zip(L.conv_backward_fast(ds, cache_s), grads_n)])
 
     # the bare GEMMs of an im2col conv, contiguous operands of the same sizes
     n_filt, k = case.w[0], int(np.prod(case.w[1:]))
@@ -159,9 +153,26 @@ def bench_conv(L: ModuleType, case: Case, dtype: type, reps: int, naive_n: int,
     w2 = np.ascontiguousarray(w.reshape(n_filt, k))
     cols = rng.standard_normal((k, p)).astype(dtype)
     d2 = rng.standard_normal((n_filt, p)).astype(dtype)
-    t_gf = best_time(lambda: w2 @ cols, reps)
-    t_gb = best_time(lambda: (d2 @ cols.T, w2.T @ d2), reps)
     flops = 2.0 * n_filt * k * p
+    t = best_times({"ff": lambda: L.conv_forward_fast(x, w, b, cp),
+                    "gf": lambda: w2 @ cols,
+                    "fb": lambda: L.conv_backward_fast(dout, cache),
+                    "gb": lambda: (d2 @ cols.T, w2.T @ d2)}, reps)
+    t_ff, t_fb, t_gf, t_gb = t["ff"], t["fb"], t["gf"], t["gb"]
+
+    # naive on the first naive_n images, scaled; check fast against it on the same images
+    xs, ds = x[:naive_n], dout[:naive_n]
+    start = CLOCK()
+    out_n, cache_n = L.conv_forward_naive(xs, w, b, cp)
+    t_nf = CLOCK() - start
+    start = CLOCK()
+    grads_n = L.conv_backward_naive(ds, cache_n)
+    t_nb = CLOCK() - start
+    scale = n_img / naive_n
+    out_s, cache_s = L.conv_forward_fast(xs, w, b, cp)
+    err = max([max_err(out_s, out_n)] + [max_err(g, gn) for g, gn in
+                                         zip(L.conv_backward_fast(ds, cache_s), grads_n)])
+
 
     shape = f"{case.x}x{case.w}".replace(" ", "") + f" s{case.stride} p{case.pad}"
     dt = np.dtype(dtype).name
@@ -179,15 +190,16 @@ def bench_pool(L: ModuleType, label: str, pp: dict, x: np.ndarray, reps: int, na
                rng: np.random.Generator) -> tuple[list[Row], float]:
     out, cache = L.max_pool_forward_fast(x, pp)
     dout = rng.standard_normal(out.shape).astype(x.dtype)
-    t_ff = best_time(lambda: L.max_pool_forward_fast(x, pp), reps)
-    t_fb = best_time(lambda: L.max_pool_backward_fast(dout, cache), reps)
+    t = best_times({"ff": lambda: L.max_pool_forward_fast(x, pp),
+                    "fb": lambda: L.max_pool_backward_fast(dout, cache)}, reps)
+    t_ff, t_fb = t["ff"], t["fb"]
     xs, ds = x[:naive_n], dout[:naive_n]
-    start = time.perf_counter()
+    start = CLOCK()
     out_n, cache_n = L.max_pool_forward_naive(xs, pp)
-    t_nf = time.perf_counter() - start
-    start = time.perf_counter()
+    t_nf = CLOCK() - start
+    start = CLOCK()
     dx_n = L.max_pool_backward_naive(ds, cache_n)
-    t_nb = time.perf_counter() - start
+    t_nb = CLOCK() - start
     out_s, cache_s = L.max_pool_forward_fast(xs, pp)
     err = max(max_err(out_s, out_n), max_err(L.max_pool_backward_fast(ds, cache_s), dx_n))
     scale, scaled = x.shape[0] / naive_n, naive_n < x.shape[0]
@@ -226,8 +238,8 @@ def run(cases: tuple[Case, ...] = CASES, dtypes: tuple[type, ...] = DTYPES, reps
     print_table(rows)
     print("\n* naive timed on the first "
           + ", ".join(f"{1 if quick else c.naive_n} of {c.x[0]}" for c in cases)
-          + " images and scaled linearly to the batch. One BLAS thread; best of "
-          + f"up to {reps} runs for fast and GEMM.")
+          + " images and scaled linearly to the batch. One BLAS thread, CPU time; best of "
+          + f"up to {reps} interleaved runs for fast and GEMM.")
     print("GEMM = the bare im2col matrix products on contiguous operands (the floor); "
           "fast/GEMM = fast layer time / GEMM time.")
     for name, s in speedups.items():
@@ -250,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="only this shape (repeatable)")
     args = parser.parse_args(argv)
     cases = tuple(c for c in CASES if not args.case or c.name in args.case)
-    result = run(cases, reps=1 if args.quick else 7, quick=args.quick)
+    result = run(cases, reps=1 if args.quick else 9, quick=args.quick)
     return 1 if result["mismatches"] else 0
 
 
