@@ -210,7 +210,7 @@ def grade_submission(assignment: str, submission: Path, *, results_path: Path | 
                 except StudentError as exc:   # import fails once, not once per test
                     static_errors[module] = exc
                     flags.add(exc.kind)
-                    header.append(f"- `{module}.py` failed to import: {exc.message}")
+                    header.append(f"- **import failed**: {exc.message}")
             import_output = worker.take_output()
             sources = {p.stem: p.read_text() for p in workdir.glob("*.py")
                        if p.name in decl.graded}
