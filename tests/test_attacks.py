@@ -18,9 +18,10 @@ import pytest
 from grader import results as res
 from grader.declaration import ROOT
 from grader.runner import grade_submission
-from grader.sandbox.isolation import bwrap_available
+from grader.sandbox.isolation import available
 
-pytestmark = pytest.mark.skipif(not bwrap_available(), reason="bubblewrap cannot run here")
+BWRAP_OK, BWRAP_WHY = available("bwrap")
+pytestmark = pytest.mark.skipif(not BWRAP_OK, reason=f"bubblewrap cannot run here: {BWRAP_WHY}")
 
 STUB = (ROOT / "assignments" / "softmax" / "softmax.py").read_text()
 FIXTURE = ROOT / "grader" / "suites" / "softmax" / "fixtures" / "visible.npz"

@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from grader.declaration import ROOT, Limits
+from grader.declaration import ROOT
 from grader.sandbox import StudentError, Worker, protocol
 from sandbox_cases.support import (ALL_CASES, LIMITS, MODES, make_workdir, marker, mode_env,
                                    new_worker, processes_with, require)
@@ -25,7 +25,6 @@ SHORT = 1.0            # timeout for the loop attacks
 
 @pytest.fixture(params=MODES)
 def mode(request):
-    require(request.param) if request.param != "uid" else None
     with mode_env(request.param):
         require(request.param)
         yield request.param
@@ -131,6 +130,7 @@ def test_reading_reference_fixtures_and_repo_files(mode, tmp_path):
             assert w.call("escape.read_file", ("/etc/passwd",)) == "FileNotFoundError"
             assert sorted(w.call("escape.list_dir", ("/submission",))) == sorted(ALL_CASES)
             assert "gradekit" not in " ".join(w.call("escape.list_dir", ("/tmp",)))
+            assert str(os.getpid()) not in w.call("escape.list_dir", ("/proc",))
         elif mode == "uid":
             assert w.call("escape.read_file", (str(tmp_path),)) == "PermissionError"
         else:
@@ -191,12 +191,11 @@ def test_infinite_loop_at_import(mode, tmp_path):
 
 def test_infinite_loop_in_a_function(mode, tmp_path):
     with new_worker(tmp_path, mode) as w:
-        for fn in ("spin", "sleep_forever"):
-            with pytest.raises(StudentError) as err:
-                w.call(f"resources.{fn}", timeout=SHORT)
-            assert err.value.kind == "timeout"
-            assert err.value.message == f"{fn} did not finish within {SHORT:g} s (infinite loop?)"
-            _still_works(w)
+        with pytest.raises(StudentError) as err:
+            w.call("resources.spin", timeout=SHORT)
+        assert err.value.kind == "timeout"
+        assert err.value.message == f"spin did not finish within {SHORT:g} s (infinite loop?)"
+        _still_works(w)
 
 
 # --------------------------------------------------------------------------- memory
@@ -239,8 +238,9 @@ def test_timeout_kills_the_whole_tree(mode, tmp_path):
     tag = marker()
     with new_worker(tmp_path, mode, forbidden=(tag,)) as w:
         w.call("resources.fork_bomb", (5, 30))
-        with pytest.raises(StudentError):
-            w.call("resources.spin", timeout=1.0)
+        with pytest.raises(StudentError) as err:
+            w.call("resources.sleep_forever", timeout=SHORT)
+        assert err.value.kind == "timeout"
         deadline = time.monotonic() + 10
         while processes_with(tag) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -291,5 +291,5 @@ def test_syntax_error_and_missing_file(mode, tmp_path):
         with pytest.raises(StudentError) as err:
             w.call("layers.affine_forward", (1, 2, 3))
         assert (err.value.kind, err.value.message) == \
-            ("missing", "layers.py is missing from the submission")
+            ("missing", "layers.py was not submitted")
         _still_works(w)

@@ -50,6 +50,7 @@ FLOOR = 1e-3          # denominator floor of that relative error
 ROUNDOFF = 100 * np.finfo(np.float64).eps   # relative round-off of one forward evaluation
 MAX_COORDS = 60       # coordinates sampled per array when it has more
 GROUPS_PER_BATCH = 256   # perturbed evaluations per worker.batch call
+DEGENERATE = 1e-12    # a numeric gradient this small everywhere means a constant forward
 
 Index = tuple[int, ...]
 
@@ -119,6 +120,12 @@ def compare_gradients(analytic: np.ndarray, numeric: np.ndarray, indices: Sequen
     if not np.all(np.isfinite(n)):
         raise CheckFailed(f"{what}: your forward returned non-finite values when its input was "
                           f"perturbed by {h:g}, so the gradient cannot be checked.")
+    if n.size and float(np.abs(n).max()) <= DEGENERATE:
+        # A forward that ignores its input has a zero gradient, and a zero "backward" would
+        # match it: consistency with a constant function earns nothing.
+        raise CheckFailed(f"{what}: your forward does not change when this input changes "
+                          f"(its numeric gradient is zero at every checked coordinate), so "
+                          f"there is no gradient to check. Make the forward pass work first.")
     diff = np.abs(a - n)
     err = diff / np.maximum(floor, np.abs(a) + np.abs(n))
     worst = float(err.max()) if err.size else 0.0

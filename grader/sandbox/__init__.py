@@ -8,8 +8,9 @@ Modules: `client` (trusted API), `protocol` (plain-data wire format), `worker_ma
 inside the sandbox), `isolation` (bwrap / uid / plain), `errors` (StudentError).
 """
 from grader.sandbox.client import (Handle, Request, Worker, req_call, req_get_attr,
-                                   req_method, req_set_item, start_worker)
+                                   req_method, req_new, req_set_item, start_worker)
 from grader.sandbox.errors import KINDS, StudentError
+from grader.sandbox.isolation import SandboxUnavailable
 
-__all__ = ["Worker", "Handle", "StudentError", "KINDS", "Request", "start_worker",
-           "req_call", "req_method", "req_set_item", "req_get_attr"]
+__all__ = ["Worker", "Handle", "StudentError", "KINDS", "Request", "SandboxUnavailable",
+           "start_worker", "req_call", "req_method", "req_set_item", "req_get_attr", "req_new"]

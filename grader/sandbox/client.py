@@ -6,12 +6,16 @@ from here (the worker is never trusted to stop itself), drains the student's std
 in a reader thread into a capped log, and turns every failure into a `StudentError`.
 After a crash or timeout the process is killed (whole tree) and restarted on the next call;
 handles from the dead process then raise StudentError(kind="crash").
+
+Use a Worker from one long-lived thread: the sandbox dies with the thread that started it
+(bwrap --die-with-parent and the monitor's parent-death signal follow the starting thread).
 """
 from __future__ import annotations
 
 import functools
 import itertools
 import os
+import select
 import signal
 import subprocess
 import threading
@@ -60,6 +64,11 @@ def req_set_item(handle: Handle, attr: str | None, key: str, value: Any) -> Requ
     """`handle.<attr>[key] = value` (or `handle[key] = value` when attr is None/"")."""
     return {"op": "setitem", "handle": handle, "label": handle.label, "attr": attr or "",
             "key": key, "value": value}
+
+
+def req_new(target: str, args: tuple = (), kwargs: dict | None = None) -> Request:
+    """An instance of `module.Class`, kept in the worker (a Handle in the batch result)."""
+    return {"op": "new", "target": target, "args": tuple(args), "kwargs": dict(kwargs or {})}
 
 
 def req_get_attr(handle: Handle, name: str, *, keep: bool = False) -> Request:
@@ -111,20 +120,69 @@ class OutputLog:
         return text + tail.decode("utf-8", "replace")
 
 
-def _drain(fd: int, log: OutputLog) -> None:
-    try:
-        while True:
-            chunk = os.read(fd, 1 << 16)
+class OutputPump:
+    """Drains one worker's stdout/stderr pipe into an OutputLog.
+
+    A thread keeps the pipe empty while student code runs (so printing never blocks the
+    worker); `settle()` drains what is already in the pipe from the caller's thread, so
+    everything printed before a reply is in the log when the reply is handled. One lock
+    around read+append keeps chunks in order.
+    """
+
+    def __init__(self, fd: int, log: OutputLog, name: str):
+        self.fd, self.log = fd, log
+        self.lock = threading.Lock()
+        self.closed = False
+        os.set_blocking(fd, False)
+        self.thread = threading.Thread(target=self._run, daemon=True, name=name)
+        self.thread.start()
+
+    def _read_once(self) -> bool:
+        """Read one chunk under the lock; False at end of stream."""
+        with self.lock:
+            if self.closed:
+                return False
+            try:
+                chunk = os.read(self.fd, 1 << 16)
+            except BlockingIOError:
+                return True
+            except OSError:
+                chunk = b""
             if not chunk:
+                self.closed = True
+                os.close(self.fd)
+                return False
+            self.log.add(chunk)
+            return True
+
+    def _run(self) -> None:
+        while not self.closed:
+            try:
+                select.select([self.fd], [], [], 0.2)
+            except (OSError, ValueError):
                 break
-            log.add(chunk)
-    except OSError:
-        pass
-    finally:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
+            if not self._read_once():
+                break
+
+    def settle(self) -> None:
+        """Move everything already written to the pipe into the log."""
+        with self.lock:
+            while not self.closed:
+                try:
+                    chunk = os.read(self.fd, 1 << 16)
+                except (BlockingIOError, OSError):
+                    break
+                if not chunk:
+                    break
+                self.log.add(chunk)
+
+    def stop(self, wait: float = 2.0) -> None:
+        """Wait for end of stream (the worker is dead), then make sure the fd is closed."""
+        self.thread.join(timeout=wait)
+        with self.lock:
+            if not self.closed:
+                self.closed = True
+                os.close(self.fd)
 
 
 # --------------------------------------------------------------------------- the worker
@@ -153,7 +211,7 @@ class Worker:
         self._proc: subprocess.Popen | None = None
         self._launch: isolation.Launch | None = None
         self._req_fd = self._resp_fd = -1
-        self._reader: threading.Thread | None = None
+        self._reader: OutputPump | None = None
         self._ids = itertools.count(1)
         self._loaded: set[str] = set()
         self._used = False                       # ran anything but imports since start
@@ -174,7 +232,8 @@ class Worker:
 
     @property
     def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        """Is the worker process running? (Checked without reaping it.)"""
+        return self._proc is not None and not _exited(self._proc.pid, 0.0)
 
     def start(self) -> None:
         """Start the worker process now (normally it starts on first use)."""
@@ -184,6 +243,8 @@ class Worker:
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         out_r, out_w = os.pipe()
+        for fd in (req_w, resp_w):
+            _grow_pipe(fd)
         try:
             config = {"limits": self._limit_config(), "forbidden": list(self.forbidden_imports),
                       "req_fd": req_r, "resp_fd": resp_w}
@@ -203,13 +264,10 @@ class Worker:
             raise
         for fd in (req_r, resp_w, out_w):
             os.close(fd)
-        for fd in launch.close_after_start:
-            os.close(fd)
+        launch.close_data()
         os.set_blocking(req_w, False)
         self._req_fd, self._resp_fd = req_w, resp_r
-        self._reader = threading.Thread(target=_drain, args=(out_r, self._log), daemon=True,
-                                        name=f"sandbox-output-{self.owner}")
-        self._reader.start()
+        self._reader = OutputPump(out_r, self._log, f"sandbox-output-{self.owner}")
         self.generation += 1
         self._loaded = set()
         self._used = False
@@ -219,7 +277,6 @@ class Worker:
             assert isinstance(hello, dict) and hello.get("ok") and hello.get("id") == 0
         except (protocol.Timeout, protocol.Closed, protocol.ProtocolError, AssertionError):
             status = self._kill()
-            time.sleep(0.05)
             out = self._log.take().strip()[-2000:]
             raise RuntimeError(f"the sandbox ({self.mode}) could not start the worker "
                                f"({_describe_exit(status)}): {out or 'no output'}") from None
@@ -231,15 +288,15 @@ class Worker:
         self._kill()
 
     def close(self) -> None:
-        if self._proc is not None:
-            if self._proc.poll() is None:
-                try:
-                    os.close(self._req_fd)           # EOF: the worker exits by itself
-                    self._req_fd = -1
-                    self._proc.wait(timeout=1.0)
-                except (OSError, subprocess.TimeoutExpired):
-                    pass
-            self._kill()
+        """Stop the worker (EOF first, then kill the tree) and remove its temporary files."""
+        if self._proc is not None and self._req_fd >= 0:
+            try:
+                os.close(self._req_fd)               # EOF: an idle worker exits by itself
+            except OSError:
+                pass
+            self._req_fd = -1
+            _exited(self._proc.pid, 1.0)
+        self._kill()
 
     def _limit_config(self) -> dict[str, Any]:
         lim = self.limits
@@ -271,7 +328,7 @@ class Worker:
                     pass
         self._req_fd = self._resp_fd = -1
         if self._reader is not None:
-            self._reader.join(timeout=2.0)
+            self._reader.stop()
             self._reader = None
         if self._launch is not None:
             self._launch.cleanup()
@@ -398,8 +455,7 @@ class Worker:
     def new(self, target: str, args: tuple = (), kwargs: dict | None = None, *,
             timeout: float | None = None) -> Handle:
         """An instance of `module.Class`, kept in the worker."""
-        req = {"op": "new", "target": target, "args": tuple(args),
-               "kwargs": dict(kwargs or {})}
+        req = req_new(target, args, kwargs)
         self._ensure_modules([req], timeout)
         label = target.split(".")[-1]
         return self._roundtrip(req, timeout, label, label)
@@ -440,6 +496,8 @@ class Worker:
 
     def take_output(self) -> str:
         """Student stdout+stderr since the last take (capped, with a dropped-bytes note)."""
+        if self._reader is not None:
+            self._reader.settle()
         return self._log.take()
 
 
@@ -467,6 +525,15 @@ def _describe_exit(status: int | None) -> str:
         name = "?"
     extra = " — CPU time limit" if sig == signal.SIGXCPU else ""
     return f"killed by signal {sig} ({name}{extra})"
+
+
+def _grow_pipe(fd: int, size: int = 1 << 20) -> None:
+    """Fewer wake-ups for big arrays: a 1 MB pipe buffer where Linux allows it."""
+    try:
+        import fcntl
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), size)
+    except (OSError, ImportError):
+        pass
 
 
 def _exited(pid: int, grace: float) -> bool:

@@ -66,10 +66,19 @@ class Launch:
     cwd: str
     pass_fds: tuple[int, ...]
     popen_kwargs: dict[str, Any] = field(default_factory=dict)
-    close_after_start: tuple[int, ...] = ()
+    data_fds: list[int] = field(default_factory=list)    # ours to close once started
     cleanups: list[Callable[[], None]] = field(default_factory=list)
 
+    def close_data(self) -> None:
+        """Close the fds bwrap copies files from (idempotent: each fd closed once)."""
+        while self.data_fds:
+            try:
+                os.close(self.data_fds.pop())
+            except OSError:
+                pass
+
     def cleanup(self) -> None:
+        self.close_data()
         while self.cleanups:
             try:
                 self.cleanups.pop()()
@@ -113,7 +122,16 @@ def python_roots() -> list[str]:
         paths.add(str(Path(numpy.__file__).resolve().parent.parent))
     except ImportError:
         pass
-    return _outermost(p for p in paths if p and not _under(p, "/usr"))
+    roots = _outermost(p for p in paths if p and not _under(p, "/usr"))
+    kit = str(HERE.parent.parent)
+    safe = []
+    for root in roots:
+        if _under(kit, root):         # a Python installed around the kit: never bind the kit
+            safe += [str(p) for p in Path(root).iterdir()
+                     if p.is_dir() and p.name.startswith(("bin", "lib"))]
+        else:
+            safe.append(root)
+    return safe
 
 
 def _under(path: str, root: str) -> bool:
@@ -231,8 +249,7 @@ def _launch_bwrap(workdir: Path, config: dict[str, Any], pass_fds: tuple[int, ..
         data_fds[f"{INNER_WORKER_DIR}/{name}"] = os.open(HERE / name, os.O_RDONLY)
     launch = Launch([], {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, "/",
                     tuple(pass_fds) + tuple(data_fds.values()),
-                    close_after_start=tuple(data_fds.values()), cleanups=cleanups)
-    cleanups.append(functools.partial(_close_all, list(data_fds.values())))
+                    data_fds=list(data_fds.values()), cleanups=cleanups)
     try:
         roots = python_roots()
         sources = [(r, r) for r in roots] + [(str(workdir), INNER_SUBMISSION)]
@@ -276,14 +293,6 @@ def _launch_bwrap(workdir: Path, config: dict[str, Any], pass_fds: tuple[int, ..
 def _setpriv(uid: int, gid: int) -> list[str]:
     return [_tool("setpriv") or "setpriv", f"--reuid={uid}", f"--regid={gid}",
             "--clear-groups", "--inh-caps=-all", "--"]
-
-
-def _close_all(fds: list[int]) -> None:
-    for fd in fds:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
 
 
 # --------------------------------------------------------------------------- probing

@@ -131,7 +131,7 @@ def encode(obj: Any, handle_id: Callable[[Any], int | None] | None = None
 
 
 # ----------------------------------------------------------------------------- decoding
-def decode(body: bytes, buffers: list[bytearray],
+def decode(body: bytes, buffers: list[np.ndarray],
            make_handle: Callable[[int], Any] | None = None) -> Any:
     """Rebuild a value from a frame's JSON body and buffers, validating everything."""
     try:
@@ -195,10 +195,10 @@ def decode(body: bytes, buffers: list[bytearray],
         count = 1
         for s in shape:
             count *= s
-        if count * dt.itemsize != len(buffers[i]):
+        if count * dt.itemsize != memoryview(buffers[i]).nbytes:
             raise ProtocolError("array shape/dtype does not match its buffer size")
         used[i] = True
-        return np.frombuffer(buffers[i], dtype=dt).reshape(tuple(shape))
+        return np.frombuffer(buffers[i], dtype=dt).reshape(tuple(shape))  # owns its memory
 
     value = dec(tree, 0)
     if not all(used):
@@ -230,8 +230,8 @@ def _wait(fd: int, readable: bool, deadline: float | None) -> None:
             return
 
 
-def _read_exact(fd: int, buf: bytearray, deadline: float | None) -> None:
-    view = memoryview(buf)
+def _read_exact(fd: int, buf: bytearray | np.ndarray, deadline: float | None) -> None:
+    view = memoryview(buf).cast("B")
     pos = 0
     while pos < len(buf):
         if deadline is not None:
@@ -247,7 +247,7 @@ def _read_exact(fd: int, buf: bytearray, deadline: float | None) -> None:
         pos += n
 
 
-def read_frame(fd: int, deadline: float | None = None) -> tuple[bytes, list[bytearray]]:
+def read_frame(fd: int, deadline: float | None = None) -> tuple[bytes, list[np.ndarray]]:
     """Read one frame; validates sizes before allocating anything large."""
     head = bytearray(PREFIX.size)
     _read_exact(fd, head, deadline)
@@ -267,7 +267,7 @@ def read_frame(fd: int, deadline: float | None = None) -> tuple[bytes, list[byte
         total += n
         if total > MAX_TOTAL_BYTES:
             raise ProtocolError("message larger than %d MB" % (MAX_TOTAL_BYTES >> 20))
-        b = bytearray(n)
+        b = np.empty(n, dtype=np.uint8)          # not zero-filled, unlike bytearray(n)
         _read_exact(fd, b, deadline)
         buffers.append(b)
     return bytes(body), buffers

@@ -24,13 +24,15 @@ WORKDIR = CONFIG["workdir"]
 
 
 def _monitor() -> None:
-    """Plain mode: fork so the worker's parent is this small process, not the grader.
+    """Plain/uid mode: fork so the worker's parent is this small process, not the grader.
 
     `os.kill(os.getppid(), 9)` from student code then kills only this monitor, and the worker
     follows it (parent-death signal); the grader just sees the sandbox side die.
     """
+    grader, monitor = os.getppid(), os.getpid()
     pid = os.fork()
     if pid:
+        _die_with_parent(grader)                 # the grader died: so do we (and the worker)
         import signal
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)
@@ -44,7 +46,7 @@ def _monitor() -> None:
                 continue
         os._exit(os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status)
                  else 128 + os.WTERMSIG(status))
-    _die_with_parent(os.getppid())
+    _die_with_parent(monitor)
 
 
 def _die_with_parent(parent: int) -> None:
@@ -241,7 +243,7 @@ def load_module(module):
         mod = importlib.import_module(module)
     except ModuleNotFoundError as exc:
         if exc.name == module and not isinstance(exc, ForbiddenImport):
-            raise Failure("missing", f"{module}.py is missing from the submission") from None
+            raise Failure("missing", f"{module}.py was not submitted") from None
         raise _import_failure(exc, module) from None
     except BaseException as exc:
         raise _import_failure(exc, module) from None

@@ -51,6 +51,11 @@ class Trainer:
         return self.model.calls
 
 
+def calls_of(bundle):
+    """Handles nested in plain containers arrive as the objects they stand for."""
+    return [m.calls for m in bundle["models"]]
+
+
 def not_done(W, X):
     # TODO: students fill this in
     raise NotImplementedError
@@ -93,3 +98,10 @@ def exit_in_function():
 
 def hard_exit(code):
     os._exit(code)
+
+
+def delayed_exit(seconds):
+    """Return now, die a little later (from a thread): the next import must not be blamed."""
+    import threading
+    threading.Timer(seconds, os._exit, (1,)).start()
+    return "bye"

@@ -22,7 +22,8 @@ def huge_array():
 def grow_list():
     chunks = []
     while True:
-        chunks.append(np.ones(10_000_000))   # 80 MB at a time
+        chunks.append(np.empty(10_000_000))  # 80 MB of address space at a time
+        chunks[-1][::512] = 1.0               # touch a page in every 4 KB
 
 
 def fork_bomb(n, hold):
