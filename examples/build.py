@@ -139,6 +139,24 @@ CLASS: dict[str, list[Student]] = {
 }
 
 
+def apply_edit(text: str, old: str, new: str, where: str) -> str:
+    """Replace `old`, which must occur exactly once, so a changed reference is noticed."""
+    if text.count(old) != 1:
+        raise ValueError(f"{where}: the text to edit was not found exactly once: {old[:60]!r}")
+    return text.replace(old, new)
+
+
+def reference_copy(assignment: str, dest: Path, edits=(), base: str = "reference") -> Path:
+    """The submitted files of `base` (reference or stubs) in `dest`, with (file, old, new) edits."""
+    dest.mkdir(parents=True)
+    for filename in load(assignment).submitted:
+        (dest / filename).write_text((ROOT / base / assignment / filename).read_text())
+    for filename, old, new in edits:
+        path = dest / filename
+        path.write_text(apply_edit(path.read_text(), old, new, f"{assignment}/{filename}"))
+    return dest
+
+
 def _files(assignment: str, student: Student) -> dict[str, str]:
     decl = load(assignment)
     files = {}
@@ -147,10 +165,8 @@ def _files(assignment: str, student: Student) -> dict[str, str]:
             continue
         files[filename] = (ROOT / student.base / assignment / filename).read_text()
     for filename, old, new in student.edits:
-        if files[filename].count(old) != 1:
-            raise SystemExit(f"demo student {assignment}/{student.sid}: the text to edit in "
-                             f"{filename} was not found exactly once; update examples/build.py")
-        files[filename] = files[filename].replace(old, new)
+        files[filename] = apply_edit(files[filename], old, new,
+                                     f"demo student {assignment}/{student.sid}, {filename}")
     for filename, code in student.append:
         files[filename] += code
     return files

@@ -182,7 +182,7 @@ def child_main(spec: dict[str, Any]) -> int:
         if not isinstance(data, dict) or not isinstance(data.get("tests"), list):
             raise TypeError(f"the grade function returned {type(data).__name__}, not a results dict")
         status = grader_meta(data).get("status") or GRADED
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         traceback.print_exc()
         data = res.build([], execution_time=time.monotonic() - start, output=GRADER_FAILED,
                          extra={"assignment": spec["assignment"], "status": GRADER_ERROR,
@@ -297,19 +297,19 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
             finally:
                 _kill_group(proc)      # a timeout, Ctrl-C, or stray grandchildren
         seconds = time.monotonic() - start
-        code = proc.returncode
+        data = read_results(results_path)
+        meta = batch_meta(data)
+        if meta.get("run") == task["run"]:          # finished (even if it then lingered)
+            return {"id": task["id"], "status": meta.get("status"),
+                    "flags": grader_meta(data).get("flags") or []}
         if not exited:
             if stop is not None and stop.is_set():
                 return {"id": task["id"], "status": "stopped", "flags": []}
             return _salvage(task, TIMEOUT, f"killed after {seconds:.0f} s (time budget)",
                             f"Grading stopped after {seconds:.0f} s: the time budget for one "
                             f"submission ran out. Tests that had not finished score 0.", seconds)
-        data = read_results(results_path)
-        meta = batch_meta(data)
-        if meta.get("run") != task["run"]:
-            return _salvage(task, GRADER_ERROR, f"grader process exited with code {code} without "
-                            f"results (see {task['id']}/{LOG})", GRADER_FAILED, seconds)
-        return {"id": task["id"], "status": meta.get("status"), "flags": grader_meta(data).get("flags") or []}
+        return _salvage(task, GRADER_ERROR, f"grader process exited with code {proc.returncode} "
+                        f"without results (see {task['id']}/{LOG})", GRADER_FAILED, seconds)
     finally:
         os.close(fd)
 
@@ -373,6 +373,9 @@ def grade_batch(assignment: str, paths: list[Path], out: Path, *, jobs: int | No
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     subs = intake.discover([Path(p) for p in paths], out / WORKDIR)
+    if not subs:
+        logging.getLogger(__name__).warning("no submissions found in %s",
+                                            ", ".join(intake.display(p) for p in paths))
     soft, hard = budgets(assignment, time_budget)
     ref = callable_ref(grade_fn or DEFAULT_GRADE_FN)
     run = uuid.uuid4().hex
@@ -460,6 +463,10 @@ def main_grade(args: argparse.Namespace) -> int:
         print(f"error: {exc}; pass a folder of submissions, zips or a Gradescope export",
               file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished submissions are kept in {out}; run the same command "
+              f"again to grade the rest", file=sys.stderr)
+        return 130
     finally:
         if executor is not None:
             executor.shutdown(wait=True)

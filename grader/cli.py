@@ -14,9 +14,12 @@ def _unpack(path: Path, tmp: Path) -> Path:
     if path.is_dir():
         return path
     if path.is_file() and path.suffix.lower() == ".zip":
-        from grader.intake import extract_zip
+        from grader.intake import IntakeError, extract_zip
         dest = tmp / "submission"
-        extract_zip(path, dest)
+        try:
+            extract_zip(path, dest)
+        except IntakeError as exc:
+            raise SystemExit(f"error: {path}: {exc.message} ({exc.status})") from None
         return dest
     raise SystemExit(f"error: {path} is neither a folder nor a .zip file")
 

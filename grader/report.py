@@ -124,7 +124,8 @@ def write_csvs(out: Path, subs: list[Submission], df: pd.DataFrame) -> None:
 
 
 # -- per-test statistics ----------------------------------------------------------------------
-_NUMBER = re.compile(r"0x[0-9a-fA-F]+|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+# a number not inside a name: 'W1', "grads['b2']" and 'conv3x3' keep their digits
+_NUMBER = re.compile(r"(?<![A-Za-z_\d.])(?:0x[0-9a-fA-F]+|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
 
 
 def normalize_message(text: str, limit: int = 160) -> str:

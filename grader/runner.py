@@ -199,7 +199,7 @@ def grade_submission(assignment: str, submission: Path, *, results_path: Path | 
         with Worker(workdir, decl.limits, mode=sandbox_mode,
                     forbidden_imports=decl.forbidden_imports) as worker:
             sandbox_note[0] = worker.mode
-            header += [f"**{decl.title}**", "", worker.isolation_note, "", "Files:", *notes]
+            header += [worker.isolation_note, "", "Files:", *notes]
             if report_note:
                 header.append(report_note)
             for module in (Path(f).stem for f in decl.graded):

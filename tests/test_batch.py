@@ -284,3 +284,29 @@ def test_end_to_end_with_the_real_runner(tmp_path):
     assert hidden and not any(name in feedback for name in hidden)
     page = (out / "report.html").read_text()
     assert "crasher" in page.split("Needs attention")[1].split("All submissions")[0]
+
+
+def test_waits_for_a_lingering_grader_and_keeps_its_result(tmp_path, monkeypatch, fake):
+    """An orphan of a killed run may still hold a submission's lock and finish it: the next
+    run waits for the lock, then sees the result and does not grade it again."""
+    import fcntl
+    import threading
+    log = tmp_path / "marks"
+    monkeypatch.setenv(MARKS_ENV, str(log))
+    classdir = make_class(tmp_path / "class", {"alice": 80})
+    out = tmp_path / "out"
+    grade(fake, classdir, out)
+    finished = (out / "alice" / "results.json").read_bytes()
+    (out / "alice" / "results.json").unlink()          # "still being graded" by the orphan
+    fd = os.open(out / "alice" / batch.LOCK, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    frames = []
+    runner = threading.Thread(target=lambda: frames.append(grade(fake, classdir, out)))
+    runner.start()
+    time.sleep(1.0)
+    assert runner.is_alive()                            # waiting for the lock, not grading
+    (out / "alice" / "results.json").write_bytes(finished)   # the orphan finishes ...
+    os.close(fd)                                        # ... and dies
+    runner.join(60)
+    assert frames and frames[0].set_index("id").loc["alice", "total"] == 80.0
+    assert marks(log) == ["start alice", "done alice"]  # graded once, by the first run

@@ -98,6 +98,8 @@ def test_test_stats_and_message_grouping(klass):
     assert stats.loc["1.1 loss", "failures"] == [("max abs error # at index #", 2), ("not implemented", 1)]
     assert stats.loc["1.2 grad", "pass_rate"] == pytest.approx(2 / 3)
     assert report.normalize_message("\n  **shape (3, 10)** vs 0x7ffe12\nmore") == "shape (#, #)** vs #"
+    assert report.normalize_message("grads['b1'] of W12: rel error 1.5e-03, -2 bad") == \
+        "grads['b1'] of W12: rel error #, # bad"
 
 
 def test_feedback_hides_hidden_tests(klass):
@@ -110,8 +112,9 @@ def test_feedback_hides_hidden_tests(klass):
     assert "**Visible tests: 4 / 8 points**" in md
     md1 = feedback_markdown(results["s1"])
     assert "SECRET" not in md1 and "1 test (2 points): hidden from students" in md1
-    assert "```" in feedback_markdown({"tests": [dict(t("1", "a", 0, 1), output="x\n``` y",
-                                                      output_format="text")]}).split("x\n")[0]
+    fenced = feedback_markdown({"tests": [dict(t("1", "a", 0, 1), output="x\n``` y",
+                                               output_format="text")]})
+    assert "````text\nx\n``` y\n````" in fenced       # plain text cannot close its fence
     bad = feedback_markdown(results["bad"])
     assert "could not be graded (bad_archive): not a readable zip file" in bad
 

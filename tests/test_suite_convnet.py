@@ -9,12 +9,12 @@ training run, so each costs a few seconds instead of a full grading.
 from __future__ import annotations
 
 import ast
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 
+from examples.build import reference_copy
 from grader import fixtures
 from grader.checks.accuracy import accuracy_band, submission_context
 from grader.declaration import ROOT, load
@@ -57,15 +57,7 @@ BUGS = [
 def make_submission(tmp_path: Path, file: str | None = None, old: str = "",
                     new: str = "") -> Path:
     """A copy of the reference's graded files, with one text edit (which must match once)."""
-    sub = tmp_path / "submission"
-    sub.mkdir()
-    for f in load(NAME).submitted:
-        shutil.copyfile(ROOT / "reference" / NAME / f, sub / f)
-    if file is not None:
-        text = (sub / file).read_text()
-        assert text.count(old) == 1, f"edit target not found once in {file}: {old!r}"
-        (sub / file).write_text(text.replace(old, new))
-    return sub
+    return reference_copy(NAME, tmp_path / "submission", [(file, old, new)] if file else [])
 
 
 def no_grader_error(tests: list[dict]) -> None:

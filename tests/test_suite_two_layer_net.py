@@ -6,11 +6,11 @@ Grading runs in the `plain` sandbox for speed, except `test_reference_scores_ful
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
+from examples.build import reference_copy
 from grader import fixtures
 from grader.declaration import ROOT, load
 from grader.framework import collect
@@ -43,17 +43,8 @@ BUGS = [
 
 
 def make_submission(tmp_path: Path, edits: list[tuple[str, str, str]] = ()) -> Path:
-    """A copy of the reference's submitted files with (file, old, new) text edits applied
-    (each `old` must occur exactly once, so a changed reference is noticed)."""
-    sub = tmp_path / "submission"
-    sub.mkdir()
-    for f in load(NAME).submitted:
-        shutil.copyfile(ROOT / "reference" / NAME / f, sub / f)
-    for filename, old, new in edits:
-        text = (sub / filename).read_text()
-        assert text.count(old) == 1, f"edit target not found once in {filename}: {old!r}"
-        (sub / filename).write_text(text.replace(old, new))
-    return sub
+    """A copy of the reference's submitted files with (file, old, new) text edits applied."""
+    return reference_copy(NAME, tmp_path / "submission", edits)
 
 
 def grade(path: Path, mode: str = "plain") -> dict:
