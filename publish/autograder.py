@@ -8,6 +8,7 @@ holds what Gradescope needs (`setup.sh`, `run_autograder`) and the kit the grade
     setup.sh run_autograder autograde.py autograder.json requirements.txt
     grader/      the grader with this assignment's suite, ALL its fixtures, its calibration
     assignments/ the given helpers (student code runs with these, never the student's copies)
+                 and the report template (the report checks compare against it)
     hwdata/ datasets/   the loader and this assignment's data (manifest covering exactly it)
 
 Never `reference/`. How to use it: docs/staff/gradescope.md.
@@ -22,8 +23,8 @@ from pathlib import Path
 from grader import declaration
 from grader.declaration import NAMES, Assignment, given_path
 from publish.release import (DIST, SOLUTION_MARKER, Files, data_files, grader_files,
-                             hwdata_files, materialize, rel, requirements_for, template, tree,
-                             write_zip)
+                             hwdata_files, materialize, rel, report_template, requirements_for,
+                             template, tree, write_zip)
 
 STUDENT_USER = "gradekit-student"      # setup.sh creates it; run_autograder runs student code as it
 EXECUTABLES = ("setup.sh", "run_autograder")
@@ -38,6 +39,7 @@ def autograder_files(decl: Assignment) -> Files:
         if not src.is_file():
             raise SystemExit(f"error: {src} is missing: run `make stubs` first")
         files[rel(src)] = src
+    files.update(report_template(decl))
     files.update(hwdata_files())
     files.update(data_files(decl))
     values = {"ASSIGNMENT": decl.name, "STUDENT_USER": STUDENT_USER}

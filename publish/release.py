@@ -10,13 +10,13 @@ writes `dist/student/<name>/` and a deterministic `dist/student/<name>.zip` (one
     grader/      the self-check: this assignment's suite and its VISIBLE fixtures only
     hwdata/ datasets/   the loader and this assignment's processed data, with a manifest
                  covering exactly the files shipped
-    assignments/ pristine copies of the given helpers, where `given_path` finds them: the
-                 grader runs student code with these, as Gradescope does
+    assignments/ pristine copies of the given helpers (and report template), where
+                 `given_path` finds them: the grader uses these, as Gradescope does
 
 Never shipped: `reference/`, hidden fixtures, the hidden fixture seed (blanked in
-`grader/fixtures.py`, see `_redact_hidden_seed`), staff tools (fixture builders' `build`
-still ships because the tests import its input helpers; `calibrate.py` does not), and of
-`calibration.json` only the keys `accuracy_band` reads (see `release_calibration`).
+`grader/fixtures.py`, see `_redact_hidden_seed`: a suite's `fixtures.py` ships because its
+tests import input helpers from it), `calibrate.py` and the class-grading modules, and of
+`calibration.json` anything but the keys `accuracy_band` reads (see `release_calibration`).
 
 The helpers at the top (zip, file selection, requirements) are shared with
 `publish.autograder`.
@@ -153,6 +153,17 @@ def _with_calibration(decl: Assignment, calib: Mapping[str, Any]) -> Any:
     return types.SimpleNamespace(**fields, calibration=lambda: calib)
 
 
+def report_template(decl: Assignment) -> Files:
+    """The pristine report template where the suite reads it (it tells an unfilled section,
+    the instructions left as they are, from an answer)."""
+    if not decl.report:
+        return {}
+    src = given_path("assignments", decl.name, decl.report)
+    if not src.is_file():
+        raise SystemExit(f"error: {src} is missing: run `make stubs` first")
+    return {rel(src): src}
+
+
 def hwdata_files() -> Files:
     """The `hwdata/` package (loader; its build scripts are harmless without the sources)."""
     return {rel(p): p for p in tree(ROOT / "hwdata")}
@@ -285,7 +296,8 @@ def student_files(decl: Assignment) -> Files:
         "student/README-release.md", ASSIGNMENT=name, SUBMITTED=", ".join(
             f"`{f}`" for f in decl.submitted), GIVEN=", ".join(f"`{f}`" for f in decl.given))
     if decl.report:
-        files[decl.report] = own / decl.report
+        files[decl.report] = own / decl.report                 # the student's to fill in
+        files.update(report_template(decl))
     for path, src in files.items():
         if isinstance(src, Path) and not src.is_file():
             raise SystemExit(f"error: {src} is missing: run `make stubs` first")

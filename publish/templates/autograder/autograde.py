@@ -142,7 +142,6 @@ def grade() -> None:
     data["output"] = (data.get("output") or "") + later_note(data, facts)
     data["extra_data"]["gradekit"]["submission"] = facts
     res.write_atomic(RESULTS, data)
-    os.chmod(RESULTS, 0o640)
     log(f"graded {config['assignment']}: {data['score']:g} points, "
         f"{len(data['tests'])} tests, {time.monotonic() - START:.1f} s")
 
