@@ -49,7 +49,7 @@ TOL = 1e-6            # max relative error per coordinate
 FLOOR = 1e-3          # denominator floor of that relative error
 ROUNDOFF = 100 * np.finfo(np.float64).eps   # relative round-off of one forward evaluation
 MAX_COORDS = 60       # coordinates sampled per array when it has more
-GROUPS_PER_BATCH = 256   # perturbed evaluations per worker.batch call
+GROUPS_PER_BATCH = 64    # perturbed evaluations per worker.batch call (each call has its own timeout)
 DEGENERATE = 1e-12    # a numeric gradient this small everywhere means a constant forward
 
 Index = tuple[int, ...]

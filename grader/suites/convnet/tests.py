@@ -561,7 +561,7 @@ def test_pool_fast_hidden(ctx: Context) -> None:
 
 # -- 8. dropout ------------------------------------------------------------------------------
 DROPOUT_KEEP_TOL = 0.01       # |kept fraction - p| on 50 000 elements (about 5 sigma)
-DROPOUT_MEAN_TOL = 0.02       # relative change of the mean activation
+DROPOUT_MEAN_TOL = 0.05       # relative change of the mean (p = 0.25: sd 0.008, so about 6 sigma)
 
 
 def _dropout(ctx: Context, x: np.ndarray, param: dict[str, Any]) -> tuple[np.ndarray, Handle]:
