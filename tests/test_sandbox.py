@@ -400,3 +400,20 @@ def test_encoder_round_trip_without_a_worker():
         protocol.encode({1: 2})
     with pytest.raises(protocol.BadValue):
         protocol.encode(object())
+
+
+def test_a_function_that_times_out_twice_is_not_run_a_third_time(tmp_path):
+    """Two strikes: later calls fail at once, other functions still run."""
+    from grader.declaration import Limits
+    from grader.sandbox import StudentError, Worker
+    (tmp_path / "spin.py").write_text("def spin():\n    while True:\n        pass\n\n"
+                                      "def ok():\n    return 7\n")
+    with Worker(tmp_path, Limits(call_seconds=1.0), mode="plain") as w:
+        for _ in range(2):
+            with pytest.raises(StudentError, match="did not finish within 1 s"):
+                w.call("spin.spin")
+        t0 = time.monotonic()
+        with pytest.raises(StudentError, match="not run again") as info:
+            w.call("spin.spin", timeout=5.0)
+        assert info.value.kind == "timeout" and time.monotonic() - t0 < 0.5
+        assert w.call("spin.ok") == 7

@@ -30,6 +30,7 @@ from grader.sandbox.errors import StudentError
 
 START_SECONDS = 60.0          # bwrap + Python + numpy on a loaded 2-core machine
 FATAL = frozenset({"timeout", "crash", "memory", "protocol"})   # the process is gone
+STRIKES = 2                  # timeouts of one function before later calls fail at once
 Request = dict                 # built by req_call / req_method / req_set_item / req_get_attr
 _owners = itertools.count(1)
 
@@ -216,6 +217,7 @@ class Worker:
         self._loaded: set[str] = set()
         self._used = False                       # ran anything but imports since start
         self._load_failures: dict[str, StudentError] = {}
+        self._timeouts: dict[str, int] = {}     # function label -> calls that timed out
 
     # -- lifecycle ---------------------------------------------------------------------
     def __enter__(self) -> "Worker":
@@ -362,9 +364,15 @@ class Worker:
     def _roundtrip(self, req: Request, timeout: float | None, label: str,
                    handle_label: str) -> Any:
         """Send one request, wait for its reply, map every failure to StudentError."""
+        deadline_s = self.limits.call_seconds if timeout is None else float(timeout)
+        if self._timeouts.get(label, 0) >= STRIKES:
+            # Two strikes: an infinite loop must not eat the whole submission's time budget
+            # (Gradescope's global timeout gives 0 and no per-test results at all).
+            raise StudentError("timeout", f"{label} was not run again: it already failed to "
+                                          f"finish {STRIKES} times in this submission "
+                                          "(infinite loop?)")
         if self._proc is None:
             self.start()
-        deadline_s = self.limits.call_seconds if timeout is None else float(timeout)
         rid = next(self._ids)
         if req["op"] not in ("load", "release"):
             self._used = True
@@ -380,6 +388,7 @@ class Worker:
             reply = protocol.decode(body, buffers, make_handle=self._make_handle(handle_label))
         except protocol.Timeout:
             self._kill()
+            self._timeouts[label] = self._timeouts.get(label, 0) + 1
             raise StudentError("timeout", f"{label} did not finish within {deadline_s:g} s "
                                           "(infinite loop?)") from None
         except protocol.Closed:
