@@ -9,13 +9,14 @@ partial results (Gradescope best practice).
 from __future__ import annotations
 
 import ast
+import contextlib
 import shutil
 import sys
 import tempfile
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from grader import fixtures as fixture_store
 from grader import results as res
@@ -111,6 +112,25 @@ def read_report(decl: Assignment, submission: Path) -> tuple[str | None, str]:
     return text, f"- `{decl.report}`: found"
 
 
+@contextlib.contextmanager
+def open_submission(assignment: str, submission: Path, sandbox_mode: str = "auto"
+                    ) -> Iterator[tuple[Context, list[str]]]:
+    """A test Context on a submission's files in a fresh sandboxed worker, plus the intake
+    notes. The one way the grader (and calibration) reaches a submission's code."""
+    decl = load(assignment)
+    submission = Path(submission)
+    with tempfile.TemporaryDirectory(prefix="gradekit-") as tmp:
+        workdir = Path(tmp) / "work"
+        static_errors, notes = prepare(decl, submission, workdir)
+        report_text, report_note = read_report(decl, submission)
+        sources = {p.stem: p.read_text() for p in workdir.glob("*.py") if p.name in decl.graded}
+        with Worker(workdir, decl.limits, mode=sandbox_mode,
+                    forbidden_imports=decl.forbidden_imports) as worker:
+            ctx = Context(decl, worker, lambda s: fixture_store.load(assignment, s),
+                          static_errors, report_text, sources)
+            yield ctx, notes + ([report_note] if report_note else [])
+
+
 # -- running tests ---------------------------------------------------------------------------
 def _fence(text: str) -> str:
     return "```\n" + text.replace("```", "`\u200b``") + "\n```"
@@ -192,45 +212,35 @@ def grade_submission(assignment: str, submission: Path, *, results_path: Path | 
         return data
 
     sandbox_note = ["not started"]
-    with tempfile.TemporaryDirectory(prefix="gradekit-") as tmp:
-        workdir = Path(tmp) / "work"
-        static_errors, notes = prepare(decl, submission, workdir)
-        report_text, report_note = read_report(decl, submission)
-        with Worker(workdir, decl.limits, mode=sandbox_mode,
-                    forbidden_imports=decl.forbidden_imports) as worker:
-            sandbox_note[0] = worker.mode
-            header += [worker.isolation_note, "", "Files:", *notes]
-            if report_note:
-                header.append(report_note)
-            for module in (Path(f).stem for f in decl.graded):
-                if module in static_errors:
-                    continue
-                try:
-                    worker.load(module)
-                except StudentError as exc:   # import fails once, not once per test
-                    static_errors[module] = exc
-                    flags.add(exc.kind)
-                    header.append(f"- **import failed**: {exc.message}")
-            import_output = worker.take_output()
-            sources = {p.stem: p.read_text() for p in workdir.glob("*.py")
-                       if p.name in decl.graded}
-            ctx = Context(decl, worker, lambda s: fixture_store.load(assignment, s),
-                          static_errors, report_text, sources)
+    with open_submission(assignment, submission, sandbox_mode) as (ctx, notes):
+        worker, static_errors = ctx.worker, ctx.static_errors
+        sandbox_note[0] = worker.mode
+        header += [worker.isolation_note, "", "Files:", *notes]
+        for module in (Path(f).stem for f in decl.graded):
+            if module in static_errors:
+                continue
+            try:
+                worker.load(module)
+            except StudentError as exc:   # import fails once, not once per test
+                static_errors[module] = exc
+                flags.add(exc.kind)
+                header.append(f"- **import failed**: {exc.message}")
+        import_output = worker.take_output()
+        snapshot()
+        for spec in specs:
+            if time.monotonic() - start > budget:
+                flags.add("budget")
+                result = _skipped(spec, f"Not run: the submission used up its time budget "
+                                        f"of {budget:.0f} s.")
+            else:
+                result = run_test(spec, ctx, flags)
+            tests.append(result)
+            if on_test:
+                on_test(result)
             snapshot()
-            for spec in specs:
-                if time.monotonic() - start > budget:
-                    flags.add("budget")
-                    result = _skipped(spec, f"Not run: the submission used up its time budget "
-                                            f"of {budget:.0f} s.")
-                else:
-                    result = run_test(spec, ctx, flags)
-                tests.append(result)
-                if on_test:
-                    on_test(result)
-                snapshot()
-            if import_output.strip():
-                header.append("\nOutput while importing your files (truncated):\n"
-                              + _fence(import_output[:TEST_OUTPUT_MAX]))
+        if import_output.strip():
+            header.append("\nOutput while importing your files (truncated):\n"
+                          + _fence(import_output[:TEST_OUTPUT_MAX]))
     return snapshot()
 
 

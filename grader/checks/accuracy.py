@@ -17,7 +17,8 @@ Thresholds come from the reference's own trained accuracy, recorded in
     accuracy(pred, y_true, num_classes, what) -> float
     worker_data(data, keys=WORKER_KEYS) -> the splits the worker may see (never y_test)
     validate_hyperparams(hp, spec, what) -> clean dict;  cap_iters(hp, max_iters, key) -> (hp, note)
-    submission_context(assignment, folder, sandbox_mode) -> Context   (for calibrate.py: the
+    submission_context(assignment, folder, sandbox_mode) -> Context
+    calibrate(assignment, score, y_test, dataset=, describe=) -> record (for calibrate.py: the
         reference is trained through the same sandboxed path, and the same test code, as a
         submission)
     calibration_record(accs, y_test, **extra) -> the dict written to calibration.json
@@ -25,9 +26,8 @@ Thresholds come from the reference's own trained accuracy, recorded in
 from __future__ import annotations
 
 import contextlib
-import tempfile
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
@@ -135,21 +135,34 @@ def cap_iters(hp: dict[str, Any], max_iters: int, key: str = "num_iters"
 @contextlib.contextmanager
 def submission_context(assignment: str, folder: Path, sandbox_mode: str = "auto"
                        ) -> Iterator[Context]:
-    """A test Context on `folder`'s files in a sandboxed worker, as the runner builds it."""
-    from grader import fixtures, runner
-    from grader.sandbox import Worker
+    """A test Context on `folder`'s files, as the runner builds it; refuses a folder whose
+    files are missing or do not parse (calibration must run on complete code)."""
+    from grader.runner import open_submission
+    with open_submission(assignment, folder, sandbox_mode) as (ctx, _):
+        if ctx.static_errors:
+            raise RuntimeError(f"{folder}: "
+                               f"{'; '.join(e.message for e in ctx.static_errors.values())}")
+        yield ctx
+
+
+def calibrate(assignment: str, score: Callable[[Context, int], float], y_test: np.ndarray, *,
+              dataset: str, describe: Callable[[Context], dict[str, Any]] = lambda ctx: {},
+              sandbox_mode: str = "auto") -> dict[str, Any]:
+    """Train the reference through the grading path once per `settings["calibration_seeds"]`
+    (`score(ctx, seed) -> accuracy`, the suite's own accuracy-test code) and return the
+    calibration record; `describe(ctx)` adds the settings it used. No timings: re-running
+    gives the same file."""
+    from grader.declaration import ROOT
     decl = load(assignment)
-    with tempfile.TemporaryDirectory(prefix="gradekit-calib-") as tmp:
-        workdir = Path(tmp) / "work"
-        errors, _ = runner.prepare(decl, Path(folder), workdir)
-        if errors:
-            raise RuntimeError(f"{folder}: {'; '.join(e.message for e in errors.values())}")
-        report, _ = runner.read_report(decl, Path(folder))
-        sources = {p.stem: p.read_text() for p in workdir.glob("*.py") if p.name in decl.graded}
-        with Worker(workdir, decl.limits, mode=sandbox_mode,
-                    forbidden_imports=decl.forbidden_imports) as worker:
-            yield Context(decl, worker, lambda s: fixtures.load(assignment, s), {}, report,
-                          sources)
+    seeds = [int(s) for s in decl.settings["calibration_seeds"]]
+    with submission_context(assignment, ROOT / "reference" / assignment, sandbox_mode) as ctx:
+        accs = [score(ctx, seed) for seed in seeds]
+        extra = describe(ctx)
+        mode = ctx.worker.mode
+    return calibration_record(
+        accs, y_test, seeds=seeds, dataset=dataset, sandbox=mode, **extra,
+        produced_by=f"python -m grader.calibrate {assignment} "
+                    f"(grader/suites/{assignment}/calibrate.py)")
 
 
 def calibration_record(accs: list[float], y_test: np.ndarray, **extra: Any) -> dict[str, Any]:
