@@ -176,8 +176,8 @@ def _case_label(name: str, f: dict[str, np.ndarray], reveal: bool, keys: Sequenc
 
 # -- 1. affine -------------------------------------------------------------------------------
 AFFINE_HINT = "flatten each example: x.reshape(N, -1) @ w + b; dx has x's original shape."
-AFFINE_BACK_HINT = ("dx = (dout @ w.T) reshaped like x, dw = x.reshape(N, -1).T @ dout, "
-                    "db = dout summed over the batch.")
+AFFINE_BACK_HINT = ("match the shapes: dx like x (un-flattened), dw like w, db like b; a "
+                    "bias gradient collects every example in the batch.")
 
 
 @weight(2)
@@ -668,10 +668,10 @@ BN_HINT = ("train: x_hat = (x - batch mean) / sqrt(batch var + eps) with the bia
 BN_STATS_HINT = ("running = momentum * running + (1 - momentum) * batch statistic, written back "
                  "into bn_param['running_mean'] / ['running_var'] (defaults: momentum 0.9, "
                  "eps 1e-5, running statistics start at zeros).")
-BN_TEST_BACK_HINT = ("in test mode the statistics are constants: "
-                     "dx = dout * gamma / sqrt(running_var + eps).")
-BN_BACK_HINT = ("in train mode the batch mean and variance depend on every row: dx = "
-                "(1/N) * inv_std * (N*dx_hat - sum(dx_hat) - x_hat * sum(dx_hat * x_hat)).")
+BN_TEST_BACK_HINT = ("in test mode the running statistics are constants, so the layer is an "
+                     "elementwise affine function of x.")
+BN_BACK_HINT = ("in train mode the batch mean and variance depend on every row of x: "
+                "backpropagate through them too (draw the graph x -> mean, var -> x_hat -> out).")
 
 
 def _bn_run(ctx: Context, fwd: str, f: dict[str, np.ndarray], mode: str

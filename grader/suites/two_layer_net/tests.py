@@ -35,11 +35,13 @@ HINTS = {
     "scores": "scores = max(0, X @ W1 + b1) @ W2 + b2 (before the softmax).",
     "loss": "mean cross-entropy over the batch + reg * (sum(W1**2) + sum(W2**2)); biases are "
             "not regularized.",
-    "W2": "dW2 = h.T @ dscores + 2 * reg * W2, with dscores = (probs - onehot(y)) / N.",
-    "b2": "db2 sums dscores over the batch (axis 0).",
-    "W1": "dW1 = X.T @ dh + 2 * reg * W1, where dh = dscores @ W2.T is zeroed wherever the "
-          "ReLU input X @ W1 + b1 was <= 0.",
-    "b1": "db1 sums dh (after the ReLU mask) over the batch (axis 0).",
+    "W2": "dW2 combines the hidden activations with the gradient of the scores; check that "
+          "the score gradient is averaged over the batch exactly once and that the "
+          "regularization term is the derivative of reg * sum(W2**2).",
+    "b2": "a bias gradient collects the score gradient of every example in the batch.",
+    "W1": "backpropagate through the second layer and the ReLU (it only passes the gradient "
+          "where its input was positive), then add the derivative of reg * sum(W1**2).",
+    "b1": "a bias gradient collects the (ReLU-masked) gradient of every example in the batch.",
 }
 
 
