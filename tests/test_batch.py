@@ -310,3 +310,15 @@ def test_waits_for_a_lingering_grader_and_keeps_its_result(tmp_path, monkeypatch
     runner.join(60)
     assert frames and frames[0].set_index("id").loc["alice", "total"] == 80.0
     assert marks(log) == ["start alice", "done alice"]  # graded once, by the first run
+
+
+def test_uid_sandbox_grades_one_submission_at_a_time(monkeypatch):
+    """Parallel `uid` workers would share one uid; bwrap/plain keep the requested jobs."""
+    from grader import batch
+    from grader.sandbox import isolation
+    monkeypatch.setattr(isolation, "choose", lambda requested="auto": ("uid", ""))
+    assert batch.safe_jobs(2, None, None) == 1
+    assert batch.safe_jobs(1, None, None) == 1
+    monkeypatch.setattr(isolation, "choose", lambda requested="auto": ("bwrap", ""))
+    assert batch.safe_jobs(2, None, None) == 2
+    assert batch.safe_jobs(None, None, None) is None

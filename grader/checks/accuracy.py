@@ -165,6 +165,19 @@ def calibrate(assignment: str, score: Callable[[Context, int], float], y_test: n
                     f"(grader/suites/{assignment}/calibrate.py)")
 
 
+def calibrate_hyperparams(assignment: str, tests: Any, y_test: np.ndarray, *, dataset: str,
+                          sandbox_mode: str = "auto") -> dict[str, Any]:
+    """`calibrate` for a suite whose accuracy test trains with the file's HYPERPARAMS
+    (`tests.MODULE`, `tests.train_and_score(ctx, hyperparams, seed)`)."""
+    def hyperparams(ctx: Context) -> dict[str, Any]:
+        return ctx.constant(tests.MODULE, "HYPERPARAMS")
+    def score(ctx: Context, seed: int) -> float:
+        return tests.train_and_score(ctx, hyperparams(ctx), seed)
+    return calibrate(assignment, score, y_test, dataset=dataset, sandbox_mode=sandbox_mode,
+                     describe=lambda ctx: {"hyperparams": hyperparams(ctx),
+                                           "max_iters": ctx.settings["max_iters"]})
+
+
 def calibration_record(accs: list[float], y_test: np.ndarray, **extra: Any) -> dict[str, Any]:
     """What calibration.json holds: the accuracies, their mean and min, the majority-class
     rate of the test split (the zero-credit point), plus how they were produced."""

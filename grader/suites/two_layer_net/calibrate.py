@@ -1,5 +1,5 @@
-"""Calibrate the two_layer_net accuracy band: the reference trained with its HYPERPARAMS (capped
-as for a submission) by the suite's own accuracy-test code, once per calibration seed.
+"""Calibrate the two_layer_net accuracy band: the reference trained with its HYPERPARAMS (capped as
+for a submission) by the suite's own accuracy-test code, once per calibration seed.
 `make calibrate` writes the result to `calibration.json`."""
 from __future__ import annotations
 
@@ -8,14 +8,7 @@ from typing import Any
 from grader.checks import accuracy
 from grader.suites.two_layer_net import tests
 
-NAME = "two_layer_net"
-
 
 def run(sandbox_mode: str = "auto") -> dict[str, Any]:
-    def hyperparams(ctx):
-        return ctx.constant(tests.MODULE, "HYPERPARAMS")
-    return accuracy.calibrate(
-        NAME, lambda ctx, seed: tests.train_and_score(ctx, hyperparams(ctx), seed),
-        tests.cihlab()["y_test"], dataset="cihlab", sandbox_mode=sandbox_mode,
-        describe=lambda ctx: {"hyperparams": hyperparams(ctx),
-                              "max_iters": ctx.settings["max_iters"]})
+    return accuracy.calibrate_hyperparams("two_layer_net", tests, tests.cihlab()["y_test"], dataset="cihlab",
+                                          sandbox_mode=sandbox_mode)
