@@ -160,6 +160,22 @@ def find_regions(source: str, filename: str) -> list[Region]:
     return regions
 
 
+def solution_lines(reference: Path | None = None, min_length: int = 16) -> frozenset[str]:
+    """Distinctive lines from inside the reference's solution regions, found nowhere outside
+    them: what must never appear in anything shipped to students. Lines shorter than
+    `min_length` (e.g. `scores = X @ W`) also occur in the grader's own checks."""
+    reference = reference or ROOT / "reference"
+    inside, outside = set(), set()
+    for p in sorted(reference.rglob("*")):
+        if p.suffix not in (".py", ".md"):
+            continue
+        text = p.read_text()
+        marked = {i for r in find_regions(text, p.name) for i in range(r.begin, r.end + 1)}
+        for i, line in enumerate(text.splitlines(), 1):
+            (inside if i in marked else outside).add(line.strip())
+    return frozenset(line for line in inside - outside if len(line) >= min_length)
+
+
 def _region(lines: list[str], begin: int, end: int, syntax: Syntax,
             spans: list[tuple[int, int, str]]) -> Region:
     head = syntax.begin.match(lines[begin - 1])

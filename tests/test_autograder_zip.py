@@ -12,7 +12,6 @@ run takes about a minute; its bugs are covered by its suite's own tests). Forgin
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -30,7 +29,7 @@ from grader.declaration import NAMES, ROOT, given_path, load
 from grader.framework import collect
 from grader.results import schema
 from publish import autograder
-from publish.stubs import find_regions
+from publish.stubs import solution_lines
 
 TIMEOUT = 600
 BUGS = {   # assignment -> (bugged function, old text, new text) applied to the reference
@@ -94,22 +93,6 @@ def metadata(due: str) -> dict:
             "assignment": {"due_date": due, "title": "hw"},
             "users": [{"name": "A Student", "email": "a@example.edu"}],
             "previous_submissions": []}
-
-
-@functools.lru_cache(maxsize=1)
-def solution_lines() -> frozenset[str]:
-    """Distinctive lines (>= 16 characters; shorter ones such as `scores = X @ W` also occur
-    in the grader's own checks) from inside reference solution regions, found nowhere
-    outside them."""
-    inside, outside = set(), set()
-    for p in sorted((ROOT / "reference").rglob("*")):
-        if p.suffix not in (".py", ".md"):
-            continue
-        text = p.read_text()
-        marked = {i for r in find_regions(text, p.name) for i in range(r.begin, r.end + 1)}
-        for i, line in enumerate(text.splitlines(), 1):
-            (inside if i in marked else outside).add(line.strip())
-    return frozenset(s for s in inside - outside if len(s) >= 16)
 
 
 # -- the zip itself ----------------------------------------------------------------------------

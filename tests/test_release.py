@@ -8,7 +8,6 @@ from its `requirements.txt`, shown here with `make -n`.
 from __future__ import annotations
 
 import ast
-import functools
 import json
 import os
 import re
@@ -25,7 +24,7 @@ from grader.batch import grade_batch
 from grader.declaration import NAMES, ROOT, given_path, load
 from grader.framework import collect
 from publish import release
-from publish.stubs import find_regions
+from publish.stubs import find_regions, solution_lines
 
 TIMEOUT = 600
 SUMMARY = re.compile(r"^visible tests: ([\d.]+)/([\d.]+) points; hidden tests run after "
@@ -62,21 +61,6 @@ def make(folder: Path, target: str) -> subprocess.CompletedProcess:
 
 def files(folder: Path) -> set[str]:
     return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
-
-
-@functools.lru_cache(maxsize=1)
-def solution_lines() -> frozenset[str]:
-    """Distinctive lines (>= 16 characters) from inside reference solution regions, found
-    nowhere outside them."""
-    inside, outside = set(), set()
-    for p in sorted((ROOT / "reference").rglob("*")):
-        if p.suffix not in (".py", ".md"):
-            continue
-        text = p.read_text()
-        marked = {i for r in find_regions(text, p.name) for i in range(r.begin, r.end + 1)}
-        for i, line in enumerate(text.splitlines(), 1):
-            (inside if i in marked else outside).add(line.strip())
-    return frozenset(s for s in inside - outside if len(s) >= 16)
 
 
 def visible_points(name: str) -> float:

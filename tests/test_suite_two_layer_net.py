@@ -3,12 +3,9 @@ reference) loses points on a test tagged with the bugged function. The checks ev
 shares (reference 100, stubs 0, fresh fixtures, calibration) are in tests/test_suites.py."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from examples.build import reference_copy
-from grader.runner import grade_submission
+from suite_support import assert_bug_loses_points
 
 NAME = "two_layer_net"
 FILE = "two_layer_net.py"
@@ -36,32 +33,7 @@ BUGS = [
 ]
 
 
-def make_submission(tmp_path: Path, edits: list[tuple[str, str, str]] = ()) -> Path:
-    """A copy of the reference's submitted files with (file, old, new) text edits applied."""
-    return reference_copy(NAME, tmp_path / "submission", edits)
-
-
-def grade(path: Path, mode: str = "plain") -> dict:
-    return grade_submission(NAME, path, sandbox_mode=mode)
-
-
-def no_grader_error(data: dict) -> None:
-    assert "grader_error" not in data["extra_data"]["gradekit"]["flags"]
-    for t in data["tests"]:
-        assert "Internal grader error" not in t["output"], (t["number"], t["output"])
-
-
-
-
-
-
-
-
 @pytest.mark.parametrize("bug", BUGS, ids=[b[0] for b in BUGS])
 def test_bug_loses_points_on_a_test_tagged_with_the_bugged_function(tmp_path, bug):
     _, func, old, new, *where = bug
-    data = grade(make_submission(tmp_path, [(where[0] if where else FILE, old, new)]))
-    no_grader_error(data)
-    lost = [t for t in data["tests"] if t["score"] < t["max_score"]]
-    assert data["score"] < 100.0
-    assert any(func in t["tags"] for t in lost), [(t["number"], t["tags"]) for t in lost]
+    assert_bug_loses_points(NAME, tmp_path, where[0] if where else FILE, func, old, new)
