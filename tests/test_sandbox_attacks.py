@@ -165,11 +165,31 @@ def test_kill_parent_hits_only_the_sandbox(mode, tmp_path):
         except StudentError as err:
             assert err.kind == "crash" and "killed by signal 9" in err.message
         assert os.getpid() == me
+        if mode != "bwrap":
+            # The worker's parent is its own monitor: the worker dies with it, but maybe only
+            # after its reply was sent. Wait for that death so the next call must replace it.
+            deadline = time.monotonic() + 10
+            while w.alive and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert not w.alive
         _still_works(w)
         if mode == "bwrap":                                          # pid namespace
             assert who["pid"] == 2 and who["ppid"] == 1
             w.call("escape.kill_everything")
             _still_works(w)
+
+
+def test_death_between_calls_is_not_blamed_on_the_next_call(mode, tmp_path):
+    with new_worker(tmp_path, mode) as w:
+        assert w.call("escape.exit_after_answering", (0.1,)) == "answered"
+        deadline = time.monotonic() + 10
+        while w.alive and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not w.alive
+        generation = w.generation
+        _still_works(w)                                   # replaced, not reported as a crash
+        assert w.generation == generation + 1
+        assert "exited between calls (exit status 3)" in w.take_output()
 
 
 # --------------------------------------------------------------------------- loops

@@ -354,7 +354,16 @@ class Worker:
             return Handle(hid, self.generation, self.owner, label)
         return make
 
+    def _replace_if_dead(self) -> None:
+        """A worker that died between calls (its last call had already answered: a killed
+        parent, a stray thread) is replaced, so the next function is not blamed for it."""
+        if self._proc is not None and not self.alive:
+            status = self._reap(0.0)
+            self._log.add(f"\n[gradekit: the worker exited between calls "
+                          f"({_describe_exit(status)}); a fresh one was started]\n".encode())
+
     def _ensure_modules(self, reqs: list[Request], timeout: float | None) -> None:
+        self._replace_if_dead()
         for req in reqs:
             if "target" in req:
                 module = req["target"].split(".")[0]
@@ -371,6 +380,7 @@ class Worker:
             raise StudentError("timeout", f"{label} was not run again: it already failed to "
                                           f"finish {STRIKES} times in this submission "
                                           "(infinite loop?)")
+        self._replace_if_dead()
         if self._proc is None:
             self.start()
         rid = next(self._ids)
@@ -419,6 +429,7 @@ class Worker:
         """Import `module` in the worker; a failure is remembered (not retried per call)."""
         if module in self._load_failures:
             raise self._load_failures[module]
+        self._replace_if_dead()
         if module in self._loaded and self._proc is not None:
             return
         if self._proc is not None and self._used:

@@ -46,3 +46,11 @@ def kill_everything():
 
 def whoami():
     return {"uid": os.getuid(), "gid": os.getgid(), "pid": os.getpid(), "ppid": os.getppid()}
+
+
+def exit_after_answering(delay):
+    """Answer, then let a stray thread end the process between calls."""
+    import threading
+    import time
+    threading.Thread(target=lambda: (time.sleep(delay), os._exit(3)), daemon=True).start()
+    return "answered"
