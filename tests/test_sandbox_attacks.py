@@ -35,6 +35,14 @@ def _still_works(w: Worker) -> None:
     assert w.call("basic.double", (np.arange(3.0),)).tolist() == [0.0, 2.0, 4.0]
 
 
+def _wait_for_exit(w: Worker) -> None:
+    """The worker process is gone (it may die a moment after its last reply)."""
+    deadline = time.monotonic() + 10
+    while w.alive and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not w.alive
+
+
 # --------------------------------------------------------------------------- results forgery
 def test_forged_results_and_exit_at_import(mode, tmp_path):
     results = tmp_path / "out" / "results.json"
@@ -168,10 +176,7 @@ def test_kill_parent_hits_only_the_sandbox(mode, tmp_path):
         if mode != "bwrap":
             # The worker's parent is its own monitor: the worker dies with it, but maybe only
             # after its reply was sent. Wait for that death so the next call must replace it.
-            deadline = time.monotonic() + 10
-            while w.alive and time.monotonic() < deadline:
-                time.sleep(0.02)
-            assert not w.alive
+            _wait_for_exit(w)
         _still_works(w)
         if mode == "bwrap":                                          # pid namespace
             assert who["pid"] == 2 and who["ppid"] == 1
@@ -182,10 +187,7 @@ def test_kill_parent_hits_only_the_sandbox(mode, tmp_path):
 def test_death_between_calls_is_not_blamed_on_the_next_call(mode, tmp_path):
     with new_worker(tmp_path, mode) as w:
         assert w.call("escape.exit_after_answering", (0.1,)) == "answered"
-        deadline = time.monotonic() + 10
-        while w.alive and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert not w.alive
+        _wait_for_exit(w)
         generation = w.generation
         _still_works(w)                                   # replaced, not reported as a crash
         assert w.generation == generation + 1

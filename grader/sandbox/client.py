@@ -363,12 +363,8 @@ class Worker:
                           f"({_describe_exit(status)}); a fresh one was started]\n".encode())
 
     def _ensure_modules(self, reqs: list[Request], timeout: float | None) -> None:
-        self._replace_if_dead()
-        for req in reqs:
-            if "target" in req:
-                module = req["target"].split(".")[0]
-                if module not in self._loaded:
-                    self.load(module, timeout=timeout)
+        for module in dict.fromkeys(r["target"].split(".")[0] for r in reqs if "target" in r):
+            self.load(module, timeout=timeout)
 
     def _roundtrip(self, req: Request, timeout: float | None, label: str,
                    handle_label: str) -> Any:
