@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from grader.framework import CheckFailed
+from grader.sandbox.errors import StudentError
 
 RTOL = 1e-6           # default relative tolerance for float64 reference values
 ATOL = 1e-8           # absolute floor: near zero, relative error means nothing
@@ -23,7 +24,18 @@ NUMERIC_KINDS = "biuf"
 
 
 def as_array(value: Any, what: str) -> np.ndarray:
-    """A plain float64 ndarray from a returned value, or CheckFailed saying what came back."""
+    """A plain float64 ndarray from a returned value, or CheckFailed saying what came back.
+
+    A number too large for float64 (e.g. a returned 10**400) is the student's bad value,
+    never an internal error: StudentError(kind="bad_value")."""
+    try:
+        return _as_array(value, what)
+    except (OverflowError, MemoryError) as exc:
+        raise StudentError("bad_value", f"{what}: a returned number cannot be converted to "
+                                        f"a float ({type(exc).__name__})") from None
+
+
+def _as_array(value: Any, what: str) -> np.ndarray:
     if isinstance(value, bool) or value is None or isinstance(value, (str, bytes, dict)):
         raise CheckFailed(f"{what}: expected a number or array, got {type(value).__name__}")
     if isinstance(value, np.ndarray):
@@ -37,7 +49,7 @@ def as_array(value: Any, what: str) -> np.ndarray:
     if isinstance(value, (list, tuple)):
         try:
             arr = np.array(value, dtype=np.float64)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             raise CheckFailed(f"{what}: expected an array, got a {type(value).__name__} that is "
                               f"not a rectangular list of numbers") from None
         return arr

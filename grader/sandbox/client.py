@@ -17,6 +17,7 @@ import itertools
 import os
 import select
 import signal
+import struct
 import subprocess
 import threading
 import time
@@ -29,7 +30,8 @@ from grader.sandbox import isolation, protocol
 from grader.sandbox.errors import StudentError
 
 START_SECONDS = 60.0          # bwrap + Python + numpy on a loaded 2-core machine
-FATAL = frozenset({"timeout", "crash", "memory", "protocol"})   # the process is gone
+FATAL = frozenset({"timeout", "crash", "memory", "protocol", "tamper"})  # process is gone
+CONTAINERS = frozenset({"builtins.dict", "builtins.list"})  # made in the worker, no import
 STRIKES = 2                  # timeouts of one function before later calls fail at once
 Request = dict                 # built by req_call / req_method / req_set_item / req_get_attr
 _owners = itertools.count(1)
@@ -354,16 +356,40 @@ class Worker:
             return Handle(hid, self.generation, self.owner, label)
         return make
 
+    def _tamper_reason(self) -> str | None:
+        """How the sandbox's own top process (monitor or bwrap) was interfered with, if it
+        was: killed by a signal we did not send, or stopped. None while it is intact."""
+        if self._proc is None:
+            return None
+        return _signalled(self._proc.pid)
+
+    def _check_tamper(self, label: str) -> None:
+        """After a reply: the call fails if the sandbox's supervisor was signalled meanwhile,
+        even though the function answered (its answer cannot be trusted)."""
+        why = self._tamper_reason()
+        if why is not None:
+            self._kill()
+            raise StudentError("tamper", f"{label}: the sandbox's supervising process was "
+                                         f"{why} while student code ran; this test fails")
+
     def _replace_if_dead(self) -> None:
         """A worker that died between calls (its last call had already answered: a killed
-        parent, a stray thread) is replaced, so the next function is not blamed for it."""
+        parent, a stray thread) is replaced, so the next function is not blamed for it;
+        a supervisor killed by a signal is tampering and fails the call in flight."""
+        why = self._tamper_reason()
+        if why is not None:
+            self._kill()
+            raise StudentError("tamper", f"the sandbox's supervising process was {why} "
+                                         "by student code after its last reply; this test "
+                                         "fails")
         if self._proc is not None and not self.alive:
             status = self._reap(0.0)
             self._log.add(f"\n[gradekit: the worker exited between calls "
                           f"({_describe_exit(status)}); a fresh one was started]\n".encode())
 
     def _ensure_modules(self, reqs: list[Request], timeout: float | None) -> None:
-        for module in dict.fromkeys(r["target"].split(".")[0] for r in reqs if "target" in r):
+        targets = [r["target"] for r in reqs if "target" in r and r["target"] not in CONTAINERS]
+        for module in dict.fromkeys(t.split(".")[0] for t in targets):
             self.load(module, timeout=timeout)
 
     def _roundtrip(self, req: Request, timeout: float | None, label: str,
@@ -391,13 +417,20 @@ class Worker:
         try:
             protocol.write_frame(self._req_fd, pieces, deadline)
             body, buffers = protocol.read_frame(self._resp_fd, deadline)
-            reply = protocol.decode(body, buffers, make_handle=self._make_handle(handle_label))
+            reply = protocol.decode(body, buffers, make_handle=self._make_handle(handle_label),
+                                    float64_cap=protocol.MAX_REPLY_FLOAT64)
         except protocol.Timeout:
             self._kill()
             self._timeouts[label] = self._timeouts.get(label, 0) + 1
             raise StudentError("timeout", f"{label} did not finish within {deadline_s:g} s "
                                           "(infinite loop?)") from None
         except protocol.Closed:
+            why = self._tamper_reason() or (_exited(self._proc.pid, 0.5) and
+                                            self._tamper_reason())
+            if why:
+                self._kill()
+                raise StudentError("tamper", f"{label}: the sandbox's supervising process "
+                                             f"was {why} while student code ran") from None
             status = self._reap()
             raise StudentError("crash", f"the worker process died ({_describe_exit(status)}) "
                                         f"while running {label}") from None
@@ -405,11 +438,13 @@ class Worker:
             self._kill()
             raise StudentError("protocol", f"{label}: the worker sent an invalid reply ({exc}); "
                                            "it was restarted") from None
-        if not isinstance(reply, dict) or reply.get("id") not in (rid, -1) \
-                or not isinstance(reply.get("ok"), bool):
+        if not _answers(reply, rid) or _more_pending(self._resp_fd):
+            # Only the outstanding request may be answered, exactly once: a frame for another
+            # id (or none) means something in the worker wrote to the reply pipe on its own.
             self._kill()
-            raise StudentError("protocol", f"{label}: the worker sent an unexpected reply; "
-                                           "it was restarted")
+            raise StudentError("protocol", f"{label}: the worker sent a reply nobody asked "
+                                           "for; it was restarted")
+        self._check_tamper(label)
         if not reply["ok"]:
             kind, message = reply.get("kind"), reply.get("message")
             detail = reply.get("detail") or ""
@@ -526,6 +561,23 @@ def start_worker(workdir: Path, limits: Limits, mode: str = "auto",
 
 
 # --------------------------------------------------------------------------- helpers
+def _answers(reply: Any, rid: int) -> bool:
+    """Is `reply` a well-formed answer to request `rid` (and to nothing else)?"""
+    return (isinstance(reply, dict) and type(reply.get("id")) is int and reply["id"] == rid
+            and isinstance(reply.get("ok"), bool))
+
+
+def _more_pending(fd: int) -> bool:
+    """Bytes already waiting after a reply: a second frame nobody asked for (an end of
+    stream, a worker that exited after answering, is not)."""
+    try:
+        import fcntl
+        import termios
+        return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0] > 0
+    except (OSError, ImportError, ValueError):
+        return False
+
+
 def _describe_exit(status: int | None) -> str:
     if status is None:
         return "it could not be stopped cleanly"
@@ -550,6 +602,25 @@ def _grow_pipe(fd: int, size: int = 1 << 20) -> None:
         fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), size)
     except (OSError, ImportError):
         pass
+
+
+def _signalled(pid: int) -> str | None:
+    """'killed by signal N' / 'stopped' for our child `pid`, without reaping it; else None."""
+    try:
+        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return None
+    if info is not None:
+        if info.si_code in (os.CLD_KILLED, os.CLD_DUMPED):
+            return f"killed by signal {info.si_status}"
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        state = stat[stat.rindex(b")") + 2:stat.rindex(b")") + 3]
+    except (OSError, ValueError):
+        return None
+    return "stopped by a signal" if state in (b"T", b"t") else None
 
 
 def _exited(pid: int, grace: float) -> bool:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 KINDS = frozenset({"not_implemented", "exception", "timeout", "memory", "crash", "import",
-                   "missing", "forbidden", "bad_value", "protocol"})
+                   "missing", "forbidden", "bad_value", "protocol", "tamper"})
 
 MAX_MESSAGE = 600        # characters of a student-facing message
 MAX_DETAIL = 4096        # characters of a student traceback

@@ -35,7 +35,10 @@ MAX_DEPTH = 32                      # nesting of lists/dicts/tuples
 MAX_JSON_BYTES = 16 << 20           # the JSON part of one message (arrays go as buffers)
 MAX_BUFFERS = 1 << 16               # arrays in one message
 MAX_TOTAL_BYTES = 512 << 20         # everything in one message
+MAX_REPLY_FLOAT64 = 256 << 20       # a reply's arrays once widened to float64 (trusted side)
 MAX_NDIM = 32
+MAX_INT_DIGITS = 40                 # a JSON integer longer than this is not plain data
+MAX_INT = 10 ** (MAX_INT_DIGITS - 1)  # so every integer sent converts to a finite float
 
 # dtype whitelist: native little-endian numeric and bool only (no object, str, void, complex).
 DTYPES: dict[str, np.dtype] = {s: np.dtype(s) for s in (
@@ -75,8 +78,10 @@ def encode(obj: Any, handle_id: Callable[[Any], int | None] | None = None
             if hid is not None:
                 return ["h", hid]
         t = type(v)
-        if v is None or t is bool or t is str or t is int:
+        if v is None or t is bool or t is str:
             return v
+        if t is int:
+            return _plain_int(v, path)
         if t is float:
             return v if math.isfinite(v) else ["f", repr(v)]
         if isinstance(v, np.ndarray):
@@ -84,7 +89,7 @@ def encode(obj: Any, handle_id: Callable[[Any], int | None] | None = None
         if isinstance(v, (bool, np.bool_)):
             return bool(v)
         if isinstance(v, (int, np.integer)):
-            return int(v)
+            return _plain_int(int(v), path)
         if isinstance(v, (float, np.floating)):
             return enc(float(v), depth, path)
         if isinstance(v, str):
@@ -130,16 +135,23 @@ def encode(obj: Any, handle_id: Callable[[Any], int | None] | None = None
     return pieces
 
 
+def _plain_int(v: int, path: str) -> int:
+    if -MAX_INT < v < MAX_INT:
+        return v
+    raise BadValue("integer with more than %d digits" % (MAX_INT_DIGITS - 1), path)
+
+
 # ----------------------------------------------------------------------------- decoding
 def decode(body: bytes, buffers: list[np.ndarray],
-           make_handle: Callable[[int], Any] | None = None) -> Any:
-    """Rebuild a value from a frame's JSON body and buffers, validating everything."""
-    try:
-        tree = json.loads(body.decode("utf-8"),
-                          parse_constant=_reject_constant)
-    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
-        raise ProtocolError("malformed message: %s" % str(exc)[:200]) from None
+           make_handle: Callable[[int], Any] | None = None,
+           float64_cap: int | None = None) -> Any:
+    """Rebuild a value from a frame's JSON body and buffers, validating everything.
+
+    `float64_cap` (trusted side): the arrays' total size once widened to float64, checked
+    before any conversion, since the checks coerce every reply to float64."""
+    tree = parse_tree(body)
     used = [False] * len(buffers)
+    widened = [0]                   # float64 bytes of the arrays decoded so far
 
     def dec(n: Any, depth: int) -> Any:
         if depth > MAX_DEPTH + 1:
@@ -195,8 +207,13 @@ def decode(body: bytes, buffers: list[np.ndarray],
         count = 1
         for s in shape:
             count *= s
+            if count > MAX_TOTAL_BYTES:
+                raise ProtocolError("array shape too large")
         if count * dt.itemsize != memoryview(buffers[i]).nbytes:
             raise ProtocolError("array shape/dtype does not match its buffer size")
+        widened[0] += count * 8
+        if float64_cap is not None and widened[0] > float64_cap:
+            raise ProtocolError("arrays larger than %d MB as float64" % (float64_cap >> 20))
         used[i] = True
         return np.frombuffer(buffers[i], dtype=dt).reshape(tuple(shape))  # owns its memory
 
@@ -206,8 +223,37 @@ def decode(body: bytes, buffers: list[np.ndarray],
     return value
 
 
+def parse_tree(body: bytes) -> Any:
+    """The JSON part of a frame; ProtocolError for anything that is not bounded JSON."""
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant,
+                          parse_int=_bounded_int)
+    except (ValueError, RecursionError, UnicodeDecodeError, OverflowError) as exc:
+        raise ProtocolError("malformed message: %s" % str(exc)[:200]) from None
+
+
+def request_id(body: bytes) -> int:
+    """The id of a request whose value could not be decoded (-1 if it has none), so the
+    reply to a bad request still answers that request."""
+    try:
+        tree = parse_tree(body)
+    except ProtocolError:
+        return -1
+    if type(tree) is list and tree[:1] == ["d"]:
+        for i in range(1, len(tree) - 1, 2):
+            if tree[i] == "id" and type(tree[i + 1]) is int:
+                return tree[i + 1]
+    return -1
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError("constant %s not allowed" % name)
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > MAX_INT_DIGITS:
+        raise ValueError("integer with %d digits" % len(text))
+    return int(text)
 
 
 # ----------------------------------------------------------------------------- framing

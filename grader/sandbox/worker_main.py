@@ -30,9 +30,11 @@ def _monitor() -> None:
     follows it (parent-death signal); the grader just sees the sandbox side die.
     """
     grader, monitor = os.getppid(), os.getpid()
+    MONITOR[0] = monitor
     pid = os.fork()
     if pid:
         _die_with_parent(grader)                 # the grader died: so do we (and the worker)
+        _subreaper()                             # orphans of the worker stay in our tree
         import signal
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)
@@ -47,6 +49,19 @@ def _monitor() -> None:
         os._exit(os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status)
                  else 128 + os.WTERMSIG(status))
     _die_with_parent(monitor)
+
+
+MONITOR = [0]          # the monitor's pid, as the worker saw it at fork time
+
+
+def _subreaper() -> None:
+    """Orphaned descendants (a double fork, setsid) are re-parented to the monitor, so the
+    client's kill of the monitor's tree still finds them."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)   # PR_SET_CHILD_SUBREAPER
+    except Exception:
+        pass
 
 
 def _die_with_parent(parent: int) -> None:
@@ -231,10 +246,26 @@ def _failure(exc, label):
     return Failure("exception", f"{label} raised {name}" + (f": {msg}" if msg else ""), detail)
 
 
+CONTAINERS = {"builtins.dict": dict, "builtins.list": list}
+
+
+def _container(target, args, kwargs):
+    """A plain dict/list the grader keeps in the worker (e.g. a bn_param): made directly,
+    never by importing `builtins`, which would disturb the whole interpreter."""
+    try:
+        return CONTAINERS[target](*args, **kwargs)
+    except Exception as exc:
+        raise Failure("protocol", f"the grader could not create a {target} in the worker "
+                                  f"({type(exc).__name__}); not caused by your code") from None
+
+
 def load_module(module):
     """Import a student module; failures phrased per SPEC §4 (missing/import/forbidden)."""
     if module in sys.modules and module in LOADED:
         return sys.modules[module]
+    if module in sys.builtin_module_names or module in PROTECTED:
+        raise Failure("protocol", f"the grader asked the worker to import {module!r}, "
+                                  "which is not a submission module; not caused by your code")
     present = sys.modules.get(module)
     if present is not None and not str(getattr(present, "__file__", "")).startswith(
             os.path.join(WORKDIR, "")):
@@ -263,6 +294,7 @@ def _import_failure(exc, module):
 
 
 LOADED = set()
+PROTECTED = frozenset({"numpy", "importlib", "traceback", "json", "os", "sys", "encodings"})
 
 
 def resolve(target):
@@ -319,6 +351,8 @@ def op_one(req):
     if op == "new":
         target = req["target"]
         label = target.split(".")[-1]
+        if target in CONTAINERS:
+            return keep(_container(target, args, kwargs))
         cls = resolve(target)
         return keep(run_student(label, cls, args, kwargs))
     obj = req.get("handle")
@@ -381,6 +415,10 @@ def _kept_id(v):
 
 def respond(rid, value=None, failure=None):
     _flush()
+    if MONITOR[0] and os.getppid() != MONITOR[0]:
+        failure = Failure("tamper", f"{LABEL[0]}: the sandbox's monitor process was killed "
+                                    "while student code ran")
+        value = None
     if failure is None:
         try:
             pieces = P.encode({"id": rid, "ok": True, "value": value}, handle_id=_kept_id)
@@ -432,10 +470,11 @@ def main():
         try:
             req = P.decode(body, buffers, make_handle=lookup)
         except Failure as f:
-            respond(-1, failure=f)
+            respond(P.request_id(body), failure=f)
             continue
         except P.ProtocolError as exc:
-            respond(-1, failure=Failure("protocol", f"the worker got a bad request: {exc}"))
+            respond(P.request_id(body),
+                    failure=Failure("protocol", f"the worker got a bad request: {exc}"))
             continue
         rid = req.get("id", -1)
         LABEL[0] = _label(req)
