@@ -13,6 +13,16 @@ the suite decides what to run, these decide whether the answer is sane.
     labels(pred, n, num_classes, what, strict_dtype=)   (N,) integer labels in [0, C)
     same_result(a, b, what)                      determinism under the same seed
     overfit(train_acc, what, threshold=1.0)      a tiny training set is learned
+
+Points that follow correct code (the grading policy in docs/staff/grading-policy.md): a
+hidden test records, per student function, whether it was right on inputs the student never
+saw (`record_verdict`); a visible test that could be passed by replaying shipped values, or
+by a self-consistent but wrong function, pays out only when those verdicts are true
+(`require_verdicts`). The visible check still runs first, so its feedback still teaches.
+
+    verdict_key(assignment, kind, func)          e.g. "softmax.hidden_ok.forward.softmax_loss_naive"
+    record_verdict(ctx, key, ok)                 stored in ctx.shared (trusted side)
+    require_verdicts(ctx, keys, what, why)       zero points unless every verdict is true
 """
 from __future__ import annotations
 
@@ -25,11 +35,15 @@ from grader.checks.compare import as_array, as_scalar
 from grader.framework import CheckFailed
 
 CHANCE_ATOL = 0.05        # |loss - ln C| allowed with weights ~1e-3 or smaller
-STABILITY_HINT = ("Subtract each row's maximum score before exponentiating: softmax is "
-                  "unchanged and exp() can no longer overflow.")
+STABILITY_HINT = ("exp() of scores in the thousands overflows to inf (and of large negative "
+                  "scores underflows to 0, giving 0/0). Softmax does not change when the same "
+                  "number is subtracted from every score of a row: choose that number so that "
+                  "exp() stays finite.")
 STABLE_MISMATCH_HINT = ("with large scores the result must still match: shift each row of "
-                        "scores by its maximum (do not clip them). If the test on ordinary "
-                        "inputs fails as well, fix that one first.")
+                        "scores by a constant of that row rather than clipping them. If the "
+                        "test on ordinary inputs fails as well, fix that one first.")
+PROVISIONAL = ("(Self-check: these points also require the same function to be right on "
+               "hidden inputs, which are checked after you submit.)")
 
 
 def chance_loss(loss: Any, num_classes: int, what: str, *, atol: float = CHANCE_ATOL) -> float:
@@ -101,7 +115,8 @@ def loss_decreases(history: Any, what: str, *, min_len: int = 2,
     if not end < start:
         raise CheckFailed(f"{what}: the loss did not decrease during training (mean of the "
                           f"first {k} iterations {start:.4g}, of the last {k} {end:.4g}). "
-                          "Hint: step against the gradient, W -= learning_rate * dW.")
+                          "Hint: is every step taken against the gradient, with the "
+                          "learning rate applied?")
     return h
 
 
@@ -143,3 +158,32 @@ def overfit(train_acc: float, what: str, *, threshold: float = 1.0) -> None:
         raise CheckFailed(f"{what}: a network trained on a tiny set should fit it "
                           f"(training accuracy >= {threshold:.0%}); got {train_acc:.1%}. Hint: "
                           "check the parameter update and the gradients of every layer.")
+
+
+# -- verdicts from hidden inputs -------------------------------------------------------------
+def verdict_key(assignment: str, kind: str, func: str) -> str:
+    """The ctx.shared key of one verdict: kind "forward" (the function's value is right),
+    "full" (value and gradient) or "stable" (right for large scores)."""
+    return f"{assignment}.hidden_ok.{kind}.{func}"
+
+
+def record_verdict(ctx: Any, key: str, ok: bool) -> None:
+    """Store a verdict for the visible tests (hidden tests run first, in a worker of their
+    own). A hidden test records False before it calls anything, so a crash counts as wrong."""
+    ctx.shared[key] = bool(ok)
+
+
+def require_verdicts(ctx: Any, keys: dict[str, str], what: str, why: str) -> None:
+    """After a visible check passed: zero points (CheckFailed) unless every verdict in `keys`
+    ({key: student-facing description}) is true. A verdict that is absent means the hidden
+    tests did not run (the student self-check): the points stay, with a note saying they are
+    provisional."""
+    missing = [k for k in keys if k not in ctx.shared]
+    wrong = [desc for k, desc in keys.items() if k in ctx.shared and not ctx.shared[k]]
+    if wrong:
+        ctx.set_score(0.0)
+        raise CheckFailed(f"{what}: passed on these inputs, but {' and '.join(wrong)} "
+                          f"{'is' if len(wrong) == 1 else 'are'} wrong on the hidden inputs "
+                          f"(see the hidden test), so this test earns no points: {why}")
+    if missing:
+        ctx.note(PROVISIONAL)

@@ -1,41 +1,86 @@
-"""Speed of a vectorized function relative to the student's OWN naive one (trusted side).
+"""Speed of a student function against a yardstick the student cannot touch (trusted side).
 
-Both are timed from the trusted process around the sandbox round trip, on the same input, as
-the minimum over a few repeats (the minimum is the least noisy estimate on a shared machine).
-Inputs should be big enough that transport is negligible next to the naive version; the
-required ratio (a per-assignment fact in the declaration's settings) is generous, so only a
-loop-based "vectorized" version fails.
+The student's function is timed around the sandbox round trip; the yardstick is trusted code
+doing comparable work on the same input, timed in this (trusted) process. The two are timed
+in alternation, `repeats` times each, and the minimum of each is kept (the least noisy
+estimate on a shared machine; alternating means both see the same load). The allowed ratio
+student / yardstick is a per-assignment fact, calibrated on the reference and kept in the
+declaration's settings: generous, so only a loop-based "vectorized" version fails. Nothing
+the student writes (a slow naive version, a sleeping helper) moves the yardstick.
 
     best_time(run, repeats=3) -> (seconds, last result)       run: a zero-argument callable
-    speedup(worker, fast, slow, args, kwargs=None, ...) -> (ratio, t_fast, t_slow, fast result)
-    check_speedup(ratio, min_ratio, what, t_fast=, t_slow=)    raises CheckFailed when too slow
+    against_yardstick(worker, target, args, yardstick, ...) -> Timing
+    check_ratio(timing, max_ratio, what)                       raises CheckFailed when too slow
 """
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from grader.framework import CheckFailed
 
-REPEATS = 3
+REPEATS = 5
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Best times of the student's call and of the trusted yardstick, and the call's result."""
+    student: float
+    yardstick: float
+    result: Any
+
+    @property
+    def ratio(self) -> float:
+        return self.student / max(self.yardstick, 1e-9)
+
+
+def _timed(run: Callable[[], Any]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    out = run()
+    return time.perf_counter() - t0, out
 
 
 def best_time(run: Callable[[], Any], repeats: int = REPEATS) -> tuple[float, Any]:
     """Minimum wall time of `run()` over `repeats` calls, and the last call's result."""
     best, result = float("inf"), None
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        result = run()
-        best = min(best, time.perf_counter() - t0)
+        t, result = _timed(run)
+        best = min(best, t)
     return best, result
 
 
+def against_yardstick(worker: Any, target: str, args: tuple, yardstick: Callable[[], Any],
+                      kwargs: dict | None = None, *, repeats: int = REPEATS,
+                      timeout: float | None = None) -> Timing:
+    """Time `target` ("module.func", in the sandbox) and `yardstick()` (trusted, here) in
+    alternation; the first student call also warms up its imports and is not counted."""
+    out = worker.call(target, args, kwargs, timeout=timeout)
+    best_student = best_yard = float("inf")
+    for _ in range(repeats):
+        t, out = _timed(lambda: worker.call(target, args, kwargs, timeout=timeout))
+        best_student = min(best_student, t)
+        best_yard = min(best_yard, _timed(yardstick)[0])
+    return Timing(best_student, best_yard, out)
+
+
+def check_ratio(timing: Timing, max_ratio: float, what: str) -> None:
+    """CheckFailed unless the student's time is within `max_ratio` times the yardstick's."""
+    if timing.ratio > max_ratio:
+        raise CheckFailed(
+            f"{what}: took {timing.student * 1e3:.1f} ms, {timing.ratio:.1f}x the time of the "
+            f"grader's own vectorized computation of the same loss "
+            f"({timing.yardstick * 1e3:.1f} ms); at most {max_ratio:g}x is allowed. Hint: "
+            f"replace Python loops with whole-array numpy operations.")
+
+
+# -- relative to another sandboxed function (kept for suites that time fast vs naive) --------
 def speedup(worker: Any, fast: str, slow: str, args: tuple, kwargs: dict | None = None, *,
-            repeats: int = REPEATS, timeout: float | None = None
+            repeats: int = 3, timeout: float | None = None
             ) -> tuple[float, float, float, Any]:
     """Time the "module.func" targets `slow` and `fast` on the same arguments; return
-    (t_slow / t_fast, t_fast, t_slow, the fast version's result). The slow one runs once per
-    repeat as well, so a naive version is timed as fairly as the fast one."""
+    (t_slow / t_fast, t_fast, t_slow, the fast version's result). Student code controls
+    both sides of this ratio: prefer `against_yardstick` for a verdict."""
     t_slow, _ = best_time(lambda: worker.call(slow, args, kwargs, timeout=timeout), repeats)
     t_fast, out = best_time(lambda: worker.call(fast, args, kwargs, timeout=timeout), repeats)
     return t_slow / max(t_fast, 1e-9), t_fast, t_slow, out

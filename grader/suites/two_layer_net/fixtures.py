@@ -3,7 +3,9 @@
 Cases (the same names in the `visible` and `hidden` sets, different seeds and sizes):
   net_a    the homework's shape (8 features, 4 classes), reg > 0
   net_b    a small odd shape (catches hard-coded sizes), reg = 0
-  stable   large weights, scores ~1e4: exp() overflows without the max shift
+  stable   every score of a row near +1e4 (visible) or -1e4 (hidden), through b2: exp()
+           overflows (or underflows to 0/0) unless the scores are shifted; the scores of a
+           row differ by a few units, so the max-shift form the stubs teach stays exact
 Fields: X, y, W1, b1, W2, b2, reg (inputs; biases non-zero so a forgotten bias shows) and
 scores, loss, dW1, db1, dW2, db2 (the reference's outputs).
 """
@@ -17,10 +19,12 @@ PARAMS = ("W1", "b1", "W2", "b2")
 # (N, D, H, C, weight std, reg) per case and set
 SHAPES = {
     "visible": {"net_a": (12, 8, 10, 4, 0.5, 0.05), "net_b": (6, 5, 7, 3, 0.8, 0.0),
-                "stable": (10, 8, 16, 4, 300.0, 1e-4)},
+                "stable": (10, 8, 16, 4, 1.0, 1e-4)},
     "hidden": {"net_a": (15, 8, 13, 4, 0.4, 0.1), "net_b": (5, 6, 9, 5, 0.7, 0.0),
-               "stable": (8, 8, 12, 4, 500.0, 1e-5)},
+               "stable": (8, 8, 12, 4, 1.5, 1e-5)},
 }
+# the stable case's common score offset, added to b2
+OFFSET = {"visible": 1e4, "hidden": -1e4}
 
 
 def inputs(rng: np.random.Generator, n: int, d: int, h: int, c: int, std: float
@@ -39,6 +43,8 @@ def build(ref: Callable[[str], Any], set_name: str, rng: np.random.Generator
     cases = {}
     for case, (n, d, h, c, std, reg) in SHAPES[set_name].items():
         params, X, y = inputs(rng, n, d, h, c, std)
+        if case == "stable":
+            params["b2"] = params["b2"] + OFFSET[set_name]
         net = mod.TwoLayerNet(d, h, c)
         net.params = {k: v.copy() for k, v in params.items()}
         scores = net.loss(X)
