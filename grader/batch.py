@@ -201,12 +201,14 @@ def child_main(spec: dict[str, Any]) -> int:
 # -- the driver: one task, on whatever executor ---------------------------------------------------
 def budgets(assignment: str, time_budget: float | None) -> tuple[float | None, float]:
     """(budget passed to the grade function, hard wall-clock cap on the child process).
-    Without a budget the runner uses the declaration's `submission_seconds` and may finish
-    the test it is in (up to a training run), so the cap leaves room for that."""
-    if time_budget is None:
-        lim = load(assignment).limits
-        return None, lim.submission_seconds + max(lim.train_seconds, lim.call_seconds) + 60.0
-    return float(time_budget), float(time_budget) + min(60.0, max(2.0, 0.25 * time_budget))
+    The runner keeps to its budget (the declaration's `submission_seconds` when None): it
+    cuts the call in flight when the budget runs out. The cap adds the declared
+    `shutdown_seconds` for killing the worker and writing results (less for a tiny budget,
+    so a test's hung child is not waited on for long)."""
+    lim = load(assignment).limits
+    soft = lim.submission_seconds if time_budget is None else float(time_budget)
+    grace = min(lim.shutdown_seconds, max(2.0, 0.25 * soft))
+    return (None if time_budget is None else soft), soft + grace
 
 
 def _child_env() -> dict[str, str]:

@@ -26,7 +26,12 @@ class Limits:
     call_seconds: float = 20.0          # wall time for one ordinary call into student code
     train_seconds: float = 150.0        # wall time for one training run
     memory_mb: int = 1024               # address-space cap of the worker
-    submission_seconds: float = 900.0   # the whole submission, all tests
+    # One total time budget for grading a submission (worker starts, imports, every test),
+    # for every way of grading: `grader run`, the batch and the Gradescope autograder.
+    # Gradescope's default limit is 600 s for everything, including its container set-up and
+    # our interpreter start; 480 s leaves 2 minutes for that and for `shutdown_seconds`.
+    submission_seconds: float = 480.0
+    shutdown_seconds: float = 30.0      # after the budget: kill the worker, write results
     processes: int = 32                 # RLIMIT_NPROC inside the sandbox
     open_files: int = 64
     file_mb: int = 16                   # largest file student code may write (in its /tmp)

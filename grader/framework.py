@@ -7,12 +7,28 @@ message) or through a `StudentError` from the sandbox; it earns partial credit w
 `ctx.set_score(points)`. gradescope-utils' own `partial_credit` keeps its score on the
 wrapper function (process-global state) and keeps a score set before a failure; here the
 score lives on the per-run `Context`, so neither quirk exists.
+
+Order of a grading run (suites may rely on it): every non-visible test (`hidden`,
+`after_due_date`, `after_published`) runs first, in number order, in one fresh worker; then
+every visible test, in number order, in a NEW fresh worker that never saw a hidden input, so
+student code cannot stash hidden inputs and show them in a visible test's output. `ctx.phase`
+says which ("hidden" or "visible"). In the student's self-check only the visible phase runs.
+`ctx.shared` (values computed by trusted code) carries over from the hidden phase to the
+visible one, never back: a visible test may read what a hidden test wrote, a hidden test must
+not rely on a visible one (and every reader copes with a missing key). Results are reported
+in test-number order whatever the run order.
+
+Time: one budget covers the whole submission (`Limits.submission_seconds`). Every call into
+the worker made through the Context, including `ctx.worker.batch` and friends, has its
+timeout cut to what is left of the budget (`ctx.remaining()`); a call cut that way fails
+with a message naming the budget, and the runner fails the tests it no longer reaches.
 """
 from __future__ import annotations
 
 import ast
 import importlib
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -23,9 +39,13 @@ from grader.declaration import Assignment
 from grader.sandbox import Handle, StudentError, Worker
 
 __all__ = ["weight", "number", "visibility", "tags", "CheckFailed", "Context", "TestSpec",
-           "collect", "VISIBILITIES"]
+           "collect", "VISIBILITIES", "PHASES", "Budget", "BudgetedWorker"]
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+PHASES = ("hidden", "visible")            # the order a grading run goes in (module doc)
+# Worker methods that take a `timeout` (seconds): the budget cuts each one.
+_TIMED_METHODS = frozenset({"load", "call", "new", "call_method", "get_attr", "set_item",
+                            "batch"})
 
 
 class CheckFailed(AssertionError):
@@ -75,6 +95,53 @@ def collect(assignment: str) -> list[TestSpec]:
 
 
 @dataclass
+class Budget:
+    """The time one submission may take, counted from `start` (time.monotonic())."""
+    seconds: float
+    start: float = field(default_factory=time.monotonic)
+    exhausted: bool = False            # set once a call was cut or a test was not reached
+
+    def remaining(self) -> float:
+        """Seconds left (negative once the budget is used up)."""
+        return self.seconds - (time.monotonic() - self.start)
+
+    def message(self) -> str:
+        return (f"the submission used up its total time budget of {self.seconds:g} s "
+                f"(all tests together)")
+
+
+class BudgetedWorker:
+    """A sandbox Worker whose every timed call is cut to what is left of the `Budget`.
+
+    Attributes other than the timed methods are the worker's own (mode, owner, release,
+    take_output, ...), so checks use it exactly like a Worker."""
+
+    def __init__(self, worker: Worker, budget: Budget):
+        self._worker, self._budget = worker, budget
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._worker, name)
+        return self._timed(attr) if name in _TIMED_METHODS else attr
+
+    def _timed(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
+            own = self._worker.limits.call_seconds if timeout is None else float(timeout)
+            left = self._budget.remaining()
+            if left <= 0:
+                self._budget.exhausted = True
+                raise StudentError("timeout", f"Not run: {self._budget.message()}.")
+            try:
+                return method(*args, timeout=min(own, left), **kwargs)
+            except StudentError as exc:
+                if exc.kind == "timeout" and left < own and self._budget.remaining() <= 0.5:
+                    self._budget.exhausted = True
+                    raise StudentError("timeout", f"Stopped: {self._budget.message()}, and "
+                                                  f"this call was still running.") from None
+                raise
+        return run
+
+
+@dataclass
 class Context:
     """What a running test may use: the sandboxed worker, fixtures, data, the declaration."""
     assignment: Assignment
@@ -85,10 +152,13 @@ class Context:
     sources: dict[str, str] = field(default_factory=dict)   # module -> submitted source text
     score: float | None = None
     notes: list[str] = field(default_factory=list)
-    # Values one test leaves for a later test of the same submission (tests run in number
-    # order), e.g. the accuracy measured by the training test for the REPORT.md check.
+    # Values one test leaves for a later test of the same submission, e.g. the accuracy
+    # measured by the training test for the REPORT.md check. Hidden tests run before visible
+    # ones (module doc): a visible test may read a hidden test's key, not the other way.
     # Keys are "<assignment>.<what>"; a reader must cope with a missing key.
     shared: dict[str, Any] = field(default_factory=dict)
+    phase: str = "visible"               # "hidden" or "visible": which worker this is
+    budget: Budget | None = None         # the submission's time budget (None: no budget)
 
     # -- results -----------------------------------------------------------------------
     def set_score(self, points: float) -> None:
@@ -132,6 +202,11 @@ class Context:
     @property
     def settings(self) -> dict[str, Any]:
         return self.assignment.settings
+
+    def remaining(self) -> float:
+        """Seconds left of the submission's time budget (inf without one): a test that
+        chooses how much work to do (e.g. training epochs) can size it by this."""
+        return float("inf") if self.budget is None else self.budget.remaining()
 
     # -- calls into student code (all through the sandbox) -------------------------------
     def _guard(self, target: str) -> None:

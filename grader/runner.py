@@ -1,31 +1,40 @@
 """Grade one submission: copy its files into a fresh folder, run the suite, write results.
 
-The trusted side of SPEC §4–5: student code is only ever reached through `grader.sandbox`.
-A missing, unimportable or forbidden file fails only the tests that call into it; a crash,
-hang or attack fails the test that was running; grading always completes and the results
-file is rewritten atomically after every test, so a global timeout still leaves valid
-partial results (Gradescope best practice).
+The trusted side: student code is only ever reached through `grader.sandbox`. A missing,
+unimportable or forbidden file fails only the tests that call into it; a crash, hang or
+attack fails the test that was running. Hidden tests run first in one fresh worker, visible
+tests then in another that never saw a hidden input (`grader.framework` documents the order),
+all within one total time budget (`Limits.submission_seconds`): a call still running when
+the budget runs out is cut, the tests not reached fail with a message naming the budget.
+Grading always completes and the results file is rewritten atomically after every test, in
+test-number order, so a global timeout still leaves valid partial results. Everything the
+student controls reaches results and terminals only through `grader.safetext`.
 """
 from __future__ import annotations
 
 import ast
 import contextlib
+import importlib.util
 import shutil
 import sys
 import tempfile
 import time
 import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from grader import fixtures as fixture_store
 from grader import results as res
+from grader import safetext
 from grader.declaration import Assignment, given_path, load
-from grader.framework import CheckFailed, Context, TestSpec, collect
+from grader.framework import (PHASES, Budget, BudgetedWorker, CheckFailed, Context, TestSpec,
+                              collect)
 from grader.sandbox import StudentError, Worker
 
 REPORT_MAX_BYTES = 256 * 1024
 TEST_OUTPUT_MAX = 2_000          # characters of captured student output shown per test
+TERMINAL_MAX = 200_000           # characters of a terminal summary (every test's first line)
 SKIP_DIRS = {"__MACOSX", "__pycache__", ".git"}
 
 
@@ -61,6 +70,13 @@ def forbidden_imports(source: str, forbidden: tuple[str, ...]) -> list[str]:
     return sorted(found)
 
 
+def read_source(raw: bytes) -> str:
+    """Source bytes decoded the way Python's import does: a UTF-8 BOM or a PEP 263 coding
+    declaration decides the encoding (default UTF-8), newlines become LF. Raises SyntaxError
+    (bad declaration) or UnicodeDecodeError exactly where the import would fail."""
+    return importlib.util.decode_source(raw)
+
+
 def prepare(decl: Assignment, submission: Path, workdir: Path) -> tuple[dict[str, StudentError], list[str]]:
     """Copy graded files (from the submission) and given helpers (ours, never the student's)
     into `workdir`; return static errors per module and intake notes for the output."""
@@ -76,14 +92,14 @@ def prepare(decl: Assignment, submission: Path, workdir: Path) -> tuple[dict[str
             continue
         raw = src.read_bytes()
         try:
-            source = raw.decode("utf-8")
+            source = read_source(raw)
             bad = forbidden_imports(source, decl.forbidden_imports)
         except (UnicodeDecodeError, SyntaxError, ValueError) as exc:
             line = getattr(exc, "lineno", None)
             where = f" (line {line})" if line else ""
+            why = safetext.one_line(getattr(exc, "msg", None) or getattr(exc, "reason", exc))
             errors[module] = StudentError(
-                "import", f"{filename} cannot be imported: {type(exc).__name__}{where}: "
-                          f"{getattr(exc, 'msg', exc)}")
+                "import", f"{filename} cannot be imported: {type(exc).__name__}{where}: {why}")
             notes.append(f"- `{filename}`: does not parse{where}")
             continue
         if bad:
@@ -94,7 +110,8 @@ def prepare(decl: Assignment, submission: Path, workdir: Path) -> tuple[dict[str
             continue
         (workdir / filename).write_bytes(raw)
         rel = src.relative_to(submission)
-        notes.append(f"- `{filename}`: found" + ("" if rel == Path(filename) else f" at `{rel}`"))
+        notes.append(f"- `{filename}`: found" + ("" if rel == Path(filename)
+                                                 else f" at {safetext.md_inline(rel)}"))
     for filename in decl.given:
         shutil.copyfile(given_path("assignments", decl.name, filename), workdir / filename)
     for p in [workdir, *workdir.iterdir()]:
@@ -112,28 +129,74 @@ def read_report(decl: Assignment, submission: Path) -> tuple[str | None, str]:
     return text, f"- `{decl.report}`: found"
 
 
+def read_sources(decl: Assignment, workdir: Path) -> dict[str, str]:
+    """Graded modules' source text (for `ctx.constant`), decoded as Python would."""
+    return {p.stem: read_source(p.read_bytes()) for p in workdir.glob("*.py")
+            if p.name in decl.graded}
+
+
+Prepared = tuple[Path, dict[str, StudentError], list[str], "str | None"]
+
+
 @contextlib.contextmanager
-def open_submission(assignment: str, submission: Path, sandbox_mode: str = "auto"
-                    ) -> Iterator[tuple[Context, list[str]]]:
-    """A test Context on a submission's files in a fresh sandboxed worker, plus the intake
-    notes. The one way the grader (and calibration) reaches a submission's code."""
-    decl = load(assignment)
-    submission = Path(submission)
+def _prepared(decl: Assignment, submission: Path) -> Iterator[Prepared]:
+    """A fresh work folder with the submission's graded files: (workdir, static errors,
+    intake notes, report text)."""
     with tempfile.TemporaryDirectory(prefix="gradekit-") as tmp:
         workdir = Path(tmp) / "work"
         static_errors, notes = prepare(decl, submission, workdir)
         report_text, report_note = read_report(decl, submission)
-        sources = {p.stem: p.read_text() for p in workdir.glob("*.py") if p.name in decl.graded}
+        yield workdir, static_errors, notes + ([report_note] if report_note else []), report_text
+
+
+@contextlib.contextmanager
+def open_submission(assignment: str, submission: Path, sandbox_mode: str = "auto"
+                    ) -> Iterator[tuple[Context, list[str]]]:
+    """A test Context on a submission's files in a fresh sandboxed worker, plus the intake
+    notes: how calibration reaches a submission's code (grading uses one worker per phase)."""
+    decl = load(assignment)
+    with _prepared(decl, Path(submission)) as (workdir, static_errors, notes, report_text):
         with Worker(workdir, decl.limits, mode=sandbox_mode,
                     forbidden_imports=decl.forbidden_imports) as worker:
             ctx = Context(decl, worker, lambda s: fixture_store.load(assignment, s),
-                          static_errors, report_text, sources)
-            yield ctx, notes + ([report_note] if report_note else [])
+                          static_errors, report_text, read_sources(decl, workdir))
+            yield ctx, notes
 
 
 # -- running tests ---------------------------------------------------------------------------
-def _fence(text: str) -> str:
-    return "```\n" + text.replace("```", "`\u200b``") + "\n```"
+# What a hidden test says when student code failed: the kind only. The worker's own message
+# is student-controlled (exception text, or anything a tampered worker sends) and could carry
+# the hidden inputs out, so none of it is shown for a hidden test.
+HIDDEN_FAILURES = {
+    "not_implemented": "A function this test calls is not implemented.",
+    "timeout": "Your code did not finish in time on this test's inputs.",
+    "memory": "Your code ran out of memory on this test's inputs.",
+    "crash": "The worker process running your code died during this test.",
+    "missing": "A file this test needs was not submitted (see the Files section).",
+    "import": "A file this test needs could not be imported (see the Files section).",
+    "forbidden": "A file this test needs imports a forbidden package (see the Files section).",
+    "tamper": "Your code interfered with the sandbox's own processes during this test.",
+}
+HIDDEN_DEFAULT = "Your code failed on this test's inputs (details are not shown for hidden tests)."
+
+
+def _student_error_lines(exc: StudentError, reveal: bool, budget: Budget | None) -> list[str]:
+    """Feedback lines for a failure of student code; nothing the student wrote when hidden."""
+    if budget is not None and budget.exhausted and exc.kind == "timeout":
+        return [f"Stopped: {budget.message()}."]
+    if not reveal:
+        return [HIDDEN_FAILURES.get(exc.kind, HIDDEN_DEFAULT)]
+    lines = [safetext.md_inline(exc.message, limit=len(exc.message) + 1)]
+    if exc.detail:
+        lines.append(safetext.md_fence(exc.detail))
+    return lines
+
+
+def _printed_lines(captured: str, reveal: bool) -> list[str]:
+    """What the student's code printed during a visible test (never for a hidden one)."""
+    if not (reveal and captured.strip()):
+        return []
+    return ["Your code printed:\n" + safetext.md_fence(captured, limit=TEST_OUTPUT_MAX)]
 
 
 def run_test(spec: TestSpec, ctx: Context, flags: set[str]) -> dict[str, Any]:
@@ -146,14 +209,12 @@ def run_test(spec: TestSpec, ctx: Context, flags: set[str]) -> dict[str, Any]:
         spec.func(ctx)
     except CheckFailed as exc:
         failed = True
-        lines.append(str(exc))
+        lines.append(safetext.clean(exc))
     except StudentError as exc:
         failed = True
         ctx.score = None
         flags.add(exc.kind)
-        lines.append(exc.message)
-        if exc.detail and reveal:
-            lines.append(_fence(exc.detail))
+        lines.extend(_student_error_lines(exc, reveal, ctx.budget))
     except Exception as exc:  # a bug on our side must not cost the batch or the results file
         failed = True
         ctx.score = None
@@ -162,14 +223,13 @@ def run_test(spec: TestSpec, ctx: Context, flags: set[str]) -> dict[str, Any]:
                      f"details): {type(exc).__name__}")
         print(f"[gradekit] grader error in test {spec.number} {spec.name}:", file=sys.stderr)
         traceback.print_exc(file=sys.stderr)
+    if ctx.budget is not None and ctx.budget.exhausted:
+        flags.add("budget")
     score = spec.weight if (ctx.score is None and not failed) else (ctx.score or 0.0)
     score = min(max(score, 0.0), spec.weight)
-    lines.extend(ctx.notes)
-    captured = ctx.worker.take_output() if ctx.worker is not None else ""
-    if captured.strip() and reveal:
-        if len(captured) > TEST_OUTPUT_MAX:
-            captured = captured[:TEST_OUTPUT_MAX] + f"\n[… {len(captured) - TEST_OUTPUT_MAX} more characters]"
-        lines.append("Your code printed:\n" + _fence(captured))
+    lines.extend(safetext.clean(n) for n in ctx.notes)
+    lines.extend(_printed_lines(ctx.worker.take_output() if ctx.worker is not None else "",
+                                reveal))
     status = "passed" if (not failed and score >= spec.weight - 1e-9) else "failed"
     if status == "passed" and not lines:
         lines.append("Passed.")
@@ -184,68 +244,132 @@ def _skipped(spec: TestSpec, why: str) -> dict[str, Any]:
                            visibility=spec.visibility, output=why)
 
 
+def phase_of(spec: TestSpec) -> str:
+    """"hidden" for every test that uses inputs the student never sees, else "visible"."""
+    return "hidden" if spec.uses_hidden_inputs else "visible"
+
+
+def plan(specs: list[TestSpec]) -> list[tuple[str, list[TestSpec]]]:
+    """The phases of a run, in order, each with its tests in number order (empty ones out)."""
+    return [(phase, [s for s in specs if phase_of(s) == phase]) for phase in PHASES
+            if any(phase_of(s) == phase for s in specs)]
+
+
+@dataclass
+class _Run:
+    """One grading run's state: what the results file is rebuilt from after every test."""
+    assignment: str
+    specs: list[TestSpec]
+    budget: Budget
+    visible_only: bool
+    results_path: Path | None
+    flags: set[str] = field(default_factory=set)
+    done: dict[str, dict[str, Any]] = field(default_factory=dict)    # number -> result
+    header: list[str] = field(default_factory=list)
+    sandbox: str = "not started"
+    import_output: str | None = None
+    import_failed: set[str] = field(default_factory=set)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The results so far, in test-number order, written atomically when asked."""
+        extra = {"assignment": self.assignment, "status": "graded", "sandbox": self.sandbox,
+                 "flags": sorted(self.flags), "visible_only": self.visible_only,
+                 "max_score": res.points(sum(s.weight for s in self.specs)),
+                 "time_budget": self.budget.seconds}
+        tests = [self.done[s.number] for s in self.specs if s.number in self.done]
+        header = self.header + ([] if not self.import_output else [
+            "\nOutput while importing your files:\n"
+            + safetext.md_fence(self.import_output, limit=TEST_OUTPUT_MAX)])
+        data = res.build(tests, execution_time=time.monotonic() - self.budget.start,
+                         output="\n".join(header), extra=extra)
+        if self.results_path is not None:
+            res.write_atomic(self.results_path, data)
+        return data
+
+
+def _not_reached(spec: TestSpec, budget: Budget) -> dict[str, Any]:
+    budget.exhausted = True
+    return _skipped(spec, f"Not run: {budget.message()} before this test was reached. "
+                          f"Make slow functions faster (vectorize; no infinite loops).")
+
+
+def _load_modules(run: _Run, decl: Assignment, ctx: Context) -> None:
+    """Import every graded module once per worker; an import failure fails only the tests
+    that need that module (and is reported once in the header)."""
+    for module in (Path(f).stem for f in decl.graded):
+        if module in ctx.static_errors:
+            continue
+        try:
+            ctx.worker.load(module)
+        except StudentError as exc:
+            ctx.static_errors[module] = exc
+            run.flags.add(exc.kind)
+            if module not in run.import_failed:
+                run.import_failed.add(module)
+                run.header.append(f"- **import failed**: "
+                                  f"{safetext.md_inline(exc.message, limit=len(exc.message) + 1)}")
+
+
+def _run_phase(run: _Run, ctx: Context, specs: list[TestSpec],
+               on_test: Callable[[dict[str, Any]], None] | None) -> None:
+    """Run one phase's tests in number order on `ctx` (whose worker is fresh)."""
+    decl = ctx.assignment
+    _load_modules(run, decl, ctx)
+    printed = ctx.worker.take_output()          # import time: before any test input was sent
+    if run.import_output is None:
+        run.import_output = printed
+    run.snapshot()
+    for spec in specs:
+        if ctx.budget is not None and ctx.budget.remaining() <= 0:
+            result = _not_reached(spec, ctx.budget)
+            run.flags.add("budget")
+        else:
+            result = run_test(spec, ctx, run.flags)
+        run.done[spec.number] = result
+        if on_test:
+            on_test(result)
+        run.snapshot()
+    ctx.worker.take_output()                    # whatever is left is never shown
+
+
 def grade_submission(assignment: str, submission: Path, *, results_path: Path | None = None,
                      time_budget: float | None = None, visible_only: bool = False,
                      sandbox_mode: str = "auto",
                      on_test: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Grade a submission folder; return (and write, if asked) the Gradescope results.
 
-    `visible_only` is the student self-check: hidden fixtures are not needed (nor shipped).
+    Hidden tests run first in one fresh worker, then visible tests in another (see
+    `grader.framework`); all of it within `time_budget` seconds (default: the declaration's
+    `Limits.submission_seconds`). `visible_only` is the student self-check: hidden fixtures
+    are not needed (nor shipped).
     """
-    start = time.monotonic()
     decl = load(assignment)
-    budget = time_budget if time_budget is not None else decl.limits.submission_seconds
+    budget = Budget(decl.limits.submission_seconds if time_budget is None else float(time_budget))
     specs = [s for s in collect(assignment) if not (visible_only and s.visibility != "visible")]
-    submission = Path(submission)
-    flags: set[str] = set()
-    tests: list[dict[str, Any]] = []
-    header: list[str] = []
-
-    def snapshot(status: str = "graded") -> dict[str, Any]:
-        extra = {"assignment": assignment, "status": status, "sandbox": sandbox_note[0],
-                 "flags": sorted(flags), "max_score": res.points(sum(s.weight for s in specs)),
-                 "visible_only": visible_only}
-        data = res.build(tests, execution_time=time.monotonic() - start,
-                         output="\n".join(header), extra=extra)
-        if results_path is not None:
-            res.write_atomic(results_path, data)
-        return data
-
-    sandbox_note = ["not started"]
-    with open_submission(assignment, submission, sandbox_mode) as (ctx, notes):
-        worker, static_errors = ctx.worker, ctx.static_errors
-        sandbox_note[0] = worker.mode
-        header += [worker.isolation_note, "", "Files:", *notes]
-        for module in (Path(f).stem for f in decl.graded):
-            if module in static_errors:
+    run = _Run(assignment, specs, budget, visible_only, results_path)
+    shared: dict[str, Any] = {}
+    with _prepared(decl, Path(submission)) as (workdir, static_errors, notes, report_text):
+        sources = read_sources(decl, workdir)
+        for phase, phase_specs in plan(specs):
+            if budget.remaining() <= 0:
+                for spec in phase_specs:
+                    run.done[spec.number] = _not_reached(spec, budget)
+                run.flags.add("budget")
                 continue
-            try:
-                worker.load(module)
-            except StudentError as exc:   # import fails once, not once per test
-                static_errors[module] = exc
-                flags.add(exc.kind)
-                header.append(f"- **import failed**: {exc.message}")
-        import_output = worker.take_output()
-        snapshot()
-        for spec in specs:
-            if time.monotonic() - start > budget:
-                flags.add("budget")
-                result = _skipped(spec, f"Not run: the submission used up its time budget "
-                                        f"of {budget:.0f} s.")
-            else:
-                result = run_test(spec, ctx, flags)
-            tests.append(result)
-            if on_test:
-                on_test(result)
-            snapshot()
-        if import_output.strip():
-            header.append("\nOutput while importing your files (truncated):\n"
-                          + _fence(import_output[:TEST_OUTPUT_MAX]))
-    return snapshot()
+            with Worker(workdir, decl.limits, mode=sandbox_mode,
+                        forbidden_imports=decl.forbidden_imports) as worker:
+                if not run.header:
+                    run.sandbox = worker.mode
+                    run.header += [worker.isolation_note, "", "Files:", *notes]
+                ctx = Context(decl, BudgetedWorker(worker, budget),
+                              lambda s: fixture_store.load(assignment, s), dict(static_errors),
+                              report_text, sources, shared=shared, phase=phase, budget=budget)
+                _run_phase(run, ctx, phase_specs, on_test)
+    return run.snapshot()
 
 
 def summary(data: dict[str, Any]) -> str:
-    """A short terminal summary of one results object."""
+    """A short terminal summary of one results object (student text made terminal-safe)."""
     extra = data["extra_data"]["gradekit"]
     lines = []
     for t in data["tests"]:
@@ -255,4 +379,4 @@ def summary(data: dict[str, Any]) -> str:
                      f"{t['name']}" + ("" if mark == "PASS" else f"\n{'':15}{first[:150]}"))
     lines.append(f"  total: {data['score']:.2f}/{extra['max_score']:.2f}   "
                  f"({data['execution_time']:.1f} s, sandbox: {extra['sandbox']})")
-    return "\n".join(lines)
+    return safetext.terminal("\n".join(lines), limit=TERMINAL_MAX)
