@@ -13,6 +13,7 @@ the suite decides what to run, these decide whether the answer is sane.
     labels(pred, n, num_classes, what, strict_dtype=)   (N,) integer labels in [0, C)
     same_result(a, b, what)                      determinism under the same seed
     overfit(train_acc, what, threshold=1.0)      a tiny training set is learned
+    normal_sample(values, std, what, ks_max)     values look like draws from N(0, std**2)
 
 Points that follow correct code (the grading policy in docs/staff/grading-policy.md): a
 hidden test records, per student function, whether it was right on inputs the student never
@@ -158,6 +159,24 @@ def overfit(train_acc: float, what: str, *, threshold: float = 1.0) -> None:
         raise CheckFailed(f"{what}: a network trained on a tiny set should fit it "
                           f"(training accuracy >= {threshold:.0%}); got {train_acc:.1%}. Hint: "
                           "check the parameter update and the gradients of every layer.")
+
+
+def normal_sample(values: Any, std: float, what: str, ks_max: float) -> float:
+    """Kolmogorov-Smirnov check that `values` are draws from N(0, std**2): sqrt(n) times the
+    largest gap between their empirical CDF and the normal CDF must stay below `ks_max`.
+    A fixed pattern with the right mean and std (e.g. +-std) fails; any correct draw passes
+    but with a tiny probability. Returns the scaled statistic."""
+    x = np.sort(as_array(values, what).ravel()) / std
+    n = x.size
+    cdf = 0.5 * (1.0 + np.vectorize(math.erf)(x / math.sqrt(2.0)))
+    gap = max(float(np.max(np.arange(1, n + 1) / n - cdf)), float(np.max(cdf - np.arange(n) / n)))
+    stat = math.sqrt(n) * gap
+    if stat > ks_max:
+        raise CheckFailed(f"{what}: the values do not look like independent draws from a normal "
+                          f"distribution with std {std:g} (Kolmogorov-Smirnov statistic "
+                          f"{stat:.2f}, allowed {ks_max:g}). Hint: draw them with the "
+                          "generator's standard_normal and scale by std.")
+    return stat
 
 
 # -- verdicts from hidden inputs -------------------------------------------------------------

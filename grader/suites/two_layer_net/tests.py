@@ -10,6 +10,15 @@ homework set as `hwdata` splits it: the first 400 rows of the published file are
 `train(X_train, y_train, X_val, y_val, **HYPERPARAMS without hidden_size, seed=train_seed)` with
 num_iters capped, exactly as the notebook trains; the worker gets X_test but never y_test.
 The measured accuracy is left in `ctx.shared[ACC_KEY]` for the REPORT.md check (5.3).
+
+Points follow correct code (docs/staff/grading-policy.md). The hidden test 1.3 runs first and
+records whether the scores, the loss (`forward`), everything (`full`) and the large-score
+case (`stable`) are right on hidden inputs; the visible tests whose values are shipped, and
+the consistency checks, pay out only when those verdicts are true. Training is judged from
+the parameters `train` leaves in `self.params`, read out of the worker and evaluated with
+the grader's own forward (`trusted.py`): held-out accuracy, overfitting, the histories.
+`predict` is checked on random parameters nobody shipped. The worker never sees the test
+split.
 """
 from __future__ import annotations
 
@@ -22,7 +31,8 @@ from grader.checks import accuracy, gradcheck, report_md, sanity
 from grader.checks.compare import as_scalar, assert_close, unpack
 from grader.declaration import given_path
 from grader.framework import CheckFailed, Context, number, tags, visibility, weight
-from grader.sandbox import Handle, req_method, req_set_item
+from grader.sandbox import Handle, StudentError, req_method, req_set_item
+from grader.suites.two_layer_net import trusted
 from grader.suites.two_layer_net.fixtures import PARAMS, inputs
 
 MODULE = "two_layer_net"
@@ -31,8 +41,15 @@ LOSS, TRAIN, PREDICT, INIT = ("TwoLayerNet.loss", "TwoLayerNet.train", "TwoLayer
                               "TwoLayerNet.__init__")
 REPORT = "REPORT.md"
 ACC_KEY = "two_layer_net.test_accuracy"
+LEARNED_KEY = "two_layer_net.train_learned"     # 3.1's trusted verdict, read by 3.2 and 3.3
+KINDS = {"scores": "its scores", "forward": "its scores or loss",
+         "full": "its scores, loss or gradients", "stable": "its large-score case"}
+CONSISTENCY = "a consistency check earns points only for a loss that is itself right."
+REPLAY = ("the expected values of these inputs are shipped with the assignment, so the "
+          "points require the function to be right on inputs you never saw.")
 HINTS = {
-    "scores": "scores = max(0, X @ W1 + b1) @ W2 + b2 (before the softmax).",
+    "scores": "the scores are the output of the second affine layer, applied to the ReLU of "
+              "the first affine layer (no softmax yet); check that both biases are added.",
     "loss": "mean cross-entropy over the batch + reg * (sum(W1**2) + sum(W2**2)); biases are "
             "not regularized.",
     "W2": "dW2 combines the hidden activations with the gradient of the scores; check that "
@@ -72,20 +89,59 @@ def loss_and_grads(out: Any, what: str = LOSS) -> tuple[Any, dict[str, Any]]:
     return loss, grads
 
 
-def check_case(ctx: Context, case: str, set_name: str, *, scores: bool, grads: bool) -> None:
-    f = ctx.fixture(case, set_name)
-    reveal = set_name == "visible"
+def verdict(kind: str) -> str:
+    return sanity.verdict_key(MODULE, kind, LOSS)
+
+
+def require(ctx: Context, what: str, why: str, kinds: tuple[str, ...] = ("forward",)) -> None:
+    """Zero points unless TwoLayerNet.loss was right on hidden inputs (see module doc)."""
+    sanity.require_verdicts(ctx, {verdict(k): f"{LOSS} ({KINDS[k]})" for k in kinds}, what,
+                            why)
+
+
+def run_case(ctx: Context, f: dict[str, np.ndarray]) -> tuple[Any, Any, dict[str, Any]]:
+    """(scores, loss, grads) of the student's net on one fixture case."""
     model = net_with(ctx, {k: f[k] for k in PARAMS})
-    label = f"{LOSS} (case {case}" + (f", reg={float(f['reg']):g}" if reveal else "") + ")"
-    if scores:
-        got = ctx.method(model, "loss", f["X"])
-        assert_close(got, f["scores"], f"{label}: scores", reveal=reveal, hint=HINTS["scores"])
-    if grads:
-        loss, g = loss_and_grads(ctx.method(model, "loss", f["X"], f["y"], reg=float(f["reg"])))
+    scores = ctx.method(model, "loss", f["X"])
+    loss, g = loss_and_grads(ctx.method(model, "loss", f["X"], f["y"], reg=float(f["reg"])))
+    return scores, loss, g
+
+
+def compare_case(f: dict[str, np.ndarray], label: str, got: tuple[Any, Any, dict[str, Any]],
+                 parts: tuple[str, ...], reveal: bool) -> None:
+    """assert_close on the named parts ("scores", "loss", "grads") of one case."""
+    scores, loss, g = got
+    if "scores" in parts:
+        assert_close(scores, f["scores"], f"{label}: scores", reveal=reveal,
+                     hint=HINTS["scores"])
+    if "loss" in parts:
         assert_close(loss, f["loss"], f"{label}: loss", reveal=reveal, hint=HINTS["loss"])
+    if "grads" in parts:
         for k in PARAMS:
             assert_close(g[k], f[f"d{k}"], f"{label}: grads['{k}']", reveal=reveal,
                          hint=HINTS[k])
+
+
+def check_case(ctx: Context, case: str, *, scores: bool, grads: bool) -> None:
+    """One visible case: expected vs got (teaching); the caller requires the verdicts."""
+    f = ctx.fixture(case, "visible")
+    model = net_with(ctx, {k: f[k] for k in PARAMS})
+    label = f"{LOSS} (case {case}, reg={float(f['reg']):g})"
+    if scores:
+        got = ctx.method(model, "loss", f["X"])
+        assert_close(got, f["scores"], f"{label}: scores", hint=HINTS["scores"])
+    if grads:
+        loss, g = loss_and_grads(ctx.method(model, "loss", f["X"], f["y"], reg=float(f["reg"])))
+        compare_case(f, label, (None, loss, g), ("loss", "grads"), True)
+
+
+def stable_ok(ctx: Context, f: dict[str, np.ndarray]) -> bool:
+    """Whether the net is right on one large-score case (a verdict only, no message)."""
+    try:
+        compare_case(f, "stable", run_case(ctx, f), ("loss", "grads"), False)
+    except (CheckFailed, StudentError):
+        return False
+    return True
 
 
 def check_gradient(ctx: Context, key: str) -> None:
@@ -103,6 +159,8 @@ def check_gradient(ctx: Context, key: str) -> None:
         lambda out: as_scalar(loss_and_grads(out)[0], f"{LOSS}: loss"),
         f"{LOSS}: grads['{key}'] (reg={reg:g})", rng=rng, hint=HINTS[key],
         epilogue=[req_set_item(model, "params", key, params[key])])
+    require(ctx, f"{LOSS}: grads['{key}'] is consistent with the numeric gradient of your "
+                 "own loss", CONSISTENCY)
 
 
 def train_kwargs(**overrides: Any) -> dict[str, Any]:
@@ -132,11 +190,43 @@ def train_history(out: Any, num_iters: int) -> dict[str, np.ndarray]:
     return hist
 
 
-def params_of(ctx: Context, model: Handle) -> dict[str, np.ndarray]:
+def params_of(ctx: Context, model: Handle, shapes: dict[str, tuple[int, ...]] | None = None
+              ) -> dict[str, np.ndarray]:
+    """self.params read out of the worker: finite arrays (of `shapes` when given)."""
     got = ctx.worker.get_attr(model, "params")
     if not isinstance(got, dict) or sorted(got) != sorted(PARAMS):
         raise CheckFailed(f"TwoLayerNet.params must be a dict with keys {', '.join(PARAMS)}.")
-    return {k: sanity.finite_array(got[k], f"params['{k}']") for k in PARAMS}
+    return {k: sanity.finite_array(got[k], f"params['{k}']", (shapes or {}).get(k))
+            for k in PARAMS}
+
+
+def net_shapes(d: int, h: int, c: int) -> dict[str, tuple[int, ...]]:
+    return {"W1": (d, h), "b1": (h,), "W2": (h, c), "b2": (c,)}
+
+
+def check_histories(ctx: Context, hist: dict[str, np.ndarray], params: dict[str, np.ndarray],
+                    X: np.ndarray, y: np.ndarray, reg: float) -> None:
+    """The histories train() returned against what its final parameters really do (the
+    grader's own forward): the last losses near the final training loss, the last recorded
+    accuracies near the final ones."""
+    d, tol = cihlab(), ctx.settings["history_tolerance"]
+    actual = trusted.loss(params, X, y, reg)
+    tail = float(hist["loss_history"][-10:].mean())
+    if abs(tail - actual) > tol["loss"]:
+        raise CheckFailed(f"{TRAIN}: loss_history ends at {tail:.3f} (mean of the last 10), "
+                          f"but the parameters left in self.params have a loss of "
+                          f"{actual:.3f} on the training data (allowed difference "
+                          f"{tol['loss']:g}). Hint: record the loss self.loss returned for "
+                          "each minibatch.")
+    for name, Xs, ys in (("train_acc_history", X, y), ("val_acc_history", d["X_val"],
+                                                        d["y_val"])):
+        real, said = trusted.accuracy(params, Xs, ys), float(hist[name][-1])
+        if abs(real - said) > tol["accuracy"]:
+            raise CheckFailed(f"{TRAIN}: the last entry of {name} is {said:.3f}, but the "
+                              f"parameters left in self.params classify {real:.3f} of that "
+                              f"data correctly (allowed difference {tol['accuracy']:g}). "
+                              "Hint: measure the accuracy with the current parameters at the "
+                              "end of each epoch.")
 
 
 def small_run(ctx: Context, n: int, init_seed: int, **kw: Any) -> tuple[Handle, Any]:
@@ -156,21 +246,21 @@ HP_SPEC = {"hidden_size": ("int", 1, 4096), "learning_rate": ("float", 1e-8, 1e3
 
 def train_and_score(ctx: Context, hyperparams: dict[str, Any], seed: int) -> float:
     """Train a fresh net with `hyperparams` (validated, num_iters capped) on X_train (with
-    X_val for its histories), predict X_test in the worker, score here. Shared with
-    `calibrate.py`, so the reference is calibrated through exactly this code path."""
+    X_val for its histories), read its parameters out of the worker and score the test split
+    HERE with the grader's own forward. Shared with `calibrate.py`, so the reference is
+    calibrated through exactly this code path."""
     hp = accuracy.validate_hyperparams(hyperparams, HP_SPEC)
     hp, capped = accuracy.cap_iters(hp, ctx.settings["max_iters"])
     if capped:
         ctx.note(capped)
-    data = accuracy.worker_data(cihlab())
+    data = accuracy.worker_data(cihlab(), ("X_train", "y_train", "X_val", "y_val"))
     hidden = hp.pop("hidden_size")
-    model = ctx.new(CLS, data["X_train"].shape[1], hidden, ctx.settings["num_classes"],
-                    seed=seed)
+    dim, classes = data["X_train"].shape[1], ctx.settings["num_classes"]
+    model = ctx.new(CLS, dim, hidden, classes, seed=seed)
     ctx.method(model, "train", data["X_train"], data["y_train"], data["X_val"], data["y_val"],
                **hp, seed=seed, timeout=ctx.assignment.limits.train_seconds)
-    pred = ctx.method(model, "predict", data["X_test"])
-    return accuracy.accuracy(pred, cihlab()["y_test"], ctx.settings["num_classes"],
-                             f"{PREDICT} on the test inputs")
+    params = params_of(ctx, model, net_shapes(dim, hidden, classes))
+    return trusted.accuracy(params, cihlab()["X_test"], cihlab()["y_test"])
 
 
 # -- 1. TwoLayerNet.loss ---------------------------------------------------------------------
@@ -181,7 +271,8 @@ def train_and_score(ctx: Context, hyperparams: dict[str, Any], seed: int) -> flo
 def test_scores(ctx: Context) -> None:
     """TwoLayerNet.loss: scores (y=None) match the reference"""
     for case in ("net_a", "net_b"):
-        check_case(ctx, case, "visible", scores=True, grads=False)
+        check_case(ctx, case, scores=True, grads=False)
+    require(ctx, f"{LOSS}: scores", REPLAY, ("scores",))
 
 
 @weight(10)
@@ -191,7 +282,8 @@ def test_scores(ctx: Context) -> None:
 def test_loss_and_grads(ctx: Context) -> None:
     """TwoLayerNet.loss: loss and gradients match the reference"""
     for case in ("net_a", "net_b"):
-        check_case(ctx, case, "visible", scores=False, grads=True)
+        check_case(ctx, case, scores=False, grads=True)
+    require(ctx, f"{LOSS}: loss and gradients", REPLAY, ("full",))
 
 
 @weight(5)
@@ -200,8 +292,16 @@ def test_loss_and_grads(ctx: Context) -> None:
 @tags(LOSS)
 def test_loss_hidden(ctx: Context) -> None:
     """TwoLayerNet.loss: scores, loss and gradients match the reference (hidden inputs)"""
-    for case in ("net_a", "net_b"):
-        check_case(ctx, case, "hidden", scores=True, grads=True)
+    for kind in KINDS:
+        sanity.record_verdict(ctx, verdict(kind), False)
+    sanity.record_verdict(ctx, verdict("stable"), stable_ok(ctx, ctx.fixture("stable",
+                                                                             "hidden")))
+    cases = {c: ctx.fixture(c, "hidden") for c in ("net_a", "net_b")}
+    got = {c: run_case(ctx, f) for c, f in cases.items()}
+    for parts, kind in ((("scores",), "scores"), (("loss",), "forward"), (("grads",), "full")):
+        for c, f in cases.items():
+            compare_case(f, f"{LOSS} (case {c})", got[c], parts, False)
+        sanity.record_verdict(ctx, verdict(kind), True)
 
 
 @weight(3)
@@ -213,12 +313,13 @@ def test_stable(ctx: Context) -> None:
     f = ctx.fixture("stable", "visible")
     model = net_with(ctx, {k: f[k] for k in PARAMS})
     loss, g = loss_and_grads(ctx.method(model, "loss", f["X"], f["y"], reg=float(f["reg"])))
-    what = f"{LOSS} with scores of about 1e5"
+    what = f"{LOSS} with every score near 1e4"
     sanity.finite_scalar(loss, f"{what}: loss", sanity.STABILITY_HINT)
     assert_close(loss, f["loss"], f"{what}: loss", hint=sanity.STABLE_MISMATCH_HINT)
     for k in PARAMS:
         assert_close(g[k], f[f"d{k}"], f"{what}: grads['{k}']",
                      hint=sanity.STABLE_MISMATCH_HINT)
+    require(ctx, what, REPLAY, ("forward", "stable"))
 
 
 def _gradcheck_test(key: str, num: str):
@@ -253,6 +354,7 @@ def test_reg_raises_loss(ctx: Context) -> None:
     loss1, _ = loss_and_grads(ctx.method(model, "loss", X, y, reg=reg))
     increase = reg * float(np.sum(params["W1"] ** 2) + np.sum(params["W2"] ** 2))
     sanity.reg_raises_loss(loss0, loss1, f"{LOSS}: loss", expected_increase=increase)
+    require(ctx, "the regularization term", CONSISTENCY)
 
 
 # -- 2. initialization -----------------------------------------------------------------------
@@ -279,6 +381,7 @@ def test_init_and_chance(ctx: Context) -> None:
         if abs(w.std() - std) > tol * std or abs(w.mean()) > 5 * std / np.sqrt(w.size):
             raise CheckFailed(f"{INIT}: params['{k}'] should be drawn from N(0, std**2) with "
                               f"std={std:g}; got mean {w.mean():.3g} and std {w.std():.3g}.")
+        sanity.normal_sample(w, std, f"{INIT}: params['{k}']", ctx.settings["init_ks_max"])
     again = params_of(ctx, ctx.new(CLS, d, h, c, std=std, seed=3))
     sanity.same_result(p["W1"], again["W1"], f"{INIT}: params['W1']")
     # loss at chance: tiny weights, every class about equally likely
@@ -287,27 +390,46 @@ def test_init_and_chance(ctx: Context) -> None:
     loss, _ = loss_and_grads(ctx.method(small, "loss", data["X_train"][:200],
                                         data["y_train"][:200], reg=0.0))
     sanity.chance_loss(loss, ctx.settings["num_classes"], f"{LOSS}: loss with std=1e-4")
+    require(ctx, "the loss at chance", CONSISTENCY)
 
 
 # -- 3. TwoLayerNet.train --------------------------------------------------------------------
+def require_learned(ctx: Context, what: str) -> None:
+    """Zero points unless 3.1 found that train() really learns (judged from its params)."""
+    if not ctx.shared.get(LEARNED_KEY):
+        ctx.set_score(0.0)
+        raise CheckFailed(f"{what}: passed, but test 3.1 found that train() does not leave "
+                          "learned parameters in self.params, so this test earns no points: "
+                          "checks of a training loop count only for one that trains.")
+
+
 @weight(5)
 @number("3.1")
 @visibility("visible")
 @tags(TRAIN, LOSS, PREDICT)
 def test_train_history(ctx: Context) -> None:
     """TwoLayerNet.train: returns the loss and accuracy histories, and the loss decreases"""
-    _, out = small_run(ctx, 200, init_seed=0, num_iters=100)
+    sanity.record_verdict(ctx, LEARNED_KEY, False)
+    n, reg = 200, train_kwargs()["reg"]
+    model, out = small_run(ctx, n, init_seed=0, num_iters=100)
     hist = train_history(out, 100)
-    if not hist["loss_history"][-10:].mean() < 0.9 * np.log(4):
-        raise CheckFailed(f"{TRAIN}: after 100 steps the loss should be well below ln 4; got "
-                          f"{hist['loss_history'][-10:].mean():.3f} on average over the last "
-                          "10. Hint: p -= learning_rate * grads[p] for every parameter.")
+    d = cihlab()
+    X, y = d["X_train"][:n], d["y_train"][:n]
+    params = params_of(ctx, model, net_shapes(8, 20, 4))
+    actual = trusted.loss(params, X, y, reg)
+    if not actual < 0.9 * np.log(4):
+        raise CheckFailed(f"{TRAIN}: after 100 steps the parameters left in self.params should "
+                          f"have a training loss well below ln 4; they have {actual:.3f}. "
+                          "Hint: every parameter must take a step against its gradient in "
+                          "every iteration.")
+    check_histories(ctx, hist, params, X, y, reg)
+    sanity.record_verdict(ctx, LEARNED_KEY, True)
 
 
 @weight(5)
 @number("3.2")
 @visibility("visible")
-@tags(TRAIN, PREDICT)
+@tags(TRAIN)
 def test_lr_decay(ctx: Context) -> None:
     """TwoLayerNet.train: the learning rate decays once per epoch"""
     # 40 rows, batches of 10: an epoch is 4 iterations. With learning_rate_decay = 0 the
@@ -322,8 +444,8 @@ def test_lr_decay(ctx: Context) -> None:
     moved = lambda a, b: any(not np.allclose(a[k], b[k], rtol=1e-12, atol=1e-14) for k in PARAMS)
     if moved(runs[4], runs[-4]):
         raise CheckFailed(f"{TRAIN}: two runs with the same seeds gave different parameters, so "
-                          "the learning-rate decay cannot be checked. Hint: draw minibatches "
-                          "from np.random.default_rng(seed).")
+                          "the learning-rate decay cannot be checked. Hint: draw every random "
+                          "number from the generator made from `seed`.")
     if not moved(runs[4], init):
         raise CheckFailed(f"{TRAIN}: with learning_rate_decay=0 the parameters did not change "
                           "during the first epoch: decay the learning rate at the END of every "
@@ -334,15 +456,15 @@ def test_lr_decay(ctx: Context) -> None:
                           "once per epoch, not every iteration.")
     if moved(runs[12], runs[4]):
         raise CheckFailed(f"{TRAIN}: with learning_rate_decay=0 the parameters still changed "
-                          "after the first epoch: multiply learning_rate by learning_rate_decay "
-                          "at the end of every epoch (every max(N // batch_size, 1) "
-                          "iterations).")
+                          "after the first epoch: the decay must be applied at the end of "
+                          "every epoch (every max(N // batch_size, 1) iterations).")
+    require_learned(ctx, f"{TRAIN}: learning-rate decay")
 
 
 @weight(4)
 @number("3.3")
 @visibility("visible")
-@tags(TRAIN, PREDICT)
+@tags(TRAIN)
 def test_train_determinism(ctx: Context) -> None:
     """TwoLayerNet.train: the same seeds give the same run"""
     m1, out1 = small_run(ctx, 100, init_seed=2, num_iters=30, seed=9)
@@ -352,51 +474,55 @@ def test_train_determinism(ctx: Context) -> None:
     p1, p2 = params_of(ctx, m1), params_of(ctx, m2)
     for k in PARAMS:
         sanity.same_result(p1[k], p2[k], f"{TRAIN}: params['{k}'] after training")
+    require_learned(ctx, f"{TRAIN}: determinism")
 
 
 @weight(8)
 @number("3.4")
 @visibility("visible")
-@tags(TRAIN, LOSS, PREDICT)
+@tags(TRAIN)
 def test_overfit(ctx: Context) -> None:
     """TwoLayerNet: overfits 20 training samples (100% training accuracy)"""
     o = ctx.settings["overfit"]
     d = cihlab()
     X, y = d["X_train"][:o["n"]], d["y_train"][:o["n"]]
-    model = ctx.new(CLS, X.shape[1], o["hidden_size"], ctx.settings["num_classes"],
-                    std=o["std"], seed=0)
+    dim, classes = X.shape[1], ctx.settings["num_classes"]
+    model = ctx.new(CLS, dim, o["hidden_size"], classes, std=o["std"], seed=0)
     ctx.method(model, "train", X, y, X, y, learning_rate=o["learning_rate"],
                learning_rate_decay=1.0, reg=0.0, num_iters=o["num_iters"],
                batch_size=o["n"], seed=0)
-    acc = accuracy.accuracy(ctx.method(model, "predict", X), y, ctx.settings["num_classes"],
-                            PREDICT)
-    sanity.overfit(acc, f"TwoLayerNet trained on {o['n']} samples for {o['num_iters']} steps")
+    params = params_of(ctx, model, net_shapes(dim, o["hidden_size"], classes))
+    sanity.overfit(trusted.accuracy(params, X, y),
+                   f"TwoLayerNet trained on {o['n']} samples for {o['num_iters']} steps "
+                   "(accuracy of the parameters left in self.params)")
 
 
 # -- 4. predict and the accuracy run ---------------------------------------------------------
 @weight(4)
 @number("4.1")
 @visibility("visible")
-@tags(PREDICT, LOSS)
+@tags(PREDICT)
 def test_predict(ctx: Context) -> None:
     """TwoLayerNet.predict: (N,) integer labels, the highest-scoring class"""
-    f = ctx.fixture("net_a", "visible")
-    model = net_with(ctx, {k: f[k] for k in PARAMS})
-    labels = sanity.labels(ctx.method(model, "predict", f["X"]), len(f["X"]),
-                           f["W2"].shape[1], PREDICT)
-    expected = np.argmax(f["scores"], axis=1)
+    rng = np.random.default_rng(ctx.settings["gradcheck_seed"] + 2)
+    params, X, _ = inputs(rng, 60, 8, 10, ctx.settings["num_classes"], 1.0)
+    model = net_with(ctx, params)
+    labels = sanity.labels(ctx.method(model, "predict", X), len(X),
+                           ctx.settings["num_classes"], PREDICT)
+    expected = trusted.predict(params, X)
     wrong = np.flatnonzero(labels != expected)
     if wrong.size:
         i = int(wrong[0])
-        raise CheckFailed(f"{PREDICT}: {wrong.size} of {len(labels)} labels are not the "
-                          f"highest-scoring class (first at row {i}: expected {expected[i]}, "
-                          f"got {labels[i]}). Hint: np.argmax(self.loss(X), axis=1).")
+        raise CheckFailed(f"{PREDICT}: with parameters set by the grader, {wrong.size} of "
+                          f"{len(labels)} labels are not the highest-scoring class (first at "
+                          f"row {i}: expected {expected[i]}, got {labels[i]}). Hint: predict "
+                          "must use the current self.params, one label per row of X.")
 
 
 @weight(16)
 @number("4.2")
 @visibility("visible")
-@tags(TRAIN, PREDICT, LOSS)
+@tags(TRAIN)
 def test_accuracy(ctx: Context) -> None:
     """TwoLayerNet: test accuracy when trained with your HYPERPARAMS"""
     hp = ctx.constant(MODULE, "HYPERPARAMS")
@@ -443,7 +569,7 @@ def test_report_hyperparams(ctx: Context) -> None:
 @weight(3)
 @number("5.3")
 @visibility("visible")
-@tags(REPORT, TRAIN, PREDICT)
+@tags(REPORT, TRAIN)
 def test_report_accuracy(ctx: Context) -> None:
     """REPORT.md: the stated test accuracy matches the one measured in this run"""
     report_md.check_test_accuracy(ctx.report_text, ctx.settings["report_accuracy_section"],
