@@ -5,13 +5,22 @@ a Gradescope "Export Submissions" download (folder or zip holding `submission_me
 and one `submission_<id>/` per submission, possibly under one top folder, possibly with
 `__MACOSX/`). A folder holding only loose files (no sub-folders, no zips) is one submission.
 
+Only the TA's explicit choice makes a path an export (`discover(..., exports=[...])`, the CLI's
+`--export`): a student's zip that holds its own `submission_metadata.yml` is just a submission,
+so names, emails and ids come only from the TA's export, never from a student's archive. The
+metadata is read by a bounded loader (size cap, depth cap, no YAML aliases or anchors at all).
+
 Every submission is *materialized* into `workdir/<id>/`: zips are extracted and folders are
 copied, both through the same checks — no `..`, no absolute paths, no symlinks, regular files
 only, at most `MAX_FILES` files and `MAX_TOTAL_BYTES` bytes (declared sizes are checked before
 anything is written, and bytes are counted while writing), no entry compressed more than
-`MAX_RATIO`:1 (a zip bomb). Junk (`__MACOSX/`, `__pycache__/`, dot-files) is skipped. A
+`MAX_RATIO`:1 (a zip bomb). Caps are checked before the work they bound: a zip's entry count
+and central-directory size are read from its end record before any entry is parsed, and
+folders are walked iteratively, refusing depth beyond `MAX_DEPTH` and more than `MAX_ENTRIES`
+directory entries as they are met. Junk (`__MACOSX/`, `__pycache__/`, dot-files) is skipped. A
 submission that fails a check becomes a `Submission` with an error `status` and a message; it
-is never an exception, so one bad archive cannot stop a class.
+is never an exception, so one bad archive cannot stop a class. Every name and message that
+leaves this module is clean one-line text (`grader.safetext`).
 
 Ids: the folder or zip name (for an export, `submission_<id>`), slugified to `[A-Za-z0-9._-]`
 (plus a short hash of the original name when characters had to be dropped, so "José" and
@@ -27,6 +36,7 @@ import os
 import re
 import shutil
 import stat
+import struct
 import unicodedata
 import zipfile
 from dataclasses import dataclass, field
@@ -35,6 +45,8 @@ from typing import Any, Iterable
 
 import yaml
 
+from grader import safetext
+
 log = logging.getLogger(__name__)
 
 MAX_FILES = 500                    # files in one submission
@@ -42,7 +54,13 @@ MAX_TOTAL_BYTES = 50 * 2**20       # uncompressed bytes in one submission
 MAX_RATIO = 200                    # uncompressed/compressed for one entry ...
 RATIO_MIN_BYTES = 2**20            # ... once it is larger than this (small files may compress well)
 MAX_DEPTH = 16                     # folder nesting
-METADATA_MAX_BYTES = 20 * 2**20    # submission_metadata.yml
+MAX_ENTRIES = 4 * MAX_FILES        # entries of any kind (folders, junk) in one submission
+MAX_CENTRAL_BYTES = 2**20          # a submission zip's central directory (bounds parsing work)
+EXPORT_MAX_ENTRIES = 200_000       # the same two caps for a whole Gradescope export zip
+EXPORT_MAX_CENTRAL_BYTES = 64 * 2**20
+METADATA_MAX_BYTES = 4 * 2**20     # submission_metadata.yml (about 8,000 submissions)
+METADATA_MAX_DEPTH = 16            # nesting of its YAML (an export's is 4 deep)
+MESSAGE_MAX = 500                  # characters of a refusal message
 METADATA = "submission_metadata.yml"
 CHUNK = 2**16
 
@@ -64,6 +82,7 @@ class IntakeError(ValueError):
     """A submission that cannot be unpacked; `status` is one of STATUSES."""
 
     def __init__(self, status: str, message: str):
+        message = safetext.one_line(message, MESSAGE_MAX)
         super().__init__(message)
         self.status = status
         self.message = message
@@ -103,8 +122,8 @@ class Submission:
 
 # -- names --------------------------------------------------------------------------------
 def display(path: str | os.PathLike[str]) -> str:
-    """A path as printable text, whatever bytes its name holds."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    """A path as printable one-line text (no control characters), whatever bytes it holds."""
+    return safetext.one_line(os.fsencode(path).decode("utf-8", "backslashreplace"), 1000)
 
 
 def slugify(name: str) -> str:
@@ -159,11 +178,17 @@ def _split(name: str) -> list[str]:
 
 # -- writing files under limits -----------------------------------------------------------
 class _Budget:
-    """Counts files and bytes as they are written, across one submission."""
+    """Counts entries seen, files and bytes written, across one submission."""
 
     def __init__(self) -> None:
+        self.entries = 0
         self.files = 0
         self.bytes = 0
+
+    def add_entry(self) -> None:
+        self.entries += 1
+        if self.entries > MAX_ENTRIES:
+            raise IntakeError(TOO_LARGE, f"more than {MAX_ENTRIES} files and folders")
 
     def add_file(self) -> None:
         self.files += 1
@@ -193,7 +218,8 @@ def copy_limited(src: Any, dest: Path, budget: _Budget, declared: int | None = N
 
 def _target(dest: Path, parts: list[str]) -> Path:
     if len(parts) > MAX_DEPTH:
-        raise IntakeError(TOO_LARGE, f"folders nested deeper than {MAX_DEPTH}: {'/'.join(parts)!r}")
+        raise IntakeError(TOO_LARGE, f"folders nested deeper than {MAX_DEPTH}: "
+                                     f"{'/'.join(parts)[:200]!r}")
     target = dest.joinpath(*parts)
     target.parent.mkdir(parents=True, exist_ok=True)
     return target
@@ -207,6 +233,9 @@ def _zip_mode(info: zipfile.ZipInfo) -> int:
 
 def _plan_zip(infos: Iterable[zipfile.ZipInfo], strip: int) -> tuple[list[tuple[zipfile.ZipInfo, list[str]]], list[str]]:
     """Validate entries (all of them, junk included) and choose the files to extract."""
+    infos = list(infos)
+    if len(infos) > MAX_ENTRIES:
+        raise IntakeError(TOO_LARGE, f"{len(infos)} files and folders (limit {MAX_ENTRIES})")
     files, odd_names = [], []
     for info in infos:
         name, not_utf8 = _entry_name(info)
@@ -236,7 +265,8 @@ def _plan_zip(infos: Iterable[zipfile.ZipInfo], strip: int) -> tuple[list[tuple[
     notes = []
     if odd_names:
         shown = ", ".join(repr(n) for n in odd_names[:3]) + (" …" if len(odd_names) > 3 else "")
-        notes.append(f"{len(odd_names)} file name(s) not UTF-8, read as cp437: {shown}")
+        notes.append(safetext.one_line(f"{len(odd_names)} file name(s) not UTF-8, read as "
+                                       f"cp437: {shown}", MESSAGE_MAX))
     return files, notes
 
 
@@ -252,14 +282,55 @@ def _extract_planned(zf: zipfile.ZipFile, files: list[tuple[zipfile.ZipInfo, lis
             copy_limited(src, target, budget, declared=info.file_size)
 
 
-def _open_zip(path: Path) -> zipfile.ZipFile:
+_EOCD = struct.Struct("<4s4H2LH")           # end of central directory record (22 bytes)
+_EOCD64_LOCATOR = struct.Struct("<4sLQL")     # zip64 locator (20 bytes), just before it
+_EOCD64 = struct.Struct("<4sQ2H2L4Q")         # zip64 end record (56 bytes), just before that
+
+
+def central_directory(path: Path) -> tuple[int, int]:
+    """(entries, central directory bytes) from a zip's end record, found as `zipfile` finds
+    it, without parsing a single entry: the caps are checked before that work is done."""
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        start = max(size - _EOCD.size - 0xFFFF, 0)
+        fh.seek(start)
+        tail = fh.read()
+    pos = len(tail) - _EOCD.size
+    if not (pos >= 0 and tail[pos:pos + 4] == b"PK\x05\x06" and tail[-2:] == b"\0\0"):
+        pos = tail.rfind(b"PK\x05\x06")
+    if pos < 0 or pos + _EOCD.size > len(tail):
+        raise IntakeError(BAD_ARCHIVE, "not a readable zip file (no end of central directory)")
+    _, _, _, _, entries, cd_bytes, _, _ = _EOCD.unpack_from(tail, pos)
+    loc = start + pos - _EOCD64_LOCATOR.size
+    if loc - _EOCD64.size >= 0:
+        with open(path, "rb") as fh:
+            fh.seek(loc - _EOCD64.size)
+            raw = fh.read(_EOCD64.size + _EOCD64_LOCATOR.size)
+        if raw[_EOCD64.size:_EOCD64.size + 4] == b"PK\x06\x07" and raw[:4] == b"PK\x06\x06":
+            record = _EOCD64.unpack_from(raw, 0)
+            entries, cd_bytes = record[7], record[8]
+    return entries, cd_bytes
+
+
+def _open_zip(path: Path, max_entries: int = MAX_ENTRIES,
+              max_central: int = MAX_CENTRAL_BYTES) -> zipfile.ZipFile:
+    """A ZipFile, once its end record shows at most `max_entries` entries in at most
+    `max_central` bytes of central directory (zipfile parses all of them on opening)."""
+    try:
+        entries, cd_bytes = central_directory(path)
+    except OSError as exc:
+        raise IntakeError(BAD_ARCHIVE, f"cannot read the zip: {exc.strerror}") from None
+    if entries > max_entries or cd_bytes > max_central:
+        raise IntakeError(TOO_LARGE, f"the zip lists {entries} entries in {cd_bytes} bytes "
+                                     f"(limit {max_entries} entries, {max_central} bytes)")
     try:
         return zipfile.ZipFile(path)
     except zipfile.BadZipFile as exc:
         raise IntakeError(BAD_ARCHIVE, f"not a readable zip file ({exc})") from None
     except UnicodeDecodeError:
         raise IntakeError(BAD_ARCHIVE, "file names are flagged UTF-8 but are not") from None
-    except (OSError, ValueError, NotImplementedError, EOFError) as exc:
+    except (OSError, ValueError, NotImplementedError, EOFError, struct.error) as exc:
         raise IntakeError(BAD_ARCHIVE, f"cannot open the zip: {type(exc).__name__}: {exc}") from None
 
 
@@ -286,52 +357,71 @@ def extract_zip(path: Path, dest: Path) -> list[str]:
 
 
 # -- folders ----------------------------------------------------------------------------------
+def _scan(folder: Path, budget: _Budget) -> list[os.DirEntry]:
+    """A folder's entries in a fixed order, each counted against the entry cap as it is read
+    (a folder of a million entries is refused after MAX_ENTRIES, not listed in full)."""
+    entries = []
+    try:
+        with os.scandir(folder) as it:
+            for entry in it:
+                budget.add_entry()
+                entries.append(entry)
+    except OSError as exc:
+        raise IntakeError(BAD_ARCHIVE, f"cannot read {display(folder)}: {exc.strerror}") from None
+    return sorted(entries, key=lambda e: os.fsencode(e.name))
+
+
+def _decoded(raw: bytes, renamed: list[str]) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        name = raw.decode("latin-1")
+        renamed.append(f"{raw.decode('ascii', 'backslashreplace')!r} -> {name!r}")
+        return name
+
+
 def copy_tree(src: Path, dest: Path) -> list[str]:
     """Copy a submission folder into `dest` under the same caps as a zip: regular files only
     (symlinks and special files are skipped and noted), names that are not UTF-8 decoded as
-    Latin-1 (noted), junk skipped."""
+    Latin-1 (noted), junk skipped. Iterative: depth and entry caps hold before descending."""
     dest = Path(dest)
     dest.mkdir(parents=True)
     budget = _Budget()
     skipped: list[str] = []
     renamed: list[str] = []
-
-    def walk(folder: Path, rel: list[str]) -> None:
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: os.fsencode(e.name))
-        except OSError as exc:
-            raise IntakeError(BAD_ARCHIVE, f"cannot read {display(folder)}: {exc.strerror}") from None
-        for entry in entries:
-            raw = os.fsencode(entry.name)
-            try:
-                name = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                name = raw.decode("latin-1")
-                renamed.append(f"{raw.decode('ascii', 'backslashreplace')!r} -> {name!r}")
+    stack: list[tuple[Path, list[str]]] = [(Path(src), [])]
+    while stack:
+        folder, rel = stack.pop()
+        subfolders = []
+        for entry in _scan(folder, budget):
+            name = _decoded(os.fsencode(entry.name), renamed)
             if _is_junk(name):
                 continue
+            parts = rel + [name]
             if entry.is_symlink():
-                skipped.append(f"symbolic link {'/'.join(rel + [name])!r}")
+                skipped.append(f"symbolic link {'/'.join(parts)!r}")
             elif entry.is_dir(follow_symlinks=False):
-                walk(Path(entry.path), rel + [name])
+                if len(parts) > MAX_DEPTH:
+                    raise IntakeError(TOO_LARGE, f"folders nested deeper than {MAX_DEPTH}: "
+                                                 f"{'/'.join(parts)[:200]!r}")
+                subfolders.append((Path(entry.path), parts))
             elif entry.is_file(follow_symlinks=False):
-                target = _target(dest, rel + [name])
+                target = _target(dest, parts)
                 if target.exists():
-                    skipped.append(f"{'/'.join(rel + [name])!r} (same name after renaming)")
+                    skipped.append(f"{'/'.join(parts)!r} (same name after renaming)")
                     continue
                 budget.add_file()
                 with open(entry.path, "rb") as fh:
                     copy_limited(fh, target, budget)
             else:
-                skipped.append(f"special file {'/'.join(rel + [name])!r}")
-
-    walk(Path(src), [])
+                skipped.append(f"special file {'/'.join(parts)!r}")
+        stack.extend(reversed(subfolders))        # depth first, in name order
     notes = []
     if renamed:
         notes.append(f"{len(renamed)} file name(s) not UTF-8, read as Latin-1: " + ", ".join(renamed[:3]))
     if skipped:
         notes.append("ignored " + ", ".join(skipped[:5]) + (" …" if len(skipped) > 5 else ""))
-    return notes
+    return [safetext.one_line(n, MESSAGE_MAX) for n in notes]
 
 
 def digest(folder: Path) -> str:
@@ -345,8 +435,31 @@ def digest(folder: Path) -> str:
 
 
 # -- Gradescope export metadata ---------------------------------------------------------------
-class _TolerantLoader(yaml.SafeLoader):
-    """SafeLoader that reads unknown tags (e.g. `!ruby/object:...`) as plain data."""
+class MetadataRefused(ValueError):
+    """submission_metadata.yml uses what no Gradescope export does (aliases, deep nesting)."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses aliases and anchors (so no "billion laughs"), refuses nesting
+    beyond METADATA_MAX_DEPTH before recursing into it, and reads unknown tags (e.g.
+    `!ruby/object:...`, which exports do use) as plain data."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise MetadataRefused("it uses a YAML alias (*name)")
+        if getattr(self.peek_event(), "anchor", None) is not None:
+            raise MetadataRefused("it uses a YAML anchor (&name)")
+        self._depth += 1
+        try:
+            if self._depth > METADATA_MAX_DEPTH:
+                raise MetadataRefused(f"it is nested deeper than {METADATA_MAX_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _plain(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
@@ -357,8 +470,8 @@ def _plain(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
     return loader.construct_scalar(node)
 
 
-_TolerantLoader.add_multi_constructor("!", _plain)
-_TolerantLoader.add_multi_constructor("tag:", _plain)
+_BoundedLoader.add_multi_constructor("!", _plain)
+_BoundedLoader.add_multi_constructor("tag:", _plain)
 
 
 def _key(k: Any) -> str:
@@ -366,30 +479,41 @@ def _key(k: Any) -> str:
 
 
 def _text(v: Any) -> str:
-    return "" if v is None else str(v).strip()
+    return "" if v is None else safetext.one_line(v)
+
+
+def load_metadata(text: str | bytes) -> Any:
+    """The YAML document, bounded: raises MetadataRefused (too large, aliases, anchors, too
+    deep) or yaml.YAMLError (not YAML)."""
+    if len(text) > METADATA_MAX_BYTES:
+        raise MetadataRefused(f"it is larger than {METADATA_MAX_BYTES // 2**20} MB")
+    return yaml.load(text, Loader=_BoundedLoader)  # noqa: S506 - a bounded SafeLoader
+
+
+def _members(info: Any) -> list[Member]:
+    fields = {_key(k): v for k, v in info.items()} if isinstance(info, dict) else {}
+    people = fields.get("submitters") or []
+    members = []
+    for person in people if isinstance(people, list) else []:
+        if isinstance(person, dict):
+            p = {_key(k): v for k, v in person.items()}
+            members.append(Member(_text(p.get("name")), _text(p.get("email")), _text(p.get("sid"))))
+    return members
 
 
 def parse_metadata(text: str | bytes) -> dict[str, list[Member]]:
     """`submission_metadata.yml` → submitters per submission folder name. Keys keep their
-    Ruby-symbol colon (`:submitters`); missing or extra keys and missing fields are fine."""
+    Ruby-symbol colon (`:submitters`); missing or extra keys and missing fields are fine.
+    Anything unreadable or refused is a warning and no names, never an exception."""
     try:
-        data = yaml.load(text, Loader=_TolerantLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        log.warning("cannot read %s (%s); grading without student names", METADATA, exc)
+        data = load_metadata(text)
+        if not isinstance(data, dict):
+            return {}
+        return {str(folder): _members(info) for folder, info in data.items()}
+    except Exception as exc:     # YAMLError, MetadataRefused, or whatever odd data raises
+        log.warning("cannot read %s (%s); grading without student names", METADATA,
+                    safetext.one_line(f"{type(exc).__name__}: {exc}", MESSAGE_MAX))
         return {}
-    if not isinstance(data, dict):
-        return {}
-    out: dict[str, list[Member]] = {}
-    for folder, info in data.items():
-        fields = {_key(k): v for k, v in info.items()} if isinstance(info, dict) else {}
-        people = fields.get("submitters") or []
-        members = []
-        for person in people if isinstance(people, list) else []:
-            if isinstance(person, dict):
-                p = {_key(k): v for k, v in person.items()}
-                members.append(Member(_text(p.get("name")), _text(p.get("email")), _text(p.get("sid"))))
-        out[str(folder)] = members
-    return out
 
 
 # -- discovery --------------------------------------------------------------------------------
@@ -412,10 +536,13 @@ def _export_root(folder: Path) -> Path | None:
     return None
 
 
+def _read_metadata_file(path: Path) -> dict[str, list[Member]]:
+    with open(path, "rb") as fh:
+        return parse_metadata(fh.read(METADATA_MAX_BYTES + 1))
+
+
 def _from_export_folder(root: Path) -> list[_Candidate]:
-    meta_path = root / METADATA
-    meta = parse_metadata(meta_path.read_bytes()[:METADATA_MAX_BYTES]) \
-        if meta_path.stat().st_size <= METADATA_MAX_BYTES else {}
+    meta = _read_metadata_file(root / METADATA)
     folders = sorted((p for p in root.iterdir() if p.is_dir() and not _is_junk(p.name)
                       and not p.is_symlink()), key=lambda p: _natural(p.name))
     out = [_Candidate(slugify(p.name), display(p), (lambda d, p=p: copy_tree(p, d)),
@@ -424,7 +551,7 @@ def _from_export_folder(root: Path) -> list[_Candidate]:
 
 
 def _missing_from(meta: dict[str, list[Member]], present: set[str], where: str) -> list[_Candidate]:
-    return [_Candidate(slugify(name), f"{where}:{name}", None, meta[name], MISSING,
+    return [_Candidate(slugify(name), f"{where}:{display(name)}", None, meta[name], MISSING,
                        f"listed in {METADATA} but {name}/ is not in the export (nothing uploaded?)")
             for name in sorted(set(meta) - present, key=_natural)]
 
@@ -439,20 +566,24 @@ def _zip_export_prefix(zf: zipfile.ZipFile) -> tuple[list[str], zipfile.ZipInfo]
     return None
 
 
-def _from_zip(path: Path) -> list[_Candidate]:
-    """A zip: a Gradescope export (one candidate per submission folder) or one submission."""
-    single = [_Candidate(slugify(path.stem), display(path),
-                         lambda d: extract_zip(path, d))]
+def _open_export_zip(path: Path) -> zipfile.ZipFile:
+    return _open_zip(path, EXPORT_MAX_ENTRIES, EXPORT_MAX_CENTRAL_BYTES)
+
+
+def _from_export_zip(path: Path) -> list[_Candidate]:
+    """A Gradescope export zip (the TA said so): one candidate per submission folder."""
     try:
-        zf = _open_zip(path)
-    except IntakeError:
-        return single              # materializing reports the error on the row
+        zf = _open_export_zip(path)
+    except IntakeError as exc:
+        raise NotAnExport(f"{display(path)}: {exc.message}") from None
     with zf:
         found = _zip_export_prefix(zf)
         if found is None:
-            return single
+            raise NotAnExport(f"{display(path)} holds no {METADATA} at its top or under one "
+                              f"top folder: not a Gradescope export")
         prefix, info = found
-        meta = parse_metadata(zf.read(info)) if info.file_size <= METADATA_MAX_BYTES else {}
+        with zf.open(info) as fh:
+            meta = parse_metadata(fh.read(METADATA_MAX_BYTES + 1))
         groups: dict[str, list[zipfile.ZipInfo]] = {}
         for entry in zf.infolist():
             parts = [p for p in entry.filename.replace("\\", "/").split("/") if p not in ("", ".")]
@@ -464,24 +595,30 @@ def _from_zip(path: Path) -> list[_Candidate]:
             groups.setdefault(top, []).append(entry)
     out = []
     for name in sorted(groups, key=_natural):
-        out.append(_Candidate(slugify(name), f"{display(path)}:{name}",
+        out.append(_Candidate(slugify(name), f"{display(path)}:{display(name)}",
                               lambda d, name=name: _extract_group(path, groups[name], len(prefix) + 1, d),
                               meta.get(name, [])))
     return out + _missing_from(meta, set(groups), display(path))
 
 
+def _from_zip(path: Path) -> list[_Candidate]:
+    """A zip handed in as submissions: one submission, whatever files it holds."""
+    return [_Candidate(slugify(path.stem), display(path), lambda d: extract_zip(path, d))]
+
+
 def _extract_group(path: Path, infos: list[zipfile.ZipInfo], strip: int, dest: Path) -> list[str]:
     dest.mkdir(parents=True)
-    with _open_zip(path) as zf:
+    with _open_export_zip(path) as zf:
         files, notes = _guard(_plan_zip, infos, strip)
         _guard(_extract_planned, zf, files, dest)
     return notes
 
 
 def _from_folder(folder: Path) -> list[_Candidate]:
-    root = _export_root(folder)
-    if root is not None:
-        return _from_export_folder(root)
+    if _export_root(folder) is not None:
+        log.warning("%s holds %s but was not given as an export: its files are graded as "
+                    "submissions, without names (pass a Gradescope export with --export)",
+                    display(folder), METADATA)
     children = sorted((p for p in folder.iterdir() if not _is_junk(p.name)),
                       key=lambda p: _natural(p.name))
     subs = [p for p in children if (p.is_dir() and not p.is_symlink())
@@ -503,6 +640,10 @@ def _from_folder(folder: Path) -> list[_Candidate]:
     return out
 
 
+class NotAnExport(FileNotFoundError):
+    """A path given as a Gradescope export is not one (the operator's mistake)."""
+
+
 def _candidates(path: Path) -> list[_Candidate]:
     if path.is_dir():
         return _from_folder(path)
@@ -513,17 +654,38 @@ def _candidates(path: Path) -> list[_Candidate]:
     raise FileNotFoundError(f"{display(path)} does not exist")
 
 
+def _export_candidates(path: Path) -> list[_Candidate]:
+    if path.is_dir():
+        root = _export_root(path)
+        if root is None:
+            raise NotAnExport(f"{display(path)} holds no {METADATA} at its top or in its one "
+                              f"sub-folder: not a Gradescope export")
+        return _from_export_folder(root)
+    if path.is_file():
+        return _from_export_zip(path)
+    raise FileNotFoundError(f"{display(path)} does not exist")
+
+
+def _clear(dest: Path) -> None:
+    """Remove what an earlier run left at `dest` (a folder, a file or a link)."""
+    if dest.is_symlink() or dest.is_file():
+        dest.unlink()
+    elif dest.exists():
+        shutil.rmtree(dest)
+
+
 def _materialize(cand: _Candidate, dest: Path) -> Submission:
     sub = Submission(cand.id, None, cand.members, cand.status, cand.message, cand.source)
     if cand.status != OK:
         return sub
-    if dest.exists():
-        shutil.rmtree(dest)
     try:
+        _clear(dest)
         notes = cand.materialize(dest)
-    except IntakeError as exc:
+    except Exception as exc:      # IntakeError, or whatever an odd file system raises
+        status, message = (exc.status, exc.message) if isinstance(exc, IntakeError) else \
+            (BAD_ARCHIVE, safetext.one_line(f"cannot unpack: {type(exc).__name__}: {exc}", MESSAGE_MAX))
         shutil.rmtree(dest, ignore_errors=True)
-        sub.status, sub.message = exc.status, exc.message
+        sub.status, sub.message = status, message
         return sub
     if not any(p.is_file() for p in dest.rglob("*")):
         sub.status, sub.message = EMPTY, "no files (after skipping hidden files and __MACOSX/)"
@@ -532,13 +694,18 @@ def _materialize(cand: _Candidate, dest: Path) -> Submission:
     return sub
 
 
-def discover(paths: list[Path], workdir: Path) -> list[Submission]:
-    """Every submission under `paths`, materialized into `workdir/<id>/`, in input order.
+def discover(paths: list[Path], workdir: Path, exports: list[Path] = ()) -> list[Submission]:
+    """Every submission under `paths` and in the Gradescope `exports`, materialized into
+    `workdir/<id>/`: the exports' submissions first, then the paths', each in input order.
 
-    Raises FileNotFoundError only for a path that is missing or not a folder/zip (the
-    operator's mistake); anything wrong with a submission is a row with a status."""
+    Only `exports` are read as Gradescope exports (names, emails, student ids); `paths` are
+    submissions whatever they hold. Raises FileNotFoundError only for the operator's mistakes
+    (a path missing or not a folder/zip, an "export" that is not one); anything wrong with a
+    submission is a row with a status."""
     workdir = Path(workdir)
     cands: list[_Candidate] = []
+    for path in exports:
+        cands.extend(_export_candidates(Path(path)))
     for path in paths:
         cands.extend(_candidates(Path(path)))
     taken: dict[str, _Candidate] = {}

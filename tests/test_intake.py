@@ -141,7 +141,7 @@ def test_gradescope_export_zip_with_top_folder_and_macosx(tmp_path):
     files = _export_files("Homework_1/")
     files["__MACOSX/Homework_1/._submission_metadata.yml"] = "junk"
     files["__MACOSX/Homework_1/submission_101/._softmax.py"] = "junk"
-    subs = discover([zip_of(tmp_path / "export.zip", files)], tmp_path / "work")
+    subs = discover([], tmp_path / "work", exports=[zip_of(tmp_path / "export.zip", files)])
     _check_export(subs)
     assert one(subs, "submission_101").source.endswith("export.zip:submission_101")
 
@@ -151,11 +151,11 @@ def test_gradescope_export_folder(tmp_path):
     for name, text in _export_files().items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
-    _check_export(discover([root], tmp_path / "work"))
+    _check_export(discover([], tmp_path / "work", exports=[root]))
     wrapped = tmp_path / "wrapped"
     (wrapped).mkdir()
     os.rename(root, wrapped / "Homework_1")
-    _check_export(discover([wrapped], tmp_path / "work2"))
+    _check_export(discover([], tmp_path / "work2", exports=[wrapped]))
 
 
 def test_metadata_tolerates_junk():
@@ -169,7 +169,7 @@ def test_metadata_tolerates_junk():
 def test_one_unsafe_submission_in_an_export_spares_the_others(tmp_path):
     files = _export_files("HW/")
     files["HW/submission_104/../../../evil.py"] = "boom"
-    subs = discover([zip_of(tmp_path / "export.zip", files)], tmp_path / "work")
+    subs = discover([], tmp_path / "work", exports=[zip_of(tmp_path / "export.zip", files)])
     assert one(subs, "submission_104").status == "unsafe_archive"
     assert one(subs, "submission_101").status == "ok"
     assert not list(tmp_path.rglob("evil.py"))
@@ -336,3 +336,141 @@ def test_folder_symlinks_are_not_followed(tmp_path):
     [sub] = discover([tmp_path / "class"], tmp_path / "work")
     assert sub.status == "ok" and "symbolic link" in sub.message
     assert not (sub.path / "softmax.py").exists()
+
+
+# -- hostile inputs: exports only by the TA's choice, bounded YAML, caps before work --------------
+def many_entries_zip(path: Path, n: int) -> Path:
+    """A real zip of `n` empty files (zip64 end records, as zipfile writes past 65,535
+    entries), built as bytes in one pass instead of n zipfile writes."""
+    local, central = bytearray(), bytearray()
+    for i in range(n):
+        name = b"f%d" % i
+        offset = len(local)
+        local += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 0, 0, 0x21, 0, 0, 0, len(name), 0) + name
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 0x031E, 20, 0, 0, 0, 0x21, 0, 0, 0,
+                               len(name), 0, 0, 0, 0, 0, offset) + name
+    cd_offset = len(local)
+    eocd64_offset = cd_offset + len(central)
+    tail = struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, n, n, len(central), cd_offset)
+    tail += struct.pack("<IIQI", 0x07064B50, 0, eocd64_offset, 1)
+    tail += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    path.write_bytes(bytes(local + central + tail))
+    return path
+
+
+def test_a_students_zip_with_metadata_is_just_a_submission(tmp_path):
+    """A zip posing as an export cannot claim a classmate's id, name or email."""
+    files = {"submission_metadata.yml": META, "submission_101/softmax.py": "stolen = 1\n",
+             "softmax.py": "mine = 1\n"}
+    [sub] = discover([zip_of(tmp_path / "mallory.zip", files)], tmp_path / "work")
+    assert (sub.id, sub.status, sub.members) == ("mallory", "ok", [])
+    assert (sub.path / "submission_metadata.yml").exists()      # an ordinary file of theirs
+
+
+def test_a_folder_holding_metadata_is_graded_without_names_and_a_warning(tmp_path, caplog):
+    root = tmp_path / "export"
+    for name, text in _export_files().items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    subs = discover([root], tmp_path / "work")
+    assert [s.id for s in subs] == ["submission_101", "submission_102", "submission_104"]
+    assert all(s.members == [] for s in subs)
+    assert "--export" in caplog.text
+
+
+@pytest.mark.parametrize("make", ["missing", "plain_zip", "plain_folder"])
+def test_export_that_is_not_one_is_the_operators_error(tmp_path, make):
+    path = {"missing": lambda: tmp_path / "nope.zip",
+            "plain_zip": lambda: zip_of(tmp_path / "a.zip", {"softmax.py": "x = 1\n"}),
+            "plain_folder": lambda: (tmp_path / "f").mkdir() or tmp_path / "f"}[make]()
+    with pytest.raises(FileNotFoundError):
+        discover([], tmp_path / "work", exports=[path])
+
+
+NESTED = "a:\n" + "".join(" " * i + "- \n" for i in range(1, 100)) + "{k: " * 20_000 + "1" + "}" * 20_000
+LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 10) + "]\n" for i in range(8))
+
+
+@pytest.mark.parametrize("text, why", [
+    (NESTED, "nested deeper"),
+    ("[" * 20_000 + "]" * 20_000, "nested deeper"),
+    (LAUGHS, "anchor"),
+    ("submission_1:\n  :submitters: *nothing\n", "alias"),
+    ("x" * (intake.METADATA_MAX_BYTES + 1), "larger than"),
+], ids=["block-and-flow-20000-deep", "flow-20000-deep", "billion-laughs", "alias", "too-large"])
+def test_metadata_yaml_is_bounded(text, why, caplog):
+    assert intake.parse_metadata(text) == {}
+    assert why in caplog.text and "grading without student names" in caplog.text
+
+
+def test_metadata_names_are_clean_text():
+    got = intake.parse_metadata('submission_1:\n  :submitters:\n  - :name: "Eve\\ud800\\x1b]0;x\\x07\\n'
+                                '# heading"\n    :email: "=cmd|x"\n')
+    [member] = got["submission_1"]
+    assert "\ud800" not in member.name and "\x1b" not in member.name and "\n" not in member.name
+    member.name.encode("utf-8")
+    assert member.email == "=cmd|x"             # kept as text; the CSV writer defuses it
+
+
+def test_deep_folders_are_refused_without_recursion(tmp_path):
+    leaf = tmp_path / "class" / "deep"
+    leaf.mkdir(parents=True)
+    for _ in range(1200):                   # Path.mkdir(parents=True) itself recurses
+        leaf = leaf / "d"
+        leaf.mkdir()
+    (leaf / "softmax.py").write_text("x = 1\n")
+    (tmp_path / "class" / "fine").mkdir()
+    (tmp_path / "class" / "fine" / "softmax.py").write_text("x = 1\n")
+    subs = discover([tmp_path / "class"], tmp_path / "work")
+    assert [(s.id, s.status) for s in subs] == [("deep", "too_large"), ("fine", "ok")]
+    assert f"nested deeper than {intake.MAX_DEPTH}" in subs[0].message
+
+
+def test_a_folder_with_too_many_entries_is_refused_as_they_are_read(tmp_path, monkeypatch):
+    monkeypatch.setattr(intake, "MAX_ENTRIES", 50)
+    folder = tmp_path / "class" / "crowd"
+    for i in range(60):
+        (folder / f"d{i}").mkdir(parents=True)          # empty folders: no file cap would fire
+    [sub] = discover([folder.parent], tmp_path / "work")
+    assert sub.status == "too_large" and "more than 50 files and folders" in sub.message
+
+
+def test_a_zip_of_300000_entries_is_refused_from_its_end_record(tmp_path, monkeypatch):
+    z = many_entries_zip(tmp_path / "crowd.zip", 300_000)
+    assert intake.central_directory(z)[0] == 300_000
+    parsed = []
+    real = zipfile.ZipFile
+    monkeypatch.setattr(intake.zipfile, "ZipFile", lambda *a, **k: parsed.append(a) or real(*a, **k))
+    [sub] = discover([z], tmp_path / "work")
+    assert sub.status == "too_large" and "300000 entries" in sub.message
+    assert parsed == []                                  # refused before zipfile parsed anything
+
+
+def test_a_lying_entry_count_is_caught_by_the_directory_size(tmp_path):
+    z = many_entries_zip(tmp_path / "liar.zip", 30_000)
+    raw = bytearray(z.read_bytes())
+    struct.pack_into("<Q", raw, len(raw) - 22 - 20 - 56 + 24, 3)   # zip64 record: "3 entries"
+    struct.pack_into("<Q", raw, len(raw) - 22 - 20 - 56 + 32, 3)
+    z.write_bytes(bytes(raw))
+    entries, cd_bytes = intake.central_directory(z)
+    assert entries == 3 and cd_bytes > intake.MAX_CENTRAL_BYTES
+    [sub] = discover([z], tmp_path / "work")
+    assert sub.status == "too_large"
+
+
+def test_an_unreadable_file_is_that_submissions_row(tmp_path, monkeypatch):
+    cls = tmp_path / "class"
+    for name in ("alice", "bob"):
+        (cls / name).mkdir(parents=True)
+        (cls / name / "softmax.py").write_text("x = 1\n")
+    real = intake.copy_limited
+
+    def failing(src, dest, *a, **k):
+        if "alice" in str(dest):
+            raise PermissionError(13, "Permission denied")
+        return real(src, dest, *a, **k)
+    monkeypatch.setattr(intake, "copy_limited", failing)
+    subs = discover([cls], tmp_path / "work")
+    assert [(s.id, s.status) for s in subs] == [("alice", "bad_archive"), ("bob", "ok")]
+    assert "PermissionError" in subs[0].message
