@@ -174,7 +174,7 @@ def test_hidden_tests_run_first_in_their_own_worker_and_results_keep_number_orde
     data = runner.grade_submission("probe", submission(tmp_path, "def sink(x): pass\n"
                                                        "def show(): return 's'\n"
                                                        "def boom(): pass\n"),
-                                   sandbox_mode="plain")
+                                   sandbox_mode="auto")
     assert RUN_LOG == [("1.1", "hidden"), ("2.1", "hidden"), ("1.2", "visible"),
                        ("2.2", "visible")]
     assert [t["number"] for t in data["tests"]] == ["1.1", "1.2", "2.1", "2.2"]
@@ -185,7 +185,7 @@ def test_self_check_runs_only_the_visible_phase(tmp_path, use_probe):
     use_probe(LEAK_SPECS)
     data = runner.grade_submission("probe", submission(tmp_path, "def show(): return 's'\n"
                                                        "def boom(): pass\n"),
-                                   sandbox_mode="plain", visible_only=True)
+                                   sandbox_mode="auto", visible_only=True)
     assert [n for n, _ in RUN_LOG] == ["1.2", "2.2"]
     assert {p for _, p in RUN_LOG} == {"visible"}
     assert [t["number"] for t in data["tests"]] == ["1.2", "2.2"]
@@ -297,7 +297,7 @@ def _constant(ctx: Context) -> None:
                          ids=["latin-1", "utf-8-bom", "latin-1-crlf"])
 def test_a_file_python_can_import_is_graded(tmp_path, use_probe, raw):
     use_probe([spec(_passes, "1", "visible"), spec(_constant, "2", "visible")])
-    data = runner.grade_submission("probe", submission(tmp_path, raw), sandbox_mode="plain")
+    data = runner.grade_submission("probe", submission(tmp_path, raw), sandbox_mode="auto")
     assert data["score"] == 2.0, [t["output"] for t in data["tests"]]
 
 
