@@ -33,8 +33,10 @@ import argparse
 import fcntl
 import importlib
 import importlib.util
+import itertools
 import json
 import logging
+import math
 import os
 import shutil
 import signal
@@ -48,8 +50,9 @@ from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Callable
 
-from grader import intake
+from grader import intake, safetext
 from grader import results as res
+from grader.cli import allow_plain, preflight_isolation
 from grader.declaration import NAMES, ROOT, load
 
 DEFAULT_GRADE_FN = "grader.runner:grade_submission"
@@ -62,6 +65,11 @@ BLAS_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREAD
             "VECLIB_MAXIMUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1"}
 GRADER_FAILED = ("The grader failed on this submission (not caused by your code); course "
                  "staff have the details and will regrade it.")
+
+RESULTS_MAX_BYTES = 32 * 2**20    # a results.json read back larger than this is not ours
+OUTPUT_MAX = 50_000               # characters kept of any one string read back from results
+SCRUB_DEPTH = 12                  # nesting kept when reading results back (ours is 4 deep)
+SCRUB_ITEMS = 10_000              # items kept of any one list or dict read back
 
 _STOPS: dict[str, threading.Event] = {}   # run token -> "stop now" (Ctrl-C) for local drivers
 
@@ -81,11 +89,39 @@ def grader_meta(results: Any) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
+def scrub(value: Any, depth: int = 0) -> Any:
+    """JSON data read back from disk made harmless for every writer: strings clean (valid
+    UTF-8, no control characters, bounded), numbers finite, nesting and sizes bounded.
+    Student code may have written or rewritten the file (plain mode), so this is the
+    boundary where its text is sanitised once."""
+    if isinstance(value, str):
+        return safetext.clean(value, OUTPUT_MAX)
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < 2**53 else None
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if depth >= SCRUB_DEPTH:
+        return None
+    if isinstance(value, list):
+        return [scrub(v, depth + 1) for v in value[:SCRUB_ITEMS]]
+    if isinstance(value, dict):
+        return {safetext.one_line(k): scrub(v, depth + 1)
+                for k, v in itertools.islice(value.items(), SCRUB_ITEMS)}
+    return None
+
+
 def read_results(path: Path) -> dict[str, Any] | None:
-    """A results.json that parses and has the Gradescope essentials, else None."""
+    """A results.json that parses and has the Gradescope essentials, scrubbed, else None.
+    Never raises: a corrupt, huge, deeply nested or hostile file reads as None."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        with open(path, "rb") as fh:
+            raw = fh.read(RESULTS_MAX_BYTES + 1)
+        if len(raw) > RESULTS_MAX_BYTES:
+            return None
+        data = scrub(json.loads(raw.decode("utf-8")))
+    except (OSError, ValueError, RecursionError, MemoryError):
         return None
     if not (isinstance(data, dict) and isinstance(data.get("tests", []), list)
             and isinstance(data.get("score", 0), (int, float))):
@@ -110,7 +146,8 @@ def _with_meta(data: dict[str, Any], **meta: Any) -> dict[str, Any]:
 def intake_results(assignment: str, sub: intake.Submission) -> dict[str, Any]:
     """results.json for a submission that could not be unpacked (score 0, reason shown)."""
     data = res.build([], execution_time=0.0,
-                     output=f"Your submission could not be graded ({sub.status}): {sub.message}",
+                     output=f"Your submission could not be graded ({sub.status}):\n\n"
+                            + safetext.md_fence(sub.message),
                      extra={"assignment": assignment, "status": sub.status, "sandbox": "none",
                             "flags": [], "max_score": None})
     return _with_meta(data, assignment=assignment, id=sub.id, status=sub.status, digest="",
@@ -188,14 +225,32 @@ def child_main(spec: dict[str, Any]) -> int:
                          extra={"assignment": spec["assignment"], "status": GRADER_ERROR,
                                 "sandbox": "unknown", "flags": [], "max_score": None})
         status = GRADER_ERROR
-        message = f"grader raised {type(exc).__name__}: {exc} (see {spec['id']}/{LOG})"
+        message = f"grader raised {describe(exc)} (see {spec['id']}/{LOG})"
     _with_meta(data, assignment=spec["assignment"], id=spec["id"], status=status,
                digest=spec["digest"], message=message,
                seconds=round(time.monotonic() - start, 3), source=spec["source"], run=spec["run"])
     with _FINALIZE:
-        res.write_atomic(Path(spec["results"]), data)
+        try:
+            res.write_atomic(Path(spec["results"]), data)
+        except ValueError as exc:          # e.g. a NaN score: JSON refuses it
+            traceback.print_exc()
+            failed = res.build([], execution_time=time.monotonic() - start, output=GRADER_FAILED,
+                               extra={"assignment": spec["assignment"], "status": GRADER_ERROR,
+                                      "sandbox": "unknown", "flags": [], "max_score": None})
+            res.write_atomic(Path(spec["results"]), _with_meta(
+                failed, **dict(batch_meta(data), status=GRADER_ERROR,
+                               message=f"results not writable: {describe(exc)}")))
         Path(spec["partial"]).unlink(missing_ok=True)
     return 0
+
+
+def describe(exc: BaseException) -> str:
+    """`Type: message` of an exception as clean one-line text, whatever its message holds."""
+    try:
+        text = str(exc)
+    except Exception:                     # a hostile __str__
+        text = "(unprintable message)"
+    return safetext.one_line(f"{type(exc).__name__}: {text}", 300)
 
 
 # -- the driver: one task, on whatever executor ---------------------------------------------------
@@ -339,8 +394,7 @@ def _run(tasks: list[dict[str, Any]], executor: Executor | None, jobs: int | Non
                 try:
                     outcome = fut.result()
                 except Exception as exc:   # the executor failed (a cluster worker died, ...)
-                    outcome = _salvage(task, GRADER_ERROR, f"executor error: {type(exc).__name__}: {exc}",
-                                       GRADER_FAILED, 0.0)
+                    outcome = _failed(task, f"executor error: {describe(exc)}")
                 on_done(task, outcome)
                 failed += outcome["status"] not in (GRADED, "kept")
                 flagged += bool(attention_flags(outcome.get("flags") or []))
@@ -355,6 +409,16 @@ def _run(tasks: list[dict[str, Any]], executor: Executor | None, jobs: int | Non
             if own:
                 ex.shutdown(wait=True, cancel_futures=True)
             _STOPS.pop(tasks[0]["run"], None)
+
+
+def _failed(task: dict[str, Any], message: str) -> dict[str, Any]:
+    """The outcome of a task that raised: salvaged into results.json when OUT/<id>/ takes
+    it, else carried in the outcome (the report shows it either way)."""
+    try:
+        return _salvage(task, GRADER_ERROR, message, GRADER_FAILED, 0.0)
+    except Exception as exc:
+        return {"id": task["id"], "status": GRADER_ERROR, "flags": [],
+                "message": f"{message}; results not writable: {describe(exc)}"}
 
 
 def safe_jobs(jobs: int | None, executor: Executor | None, grade_fn: Any) -> int | None:
@@ -375,48 +439,71 @@ def safe_jobs(jobs: int | None, executor: Executor | None, grade_fn: Any) -> int
     return jobs
 
 
+def error_results(assignment: str, sub: intake.Submission, message: str) -> dict[str, Any]:
+    """In-memory results of a row whose own files could not be written or read back."""
+    data = res.build([], execution_time=0.0, output=GRADER_FAILED,
+                     extra={"assignment": assignment, "status": GRADER_ERROR, "sandbox": "unknown",
+                            "flags": [], "max_score": None})
+    return _with_meta(data, assignment=assignment, id=sub.id, status=GRADER_ERROR, digest="",
+                      message=safetext.one_line(message, 500), seconds=None, source=sub.source)
+
+
+def write_feedback(out: Path, sub_id: str, title: str) -> None:
+    """OUT/<id>/feedback.md from OUT/<id>/results.json (scrubbed on reading)."""
+    from grader.feedback import feedback_markdown
+    data = read_results(out / sub_id / RESULTS)
+    if data is not None:
+        text = feedback_markdown(data, title=title, submission_id=sub_id)
+        (out / sub_id / FEEDBACK).write_text(text, encoding="utf-8", errors="replace")
+
+
 def grade_batch(assignment: str, paths: list[Path], out: Path, *, jobs: int | None = None,
                 force: bool = False, executor: Executor | None = None,
                 grade_fn: Callable[..., dict[str, Any]] | str | None = None,
-                time_budget: float | None = None, progress: bool = True):
-    """Grade every submission under `paths` into `out`; return the grades.csv DataFrame.
+                time_budget: float | None = None, progress: bool = True,
+                exports: list[Path] = ()):
+    """Grade every submission under `paths` and in the Gradescope `exports` into `out`;
+    return the grades.csv DataFrame.
 
     `jobs` defaults to the number of cores; `grade_fn` (a module-level function or
     'module:function', default the runner) is called in a child process as
     `grade_fn(assignment, folder, results_path=..., time_budget=...)`; `time_budget` caps
     each submission's wall time. Writes OUT/<id>/results.json + feedback.md, grades.csv,
-    gradebook.csv and report.html; prints a progress bar and a summary when `progress`."""
+    gradebook.csv and report.html — always, whatever one submission does; prints a progress
+    bar and a summary when `progress`."""
     from grader import report
-    from grader.feedback import feedback_markdown
     decl = load(assignment)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    subs = intake.discover([Path(p) for p in paths], out / WORKDIR)
+    subs = intake.discover([Path(p) for p in paths], out / WORKDIR, [Path(p) for p in exports])
     if not subs:
-        logging.getLogger(__name__).warning("no submissions found in %s",
-                                            ", ".join(intake.display(p) for p in paths))
+        logging.getLogger(__name__).warning("no submissions found in %s", ", ".join(
+            intake.display(p) for p in [*exports, *paths]))
     soft, hard = budgets(assignment, time_budget)
     jobs = safe_jobs(jobs, executor, grade_fn)
     ref = callable_ref(grade_fn or DEFAULT_GRADE_FN)
     run = uuid.uuid4().hex
     title = f"{assignment}: {decl.title}"
+    errors: dict[str, str] = {}        # rows whose own files failed: shown in the report
 
-    def write_feedback(sub_id: str) -> None:
-        data = read_results(out / sub_id / RESULTS)
-        if data is not None:
-            (out / sub_id / FEEDBACK).write_text(
-                feedback_markdown(data, title=decl.title, submission_id=sub_id), encoding="utf-8")
+    def guarded(sub_id: str, step: Callable[[], Any]) -> Any:
+        try:
+            return step()
+        except Exception as exc:       # OUT/<id> unwritable, a hostile leftover, a bug
+            errors[sub_id] = f"batch could not write this row's files: {describe(exc)}"
+            logging.getLogger(__name__).warning("%s: %s", sub_id, errors[sub_id])
+            return None
 
     tasks, kept = [], 0
     for sub in subs:
         sub_dir = out / sub.id
         if sub.status != intake.OK:
-            res.write_atomic(sub_dir / RESULTS, intake_results(assignment, sub))
-            write_feedback(sub.id)
+            guarded(sub.id, lambda: res.write_atomic(sub_dir / RESULTS, intake_results(assignment, sub)))
+            guarded(sub.id, lambda: write_feedback(out, sub.id, decl.title))
         elif not force and is_complete(sub_dir / RESULTS, assignment, sub.digest):
             kept += 1
-            write_feedback(sub.id)
+            guarded(sub.id, lambda: write_feedback(out, sub.id, decl.title))
         else:
             tasks.append({"assignment": assignment, "id": sub.id, "submission": str(sub.path.resolve()),
                           "dir": str(sub_dir.resolve()), "digest": sub.digest, "source": sub.source,
@@ -426,12 +513,19 @@ def grade_batch(assignment: str, paths: list[Path], out: Path, *, jobs: int | No
 
     def done(task: dict[str, Any], outcome: dict[str, Any]) -> None:
         outcomes.append(outcome)
-        write_feedback(task["id"])
+        if outcome.get("message"):
+            errors[task["id"]] = outcome["message"]
+        guarded(task["id"], lambda: write_feedback(out, task["id"], decl.title))
 
     _run(tasks, executor, jobs, progress, done,
          failed=sum(sub.status != intake.OK for sub in subs))   # intake failures count too
     kept += sum(o["status"] == "kept" for o in outcomes)
-    results = {sub.id: read_results(out / sub.id / RESULTS) or {} for sub in subs}
+    results = {}
+    for sub in subs:
+        data = read_results(out / sub.id / RESULTS)
+        if data is None and sub.id in errors:
+            data = error_results(assignment, sub, errors[sub.id])
+        results[sub.id] = data or {}
     df = report.grades_frame(subs, results)
     report.write_report(out, title, subs, results, df)
     shutil.rmtree(out / WORKDIR, ignore_errors=True)
@@ -444,8 +538,11 @@ def grade_batch(assignment: str, paths: list[Path], out: Path, *, jobs: int | No
 def add_grade_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("assignment", nargs="?", help=f"one of: {', '.join(NAMES)}")
     parser.add_argument("paths", nargs="*", metavar="path",
-                        help="a folder of submission folders or zips, single zips, or a Gradescope "
-                             "'Export Submissions' folder or zip")
+                        help="a folder of submission folders or zips, or single zips or folders "
+                             "(never read as a Gradescope export: use --export)")
+    parser.add_argument("--export", action="append", default=[], metavar="PATH",
+                        help="a Gradescope 'Export Submissions' zip or folder; only these give "
+                             "student names, emails and ids (repeatable)")
     parser.add_argument("--out", default="out/grade", help="output folder (default: out/grade)")
     parser.add_argument("--jobs", type=int, default=None, help="parallel submissions (default: cores)")
     parser.add_argument("--force", action="store_true", help="regrade submissions already graded in OUT")
@@ -455,38 +552,58 @@ def add_grade_arguments(parser: argparse.ArgumentParser) -> None:
                         help="FACTORY(jobs) returns a concurrent.futures executor, e.g. "
                              "distributed.Client(addr).get_executor()")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar or summary")
+    add_unsafe_argument(parser)
     parser.add_argument("--grade-fn", help=argparse.SUPPRESS)   # tests: a fake grader
+
+
+def add_unsafe_argument(parser: argparse.ArgumentParser) -> None:
+    """`--unsafe-no-isolation`: the TA's explicit consent to the `plain` sandbox."""
+    parser.add_argument("--unsafe-no-isolation", action="store_true",
+                        help="allow grading without OS isolation where no sandbox exists "
+                             "(student code then runs as you; every row says so)")
 
 
 def _make_executor(spec: str, jobs: int | None) -> Executor:
     return resolve_callable(callable_ref(spec))(jobs)
 
 
+def _usage_error(message: str) -> int:
+    print(safetext.terminal(f"error: {message}"), file=sys.stderr)
+    return 2
+
+
 def main_grade(args: argparse.Namespace) -> int:
     """`python -m grader grade`: 0 when grading completed, 2 when it could not start."""
+    from grader.sandbox import SandboxUnavailable
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    if args.assignment not in NAMES:
+        return _usage_error(f"give an assignment ({', '.join(NAMES)}) and the submissions to "
+                            f"grade, e.g. python -m grader grade softmax --export path/to/export.zip")
+    if not args.paths and not args.export:
+        return _usage_error("no submissions given: pass folders or zips of submissions, or a "
+                            "Gradescope export with --export")
+    if args.unsafe_no_isolation:
+        allow_plain("--unsafe-no-isolation")
+    if args.grade_fn is None:
+        try:
+            preflight_isolation()
+        except SandboxUnavailable as exc:
+            return _usage_error(str(exc))
     kwargs = dict(jobs=args.jobs, force=args.force, time_budget=args.time_budget,
-                  progress=not args.no_progress, grade_fn=args.grade_fn)
+                  progress=not args.no_progress, grade_fn=args.grade_fn,
+                  exports=[Path(p) for p in args.export])
     executor = _make_executor(args.executor, args.jobs) if args.executor else None
     out = Path(args.out)
     try:
-        if args.assignment not in NAMES:
-            print(f"error: give an assignment ({', '.join(NAMES)}) and the submissions to grade, "
-                  f"e.g. python -m grader grade softmax path/to/export.zip", file=sys.stderr)
-            return 2
-        if not args.paths:
-            print("error: no submissions given: pass folders, zips or a Gradescope export", file=sys.stderr)
-            return 2
         grade_batch(args.assignment, [Path(p) for p in args.paths], out, executor=executor, **kwargs)
         return 0
     except FileNotFoundError as exc:
-        print(f"error: {exc}; pass a folder of submissions, zips or a Gradescope export",
-              file=sys.stderr)
-        return 2
+        return _usage_error(f"{exc}; pass folders or zips of submissions, or a Gradescope "
+                            f"export with --export")
     except KeyboardInterrupt:
-        print(f"\ninterrupted: finished submissions are kept in {out}; run the same command "
-              f"again to grade the rest", file=sys.stderr)
+        print(f"\ninterrupted: finished submissions are kept in {intake.display(out)}; run the "
+              f"same command again to grade the rest", file=sys.stderr)
         return 130
     finally:
         if executor is not None:

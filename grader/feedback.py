@@ -3,11 +3,22 @@
 Visible tests are shown in full (score and message). Tests that are not visible are only
 counted, with their points, as Gradescope would show them: `hidden` never, `after_due_date`
 and `after_published` later — never their names, messages, scores or inputs.
+
+Student-controlled text never leaves this module raw: test outputs in Markdown format (the
+grader's own, with student text already fenced) are cleaned of control characters and
+bounded; any other format goes in a fence longer than any backtick run inside
+(`safetext.md_fence`); names, numbers and ids that are not plain words become code spans.
 """
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
+
+from grader import safetext
+
+OUTPUT_MAX = 20_000               # characters of one test's output shown
+_PLAIN_LABEL = re.compile(r"[\w .,:()'/+-]*")
 
 LATER = {
     "hidden": "hidden from students",
@@ -16,38 +27,56 @@ LATER = {
 }
 
 
+def _float(x: Any) -> float:
+    try:
+        value = float(x or 0)
+    except (TypeError, ValueError, OverflowError):
+        return 0.0
+    return value if math.isfinite(value) else 0.0
+
+
 def _num(x: Any) -> str:
     try:
-        return f"{float(x):g}"
-    except (TypeError, ValueError):
+        value = float(x)
+    except (TypeError, ValueError, OverflowError):
         return "?"
+    return f"{value:g}" if math.isfinite(value) else "?"
 
 
-def _block(text: str, fmt: str | None) -> str:
-    """A test's output as Markdown: `md` as is, anything else in a fence it cannot close."""
-    text = (text or "").rstrip()
-    if not text:
+def _label(text: Any) -> str:
+    """A name or id on one line: as is when it is plain words, else a code span."""
+    text = safetext.one_line(text)
+    return text if _PLAIN_LABEL.fullmatch(text) else safetext.md_inline(text)
+
+
+def _block(text: Any, fmt: Any) -> str:
+    """A test's output as Markdown: `md` cleaned, anything else in a fence it cannot close."""
+    text = safetext.clean(text or "", OUTPUT_MAX).rstrip()
+    if not text.strip():
         return ""
     if fmt in (None, "md"):
         return text
-    longest = max((len(m) for m in re.findall(r"`{3,}", text)), default=2)
-    fence = "`" * (longest + 1)
-    return f"{fence}text\n{text}\n{fence}"
+    return safetext.md_fence(text, OUTPUT_MAX)
+
+
+def _tests(results: dict[str, Any]) -> list[dict[str, Any]]:
+    tests = results.get("tests")
+    return [t for t in tests if isinstance(t, dict)] if isinstance(tests, list) else []
 
 
 def feedback_markdown(results: dict[str, Any], *, title: str = "", submission_id: str = "") -> str:
     """The student-facing Markdown for one results.json object."""
-    lines = [f"# Feedback{': ' + title if title else ''}", ""]
+    lines = [f"# Feedback{': ' + _label(title) if title else ''}", ""]
     if submission_id:
-        lines += [f"Submission `{submission_id}`", ""]
+        lines += [f"Submission {safetext.md_inline(submission_id)}", ""]
     if results.get("visibility", "visible") != "visible":
         lines.append("Your results will be released later.")
         return "\n".join(lines) + "\n"
-    tests = [t for t in results.get("tests", []) if isinstance(t, dict)]
+    tests = _tests(results)
     shown = [t for t in tests if t.get("visibility", "visible") == "visible"]
     later = [t for t in tests if t.get("visibility", "visible") != "visible"]
-    got = sum(float(t.get("score") or 0) for t in shown)
-    avail = sum(float(t.get("max_score") or 0) for t in shown)
+    got = sum(_float(t.get("score")) for t in shown)
+    avail = sum(_float(t.get("max_score")) for t in shown)
     if not tests:
         lines.append(f"**Score: {_num(results.get('score', 0))}**")
     elif later:
@@ -62,7 +91,7 @@ def feedback_markdown(results: dict[str, Any], *, title: str = "", submission_id
     fmt_default = results.get("test_output_format")
     for t in shown:
         mark = "passed" if t.get("status", "passed") == "passed" else "failed"
-        head = f"{t.get('number', '')} {t.get('name', '')}".strip()
+        head = _label(f"{t.get('number', '')} {t.get('name', '')}".strip())
         lines += ["", f"### {head} — {_num(t.get('score'))} / {_num(t.get('max_score'))} ({mark})"]
         body = _block(t.get("output", ""), t.get("output_format", fmt_default))
         if body:
@@ -73,7 +102,7 @@ def feedback_markdown(results: dict[str, Any], *, title: str = "", submission_id
             group = [t for t in later if (t.get("visibility") if t.get("visibility") in LATER
                                           else "hidden") == vis]
             if group:
-                pts = sum(float(t.get("max_score") or 0) for t in group)
+                pts = sum(_float(t.get("max_score")) for t in group)
                 lines.append(f"- {len(group)} test{'s' if len(group) != 1 else ''} "
                              f"({pts:g} points): {why}")
     return "\n".join(lines) + "\n"

@@ -5,24 +5,33 @@ uninterrupted one.
 
 `report.html` is self-contained: plots are PNGs (matplotlib's Agg canvas, no pyplot state)
 embedded as `data:` URIs, CSS is inline, there is no script and a Content-Security-Policy
-forbids loading anything from elsewhere. Every student-controlled string is HTML-escaped.
+forbids loading anything from elsewhere. Every string is made safe for where it goes by
+`grader.safetext`: HTML-escaped clean text in the page, spreadsheet-safe cells in the CSVs
+(no formula prefix, no control characters), control-free text on the terminal. Writers never
+raise on text: a plot that cannot be drawn is a note, and the three files are always written.
+A row graded without OS isolation carries the flag `no_isolation`; a row whose sandbox saw
+tampering gets the status `tamper`.
 """
 from __future__ import annotations
 
 import base64
-import html
 import io
+import logging
+import math
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
 
+from grader import safetext
 from grader.batch import batch_meta, grader_meta
 from grader.intake import Submission
+
+log = logging.getLogger(__name__)
 
 ID_COLUMNS = ["id", "name", "email", "sid", "total", "max", "status", "flags", "runtime", "message"]
 GRADEBOOK_COLUMNS = ["id", "name", "email", "sid", "score"]
@@ -34,12 +43,24 @@ FAILURE_EXAMPLES = 3
 # Grader flags that are ordinary wrong answers; every other flag (crash, timeout, budget,
 # memory, forbidden, import, missing, protocol, grader_error, or any new one) needs a look.
 ORDINARY_FLAGS = frozenset({"not_implemented", "exception", "bad_value"})
+NO_ISOLATION = "no_isolation"      # flag of a row graded by the `plain` sandbox
+TAMPER = "tamper"                  # flag (and row status) of a row that attacked its sandbox
+NOTICE_FLAGS = frozenset({NO_ISOLATION})   # shown on every row, but not "needs attention"
 
 
 # -- reading results ------------------------------------------------------------------------
+def number(value: Any, default: float = 0.0) -> float:
+    """A finite float from whatever a results file holds (else `default`)."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return default
+    return x if math.isfinite(x) else default
+
+
 def test_column(test: dict[str, Any]) -> str:
-    """A test's column in grades.csv: its number and name."""
-    return f"{test.get('number', '')} {test.get('name', '')}".strip()
+    """A test's column in grades.csv: its number and name, one clean line."""
+    return safetext.one_line(f"{test.get('number', '')} {test.get('name', '')}")
 
 
 def number_key(num: str) -> tuple[int, ...]:
@@ -57,16 +78,37 @@ def _tests(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _max_score(results: dict[str, Any]) -> float:
     declared = grader_meta(results).get("max_score")
-    if isinstance(declared, (int, float)):
-        return float(declared)
+    if isinstance(declared, (int, float)) and not isinstance(declared, bool):
+        return number(declared, float("nan"))
     tests = _tests(results)
-    return float(sum(float(t.get("max_score") or 0) for t in tests)) if tests else float("nan")
+    return float(sum(number(t.get("max_score")) for t in tests)) if tests else float("nan")
 
 
 def passed(test: dict[str, Any]) -> bool:
     if "status" in test:
         return test["status"] == "passed"
-    return float(test.get("score") or 0) >= float(test.get("max_score") or 0) - 1e-9
+    return number(test.get("score")) >= number(test.get("max_score")) - 1e-9
+
+
+def _flags(gk: dict[str, Any], gb: dict[str, Any]) -> set[str]:
+    """The flags the grader and the batch recorded, as clean one-line words, plus
+    `no_isolation` when the grader ran in the `plain` sandbox."""
+    out = set()
+    for meta in (gk, gb):
+        flags = meta.get("flags")
+        for f in flags if isinstance(flags, list) else []:
+            if isinstance(f, str) and f.strip():
+                out.add(safetext.one_line(f, 40).replace(";", ","))
+    if gk.get("sandbox") == "plain":
+        out.add(NO_ISOLATION)
+    return out
+
+
+def _status(gb: dict[str, Any], gk: dict[str, Any], sub: Submission, flags: set[str]) -> str:
+    if TAMPER in flags:
+        return TAMPER
+    status = gb.get("status") or gk.get("status") or (sub.status if sub.status != "ok" else NOT_GRADED)
+    return safetext.one_line(status, 40)
 
 
 # -- grades.csv / gradebook.csv ---------------------------------------------------------------
@@ -76,18 +118,19 @@ def grades_frame(subs: list[Submission], results: dict[str, dict[str, Any]]) -> 
     for sub in subs:
         res = results.get(sub.id) or {}
         gb, gk = batch_meta(res), grader_meta(res)
-        flags = sorted(set(gk.get("flags") or []) | set(gb.get("flags") or []))
-        row = {"id": sub.id, "name": sub.name, "email": sub.email, "sid": sub.sid,
-               "total": float(res.get("score") or 0.0), "max": _max_score(res),
-               "status": gb.get("status") or gk.get("status")
-                         or (sub.status if sub.status != "ok" else NOT_GRADED),
-               "flags": ";".join(flags),
-               "runtime": float(gb["seconds"]) if isinstance(gb.get("seconds"), (int, float)) else np.nan,
-               "message": gb.get("message") or sub.message}
+        flags = _flags(gk, gb)
+        row = {"id": sub.id, "name": safetext.one_line(sub.name), "email": safetext.one_line(sub.email),
+               "sid": safetext.one_line(sub.sid), "total": number(res.get("score")),
+               "max": _max_score(res), "status": _status(gb, gk, sub, flags),
+               "flags": ";".join(sorted(flags, key=lambda f: (f != TAMPER, f))),
+               "runtime": number(gb.get("seconds"), np.nan),
+               "message": safetext.one_line(gb.get("message") or sub.message, 500)}
         for t in _tests(res):
             col = test_column(t)
+            if col in ID_COLUMNS:
+                col += " (test)"
             columns.setdefault(col, number_key(t.get("number", "")))
-            row[col] = float(t.get("score") or 0.0)
+            row[col] = number(t.get("score"))
         rows.append(row)
     test_cols = sorted(columns, key=lambda c: (columns[c], c))
     df = pd.DataFrame(rows, columns=ID_COLUMNS + test_cols)
@@ -104,23 +147,27 @@ def gradebook_frame(subs: list[Submission], df: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for sub in sorted(subs, key=lambda s: natural_key(s.id)):
         for m in sub.members or [None]:
-            rows.append({"id": sub.id, "name": m.name if m else "", "email": m.email if m else "",
-                         "sid": m.sid if m else "", "score": score.get(sub.id, 0.0)})
+            rows.append({"id": sub.id, "name": safetext.one_line(m.name) if m else "",
+                         "email": safetext.one_line(m.email) if m else "",
+                         "sid": safetext.one_line(m.sid) if m else "", "score": score.get(sub.id, 0.0)})
     return pd.DataFrame(rows, columns=GRADEBOOK_COLUMNS)
 
 
 def _csv_safe(df: pd.DataFrame) -> pd.DataFrame:
-    """Defuse spreadsheet formulas in text cells (a name or message starting with = + - @)."""
+    """Every text cell and header safe for a spreadsheet (`safetext.csv_cell`: one clean
+    line, a formula prefix defused); numbers pass through."""
     df = df.copy()
-    for col in TEXT_COLUMNS:
-        if col in df.columns:
-            df[col] = df[col].map(lambda v: "'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r") else v)
+    for col in df.columns:
+        if df[col].dtype == object:
+            df[col] = df[col].map(lambda v: safetext.csv_cell(v, 500) if isinstance(v, str) else v)
+    df.columns = [safetext.csv_cell(c, 500) for c in df.columns]
     return df
 
 
 def write_csvs(out: Path, subs: list[Submission], df: pd.DataFrame) -> None:
-    _csv_safe(df).to_csv(out / "grades.csv", index=False)
-    _csv_safe(gradebook_frame(subs, df)).to_csv(out / "gradebook.csv", index=False)
+    _csv_safe(df).to_csv(out / "grades.csv", index=False, encoding="utf-8", errors="replace")
+    _csv_safe(gradebook_frame(subs, df)).to_csv(out / "gradebook.csv", index=False,
+                                                encoding="utf-8", errors="replace")
 
 
 # -- per-test statistics ----------------------------------------------------------------------
@@ -131,7 +178,7 @@ _NUMBER = re.compile(r"(?<![A-Za-z_\d.])(?:0x[0-9a-fA-F]+|[-+]?(?:\d+\.?\d*|\.\d
 def normalize_message(text: str, limit: int = 160) -> str:
     """The gist of a failure message: first meaningful line, numbers replaced by '#', so
     'max abs error 0.031 at index 7' and '... 0.2 at index 3' group together."""
-    for line in (text or "").splitlines():
+    for line in safetext.clean(text or "").splitlines():
         line = line.strip().strip("`*_ ")
         if line:
             break
@@ -147,12 +194,12 @@ def test_stats(results: Iterable[dict[str, Any]]) -> pd.DataFrame:
     for res in results:
         for t in _tests(res):
             col = test_column(t)
-            s = acc.setdefault(col, {"test": col, "number": str(t.get("number", "")),
-                                     "name": str(t.get("name", "")),
-                                     "visibility": t.get("visibility", "visible"),
-                                     "max": float(t.get("max_score") or 0), "scores": [],
+            s = acc.setdefault(col, {"test": col, "number": safetext.one_line(t.get("number", "")),
+                                     "name": safetext.one_line(t.get("name", "")),
+                                     "visibility": safetext.one_line(t.get("visibility", "visible")),
+                                     "max": number(t.get("max_score")), "scores": [],
                                      "passed": 0, "failures": Counter()})
-            s["scores"].append(float(t.get("score") or 0))
+            s["scores"].append(number(t.get("score")))
             if passed(t):
                 s["passed"] += 1
             else:
@@ -170,7 +217,7 @@ def test_stats(results: Iterable[dict[str, Any]]) -> pd.DataFrame:
 
 def attention_flags(flags: Iterable[str]) -> list[str]:
     """The flags that make a submission worth a TA's look."""
-    return [f for f in flags if f and f not in ORDINARY_FLAGS]
+    return [f for f in flags if f and f not in ORDINARY_FLAGS and f not in NOTICE_FLAGS]
 
 
 def problems(df: pd.DataFrame) -> pd.DataFrame:
@@ -182,6 +229,24 @@ def problems(df: pd.DataFrame) -> pd.DataFrame:
 
 
 # -- plots --------------------------------------------------------------------------------------
+def _label(text: Any, limit: int = 48) -> str:
+    """A test name as a plot label: one clean line, `$` escaped (matplotlib reads $...$ as
+    mathtext, which can fail to parse)."""
+    text = safetext.one_line(text, limit + 20)
+    text = text if len(text) <= limit else text[:limit - 1] + "…"
+    return text.replace("$", r"\$")
+
+
+def _img(alt: str, plot: Callable[..., str], *args: Any) -> str:
+    """An <img> of a plot, or a note when it cannot be drawn (never an exception)."""
+    try:
+        return f'<img alt="{alt}" src="data:image/png;base64,{plot(*args)}">'
+    except Exception as exc:
+        log.warning("report: %s not drawn (%s: %s)", alt, type(exc).__name__,
+                    safetext.one_line(exc, 200))
+        return f'<p class="muted">({safetext.html(alt)}: plot unavailable)</p>'
+
+
 def _png(fig: Any) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
@@ -220,7 +285,7 @@ def plot_scores(df: pd.DataFrame) -> str:
 def plot_pass_rates(stats: pd.DataFrame) -> str:
     fig, ax = _figure(max(2.5, 0.28 * len(stats) + 1.2))
     if len(stats):
-        labels = [t if len(t) <= 48 else t[:47] + "…" for t in stats["test"]]
+        labels = [_label(t) for t in stats["test"]]
         y = np.arange(len(stats))[::-1]
         ax.barh(y, 100 * stats["pass_rate"], color="#2e8b57")
         ax.set_yticks(y, labels, fontsize=8)
@@ -262,7 +327,7 @@ code{background:#f5f5f5;padding:0 3px}ul.fail{margin:0;padding-left:1.1em}
 def _e(value: Any) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ""
-    return html.escape(str(value), quote=True)
+    return safetext.html(value)
 
 
 def _page(title: str, body: list[str]) -> str:
@@ -298,12 +363,11 @@ def render_html(title: str, df: pd.DataFrame, stats: pd.DataFrame) -> str:
         body.append(f" Graded: mean {graded['total'].mean():.2f}, median "
                     f"{graded['total'].median():.2f} out of {top:g}.")
     body.append("</p>")
-    body += ["<h2>Scores</h2>",
-             f'<img alt="score histogram" src="data:image/png;base64,{plot_scores(df)}">',
-             "<h2>Pass rate per test</h2>",
-             f'<img alt="pass rate per test" src="data:image/png;base64,{plot_pass_rates(stats)}">',
-             "<h2>Grading time</h2>",
-             f'<img alt="runtime distribution" src="data:image/png;base64,{plot_runtimes(df)}">']
+    if no_isolation(df):
+        body.append(f'<p class="bad">{_e(no_isolation_text(df))}</p>')
+    body += ["<h2>Scores</h2>", _img("score histogram", plot_scores, df),
+             "<h2>Pass rate per test</h2>", _img("pass rate per test", plot_pass_rates, stats),
+             "<h2>Grading time</h2>", _img("runtime distribution", plot_runtimes, df)]
 
     body.append("<h2>Tests</h2>")
     rows = []
@@ -326,11 +390,23 @@ def render_html(title: str, df: pd.DataFrame, stats: pd.DataFrame) -> str:
                 if len(prob) else "<p>Nothing: every submission was graded cleanly.</p>")
 
     body.append("<h2>All submissions</h2>")
-    body.append(_table(["id", "name", "total", "max", "status", "runtime (s)"],
+    body.append(_table(["id", "name", "total", "max", "status", "flags", "runtime (s)"],
                        [[_e(r.id), _e(r.name), f"{r.total:g}", _e(f"{r.max:g}"), _e(r.status),
-                         "" if np.isnan(r.runtime) else f"{r.runtime:.1f}"]
-                        for r in df.itertuples()], {2, 3, 5}))
+                         _e(r.flags), "" if np.isnan(r.runtime) else f"{r.runtime:.1f}"]
+                        for r in df.itertuples()], {2, 3, 6}))
     return _page(title, body)
+
+
+def no_isolation(df: pd.DataFrame) -> int:
+    """How many rows were graded without OS isolation."""
+    return int(df["flags"].fillna("").map(lambda f: NO_ISOLATION in f.split(";")).sum()) if len(df) else 0
+
+
+def no_isolation_text(df: pd.DataFrame) -> str:
+    return (f"WARNING: {no_isolation(df)} of {len(df)} submissions were graded WITHOUT OS "
+            f"isolation (sandbox 'plain', flag {NO_ISOLATION}): their code ran as the grader's "
+            f"user and could have changed any result. Regrade on Linux with bubblewrap, in a "
+            f"Linux container, or on Gradescope before trusting these grades.")
 
 
 def write_report(out: Path, title: str, subs: list[Submission],
@@ -338,7 +414,8 @@ def write_report(out: Path, title: str, subs: list[Submission],
     """grades.csv, gradebook.csv and report.html in `out`."""
     write_csvs(out, subs, df)
     stats = test_stats(results[s.id] for s in subs if s.id in results)
-    (out / "report.html").write_text(render_html(title, df, stats), encoding="utf-8")
+    (out / "report.html").write_text(render_html(title, df, stats), encoding="utf-8",
+                                     errors="replace")
 
 
 def write_index(out: Path, batches: dict[str, pd.DataFrame]) -> Path:
@@ -355,7 +432,7 @@ def write_index(out: Path, batches: dict[str, pd.DataFrame]) -> Path:
             _table(["assignment", "submissions", "graded", "need attention", "mean score",
                     "max", "grades"], rows, {1, 2, 3, 4, 5})]
     path = Path(out) / "index.html"
-    path.write_text(_page("Grading reports", body), encoding="utf-8")
+    path.write_text(_page("Grading reports", body), encoding="utf-8", errors="replace")
     return path
 
 
@@ -375,5 +452,7 @@ def summary_text(assignment: str, df: pd.DataFrame, out: Path, seconds: float | 
         shown = ", ".join(f"{r.id} ({r.status}{'; ' + r.flags if r.flags else ''})"
                           for r in prob.head(8).itertuples())
         lines.append(f"  needs attention ({len(prob)}): {shown}{' …' if len(prob) > 8 else ''}")
+    if no_isolation(df):
+        lines.append("  " + no_isolation_text(df))
     lines.append(f"  wrote {out / 'grades.csv'}, {out / 'gradebook.csv'}, {out / 'report.html'}")
-    return "\n".join(lines)
+    return safetext.terminal("\n".join(lines), 20_000)

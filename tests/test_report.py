@@ -25,9 +25,9 @@ def t(number, name, score, max_score, vis="visible", output=""):
                            status=status, tags=[name], visibility=vis, output=output or status)
 
 
-def result(tests, *, status="graded", flags=(), seconds=1.5, sub_id="x"):
+def result(tests, *, status="graded", flags=(), seconds=1.5, sub_id="x", sandbox="bwrap"):
     data = res.build(tests, execution_time=seconds, output="Files: found",
-                     extra={"assignment": "softmax", "status": status, "sandbox": "plain",
+                     extra={"assignment": "softmax", "status": status, "sandbox": sandbox,
                             "flags": list(flags), "max_score": 10.0})
     data["extra_data"]["gradekit_batch"] = {"assignment": "softmax", "id": sub_id, "status": status,
                                             "digest": "d", "message": "", "seconds": seconds}
@@ -114,9 +114,9 @@ def test_feedback_hides_hidden_tests(klass):
     assert "SECRET" not in md1 and "1 test (2 points): hidden from students" in md1
     fenced = feedback_markdown({"tests": [dict(t("1", "a", 0, 1), output="x\n``` y",
                                                output_format="text")]})
-    assert "````text\nx\n``` y\n````" in fenced       # plain text cannot close its fence
+    assert "````\nx\n``` y\n````" in fenced       # plain text cannot close its fence
     bad = feedback_markdown(results["bad"])
-    assert "could not be graded (bad_archive): not a readable zip file" in bad
+    assert "could not be graded (bad_archive):\n\n```\nnot a readable zip file\n```" in bad
 
 
 def test_report_html_self_contained_and_escaped(tmp_path, klass):
