@@ -1,7 +1,9 @@
 """Gradescope `results.json`: built in memory, written once per update, atomically.
 
-Only the trusted process writes it (SPEC §5). `execution_time` is a number (gradescope-utils
-writes a string) and scores are rounded so totals never read 2.0001 (otter #563).
+Only the trusted process writes it. `execution_time` is a number (gradescope-utils writes a
+string) and scores are rounded so totals never read 2.0001 (otter #563). Output fields pass
+through `safetext.clean` (valid UTF-8, no control characters, bounded), whatever the caller
+built them from; student text inside them is already fenced by the runner.
 """
 from __future__ import annotations
 
@@ -11,8 +13,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from grader import safetext
+
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "results.schema.json"
 SCORE_DIGITS = 4
+OUTPUT_MAX = 20_000       # characters of one output field (a test's, or the top-level one)
 
 
 def points(x: float) -> float:
@@ -22,9 +27,10 @@ def points(x: float) -> float:
 
 def test_result(*, name: str, number: str, score: float, max_score: float, status: str,
                 tags: tuple[str, ...] | list[str], visibility: str, output: str) -> dict[str, Any]:
-    return {"name": name, "number": number, "score": points(score),
+    return {"name": safetext.one_line(name), "number": number, "score": points(score),
             "max_score": points(max_score), "status": status, "tags": list(tags),
-            "visibility": visibility, "output": output, "output_format": "md"}
+            "visibility": visibility, "output": safetext.clean(output, OUTPUT_MAX),
+            "output_format": "md"}
 
 
 def build(tests: list[dict[str, Any]], *, execution_time: float, output: str,
@@ -33,7 +39,7 @@ def build(tests: list[dict[str, Any]], *, execution_time: float, output: str,
     return {
         "score": points(sum(t["score"] for t in tests)),
         "execution_time": round(float(execution_time), 3),
-        "output": output,
+        "output": safetext.clean(output, OUTPUT_MAX),
         "output_format": "md",
         "test_output_format": "md",
         "visibility": "visible",

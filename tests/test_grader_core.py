@@ -126,3 +126,18 @@ def test_find_file_prefers_top_level_and_skips_macos_junk(tmp_path):
     assert find_file(tmp_path, "softmax.py").read_text() == "shallow"
     (tmp_path / "softmax.py").write_text("top")
     assert find_file(tmp_path, "softmax.py").read_text() == "top"
+
+
+def test_results_output_is_clean_text_and_gradekit_extra_is_checked():
+    t = res.test_result(name="a\x1b[2J", number="1", score=0, max_score=1, status="failed",
+                        tags=("f",), visibility="visible", output="x\ud800\x1b]0;t\x07" * 10_000)
+    data = res.build([t], execution_time=0.0, output="\x00hdr",
+                     extra={"flags": ["budget"], "time_budget": 480.0})
+    jsonschema.validate(data, res.schema())
+    text = json.dumps(data, ensure_ascii=False)
+    text.encode("utf-8")                                        # no lone surrogates
+    assert "\x1b" not in text and "\x07" not in text and "\x00" not in text
+    assert len(t["output"]) <= res.OUTPUT_MAX + 100
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(dict(data, extra_data={"gradekit": {"flags": "budget"}}),
+                            res.schema())

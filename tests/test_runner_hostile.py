@@ -6,6 +6,7 @@ suites, so these tests are fast and do not move when a suite changes.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 
 from grader import batch, results as res, runner
-from grader.declaration import Assignment, Limits
+from grader.declaration import ROOT, Assignment, Limits
 from grader.framework import Budget, BudgetedWorker, CheckFailed, Context
 from grader.framework import TestSpec as Spec
 from grader.sandbox import StudentError, isolation
@@ -279,6 +280,23 @@ def test_batch_caps_the_child_at_the_declared_budget_plus_shutdown():
     assert soft is None and hard == declared.submission_seconds + declared.shutdown_seconds
     soft, hard = batch.budgets("softmax", 100.0)
     assert soft == 100.0 and 100.0 < hard <= 100.0 + declared.shutdown_seconds
+
+
+def test_gradescope_autograder_counts_its_own_start_against_the_budget(monkeypatch):
+    spec_ = importlib.util.spec_from_file_location(
+        "_autograde", ROOT / "publish" / "templates" / "autograder" / "autograde.py")
+    autograde = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(autograde)
+    monkeypatch.delenv("GRADEKIT_TIME_BUDGET", raising=False)
+    declared = runner.load("convnet").limits.submission_seconds
+    assert declared - 60 < autograde.time_budget("convnet") <= declared
+    monkeypatch.setattr(autograde, "START", time.monotonic() - declared + 10)
+    assert autograde.time_budget("convnet") <= 10
+    monkeypatch.setattr(autograde, "START", time.monotonic() - 10 * declared)
+    assert autograde.time_budget("convnet") == autograde.MIN_BUDGET
+    monkeypatch.setenv("GRADEKIT_TIME_BUDGET", "7")
+    monkeypatch.setattr(autograde, "START", time.monotonic())
+    assert 6 < autograde.time_budget("convnet") <= 7
 
 
 # -- sources read the way Python reads them ---------------------------------------------------

@@ -8,7 +8,9 @@
 source/ (this zip), submission/, submission_metadata.json, results/. The runner rewrites
 results.json atomically after every test, so a global timeout or a kill leaves valid partial
 results; any error of ours still ends in a valid results.json, with score 0 only when nothing
-was graded. Visibility is never changed here: `after_due_date` tests stay so and Gradescope
+was graded. Grading keeps to the assignment's one total time budget (`Limits.
+submission_seconds`, counted from this script's start), well inside Gradescope's default
+10 minutes. Visibility is never changed here: `after_due_date` tests stay so and Gradescope
 reveals them after the due date; hidden tests never show their inputs.
 """
 from __future__ import annotations
@@ -31,6 +33,7 @@ SUBMISSION = ROOT / "submission"
 METADATA = ROOT / "submission_metadata.json"
 RESULTS = ROOT / "results" / "results.json"
 STAFF = "course staff have the details; it is not caused by your code"
+MIN_BUDGET = 1.0          # seconds: with less left, the runner still writes every test's row
 
 
 def log(message: str) -> None:
@@ -129,6 +132,16 @@ def salvage(message: str) -> None:
     write_json(data)
 
 
+def time_budget(assignment: str) -> float:
+    """Seconds the runner may use: the assignment's one declared total budget
+    (`Limits.submission_seconds`, or $GRADEKIT_TIME_BUDGET for tests) minus what this process
+    already used (interpreter start, protecting files), so the whole autograder fits it."""
+    from grader.declaration import load
+    override = os.environ.get("GRADEKIT_TIME_BUDGET")
+    total = float(override) if override else load(assignment).limits.submission_seconds
+    return max(total - (time.monotonic() - START), MIN_BUDGET)
+
+
 def grade() -> None:
     config = json.loads((SOURCE / "autograder.json").read_text())
     protect()
@@ -136,9 +149,8 @@ def grade() -> None:
     sys.path.insert(0, str(SOURCE))
     from grader import results as res
     from grader.runner import grade_submission
-    budget = os.environ.get("GRADEKIT_TIME_BUDGET")
     data = grade_submission(config["assignment"], SUBMISSION, results_path=RESULTS,
-                            time_budget=float(budget) if budget else None)
+                            time_budget=time_budget(config["assignment"]))
     data["output"] = (data.get("output") or "") + later_note(data, facts)
     data["extra_data"]["gradekit"]["submission"] = facts
     res.write_atomic(RESULTS, data)
