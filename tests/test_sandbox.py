@@ -17,9 +17,10 @@ import pytest
 
 from grader.sandbox import (KINDS, Handle, StudentError, Worker, req_call, req_get_attr,
                             req_method, req_new, req_set_item, start_worker)
-from grader.sandbox import protocol
-from sandbox_cases.support import (ALL_CASES, LIMITS, MODES, make_workdir, mode_env,
-                                   new_worker, require)
+from grader.sandbox import isolation, protocol
+from sandbox_cases.support import (sandbox_test_env,  # noqa: F401 (autouse)
+                                   ALL_CASES, LIMITS, MODES, TEST_UID, make_workdir,
+                                   mode_env, new_worker, require)
 
 
 @pytest.fixture(scope="module", params=MODES)
@@ -294,10 +295,10 @@ def test_environment_limits_and_files(worker):
     assert env["files"] == sorted(ALL_CASES)
     assert env["path0"] == env["cwd"]
     if worker.mode == "bwrap":
-        assert env["cwd"] == "/submission" and env["uid"] == 65534
+        assert env["cwd"] == "/submission" and env["uid"] == int(TEST_UID)
         assert "bubblewrap" in worker.isolation_note
     elif worker.mode == "uid":
-        assert env["uid"] == 65534 and "uid 65534" in worker.isolation_note
+        assert env["uid"] == int(TEST_UID) and f"uid {TEST_UID}" in worker.isolation_note
     else:
         assert env["cwd"] == str(worker.workdir)
         assert "NO OS isolation" in worker.isolation_note
@@ -307,6 +308,8 @@ def test_tmp_is_private(worker):
     path = worker.call("basic.write_tmp", ("gk_private.txt", "secret"))
     if worker.mode == "bwrap":
         assert path == "/tmp/gk_private.txt" and not os.path.exists(path)
+    elif worker.mode == "uid" and isolation.uid_namespaces_ok():   # the stage, seen inside
+        assert path == f"{isolation.UID_INNER}/home/gk_private.txt"
     else:                                     # a per-worker HOME/TMPDIR, removed on close
         assert path.startswith(("/tmp", "/var", tempfile_root()))
         assert os.path.exists(path)

@@ -201,10 +201,12 @@ class Worker:
         self.limits = limits
         self.forbidden_imports = tuple(forbidden_imports)
         if launcher is None:           # `launcher` is for isolation's own probes
-            self.mode, self.isolation_note = isolation.choose(mode)
+            self.mode, note = isolation.choose(mode)
             launcher = functools.partial(isolation.launch, self.mode)
         else:
-            self.mode, self.isolation_note = "probe", "sandbox: probe"
+            self.mode, note = "probe", "sandbox: probe"
+        self.limits_note = isolation.memory_note(self.mode, limits.memory_mb, limits.processes)
+        self.isolation_note = f"{note}; {self.limits_note}"
         self._launcher = launcher
         self.owner = next(_owners)
         self.generation = 0
@@ -637,38 +639,54 @@ def _exited(pid: int, grace: float) -> bool:
         time.sleep(0.01)
 
 
-def _children_map() -> dict[int, list[int]]:
-    kids: dict[int, list[int]] = {}
+def _process_table() -> dict[int, tuple[int, int, int, bytes]]:
+    """pid -> (ppid, process group, session, state) for every process in /proc."""
+    table = {}
     for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
         if not entry.name.isdigit():
             continue
         try:
             with open(f"/proc/{entry.name}/stat", "rb") as f:
                 stat = f.read()
-            ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+            fields = stat[stat.rindex(b")") + 2:].split()
+            table[int(entry.name)] = (int(fields[1]), int(fields[2]), int(fields[3]), fields[0])
         except (OSError, ValueError, IndexError):
             continue
-        kids.setdefault(ppid, []).append(int(entry.name))
-    return kids
+    return table
 
 
-def _kill_tree(pid: int) -> None:
-    """SIGKILL the worker's process group and every descendant still attached to it."""
-    for _ in range(3):
-        kids = _children_map()
-        tree, todo = [], [pid]
-        while todo:
-            p = todo.pop()
-            tree.append(p)
-            todo.extend(kids.get(p, ()))
+def _sandbox_pids(pid: int, table: dict[int, tuple[int, int, int, bytes]]) -> list[int]:
+    """The worker's descendants plus everything still in its process group or session
+    (a student process that double-forked stays in the session unless it also setsid()s;
+    one that did is re-parented to the monitor, a subreaper, and found as a descendant)."""
+    kids: dict[int, list[int]] = {}
+    for p, (ppid, _, _, _) in table.items():
+        kids.setdefault(ppid, []).append(p)
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(kids.get(p, ()))
+    same = [p for p, (_, pgid, sid, _) in table.items() if pid in (pgid, sid)]
+    return list(dict.fromkeys(tree + same))
+
+
+def _kill_tree(pid: int, wait: float = 5.0) -> None:
+    """SIGKILL the worker, its descendants, its process group and session; then wait
+    until they are gone (zombies count as gone), so nothing writes after we return."""
+    deadline = time.monotonic() + wait
+    while True:
+        table = _process_table()
+        victims = [p for p in _sandbox_pids(pid, table) if table.get(p, (0, 0, 0, b"Z"))[3] != b"Z"]
         try:
             os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        for p in tree:
+        for p in victims:
             try:
                 os.kill(p, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-        if len(tree) <= 1:
+        if len(victims) <= 1 or time.monotonic() > deadline:
             break
+        time.sleep(0.01)

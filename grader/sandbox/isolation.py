@@ -36,10 +36,12 @@ import functools
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -98,30 +100,37 @@ def is_root() -> bool:
 
 
 def interpreter() -> str:
-    return os.environ.get("GRADEKIT_SANDBOX_PYTHON") or sys.executable
+    """The worker's Python: GRADEKIT_SANDBOX_PYTHON, else the base interpreter under this
+    one's venv (a venv's own site-packages holds staff packages the sandbox must not see)."""
+    chosen = os.environ.get("GRADEKIT_SANDBOX_PYTHON")
+    if chosen:
+        return chosen
+    base = Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    return str(base) if base.is_file() else os.path.realpath(sys.executable)
+
+
+def numpy_dirs() -> list[Path]:
+    """numpy's package folder and its bundled libraries (`numpy.libs`), nothing else of
+    the site-packages it lives in (which may hold scikit-learn's labelled digits)."""
+    import numpy
+    pkg = Path(numpy.__file__).resolve().parent
+    return [d for d in (pkg, pkg.parent / "numpy.libs") if d.is_dir()]
 
 
 def extra_site_dirs() -> list[str]:
-    """numpy's site-packages, when the worker runs another interpreter than ours."""
-    if interpreter() == sys.executable:
-        return []
+    """numpy's whole site-packages (plain mode only: it has no isolation to keep)."""
     import numpy
     return [str(Path(numpy.__file__).resolve().parent.parent)]
 
 
 def python_roots() -> list[str]:
-    """Directories the worker's Python and numpy live in (bound read-only into bwrap)."""
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-             str(Path(sys.executable).parent.parent)}
+    """Directories the worker's Python lives in (bound read-only into bwrap): the
+    interpreter's installation only; numpy is bound on its own (see numpy_dirs)."""
     exe = Path(interpreter())
-    paths.add(str(exe.resolve().parent.parent))
-    paths.add(str(exe.parent.parent))
-    paths.update(extra_site_dirs())
-    try:
-        import numpy
-        paths.add(str(Path(numpy.__file__).resolve().parent.parent))
-    except ImportError:
-        pass
+    paths = {str(exe.resolve().parent.parent), str(exe.parent.parent)}
+    if interpreter() == os.path.realpath(sys.executable) or \
+            exe.resolve() == Path(sys.base_prefix, "bin", exe.name).resolve():
+        paths.update({sys.base_prefix, sys.base_exec_prefix})
     roots = _outermost(p for p in paths if p and not _under(p, "/usr"))
     kit = str(HERE.parent.parent)
     safe = []
@@ -146,6 +155,39 @@ def _outermost(paths) -> list[str]:
     return result
 
 
+def site_packages_of(roots: list[str]) -> list[str]:
+    """site-packages/dist-packages folders under the bound Python roots and /usr: hidden
+    behind an empty tmpfs in bwrap, so only the private numpy site is importable/readable."""
+    found = []
+    for root in [*roots, "/usr", "/usr/local"]:
+        for pattern in ("lib/python3*/site-packages", "lib/python3*/dist-packages",
+                        "lib/python3/dist-packages", "local/lib/python3*/dist-packages"):
+            found += [str(p) for p in Path(root).glob(pattern) if p.is_dir()]
+    return sorted(set(found))
+
+
+def private_site(parent: Path) -> Path:
+    """`parent/site` holding numpy (hard links where possible, else copies), readable by
+    the sandbox uid without any view of the staff venv or the kit."""
+    site = parent / "site"
+    site.mkdir(mode=0o755)
+    for src in numpy_dirs():
+        _link_tree(src, site / src.name)
+    return site
+
+
+def _link_tree(src: Path, dest: Path) -> None:
+    def link_or_copy(a: str, b: str) -> None:
+        try:
+            os.link(a, b)
+        except OSError:
+            shutil.copy2(a, b)
+    shutil.copytree(src, dest, copy_function=link_or_copy)
+    for p in [dest, *dest.rglob("*")]:
+        if p.is_dir() and not p.is_symlink():
+            p.chmod(0o755)
+
+
 def base_env(home: str) -> dict[str, str]:
     return {"PATH": "/usr/bin:/bin", "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8",
             "LC_ALL": "C.UTF-8", **BLAS_ENV}
@@ -157,10 +199,11 @@ def _tool(name: str) -> str | None:
 
 # --------------------------------------------------------------------------- staging
 def _stage(workdir: Path, uid: int, gid: int) -> tuple[Path, Callable[[], None]]:
-    """A world-traversable folder with copies of the submission and the worker's files.
+    """A folder with copies of the submission, the worker's files and a numpy-only site.
 
-    Layout: <stage>/submission (read-only for the sandbox uid), <stage>/gradekit (the two
-    worker files), <stage>/home (owned by the sandbox uid, 0700).
+    Layout: <stage> (root, 0711) / submission (owned by the sandbox uid, 0700: no other
+    uid lists or reads it) / gradekit (the two worker files) / site (numpy only) / home
+    (owned by the sandbox uid, 0700).
     """
     stage = Path(tempfile.mkdtemp(prefix="gradekit-stage-"))
     stage.chmod(0o711)
@@ -168,12 +211,15 @@ def _stage(workdir: Path, uid: int, gid: int) -> tuple[Path, Callable[[], None]]
     shutil.copytree(workdir, sub, symlinks=True)
     for p in [sub, *sub.rglob("*")]:
         if not p.is_symlink():
-            p.chmod(0o755 if p.is_dir() else 0o644)
+            p.chmod(0o700 if p.is_dir() else 0o600)
+            if is_root():
+                os.chown(p, uid, gid)
     gk = stage / "gradekit"
     gk.mkdir(mode=0o755)
     for name in WORKER_FILES:
         shutil.copyfile(HERE / name, gk / name)
         (gk / name).chmod(0o644)
+    private_site(stage)
     home = stage / "home"
     home.mkdir(mode=0o700)
     if is_root():
@@ -186,30 +232,160 @@ def _remove_tree(path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- plain / uid
-def _worker_argv(worker_dir: str, config: dict[str, Any]) -> list[str]:
-    return [interpreter(), "-I", "-B", f"{worker_dir}/worker_main.py", json.dumps(config)]
+def _worker_argv(worker_dir: str, config: dict[str, Any], python: str | None = None
+                 ) -> list[str]:
+    return [python or interpreter(), "-I", "-S", "-B", f"{worker_dir}/worker_main.py",
+            json.dumps(config)]
+
+
+def plain_allowed() -> bool:
+    """Plain mode (no OS isolation) only on the TA's explicit, unsafe choice."""
+    return os.environ.get("GRADEKIT_ALLOW_PLAIN") == "1"
+
+
+PLAIN_REFUSED = (
+    "refusing to grade without OS isolation (sandbox mode 'plain'{why}): student code would "
+    "run as your own user and could read or rewrite other students' results. Get isolation "
+    "with Linux + bubblewrap (apt-get install bubblewrap), a Linux container run as root, or "
+    "Gradescope; or, knowing the risk, pass --unsafe-no-isolation (sets "
+    "GRADEKIT_ALLOW_PLAIN=1).")
 
 
 def _launch_plain(workdir: Path, config: dict[str, Any], pass_fds: tuple[int, ...]) -> Launch:
     home = tempfile.mkdtemp(prefix="gradekit-home-")
     cfg = dict(config, workdir=str(workdir), monitor=True, site=extra_site_dirs())
-    return Launch(_worker_argv(str(HERE), cfg), base_env(home), str(workdir), pass_fds,
+    return Launch(_worker_argv(str(HERE), cfg, os.path.realpath(sys.executable)),
+                  base_env(home), str(workdir), pass_fds,
                   cleanups=[functools.partial(_remove_tree, Path(home))])
+
+
+UID_INNER = "/tmp/gradekit"          # where the stage appears in uid mode's mount namespace
+UID_HIDDEN = ("/tmp", "/var/tmp", "/dev/shm", "/home", "/root", "/mnt", "/media", "/srv",
+              "/autograder")
+UID_SETUP = r"""
+import ctypes, json, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+BIND, REC, RDONLY, REMOUNT = 4096, 16384, 1, 32
+def mount(src, dst, fstype=None, flags=0, data=None):
+    if libc.mount(src.encode(), dst.encode(), fstype and fstype.encode(), flags,
+                  data and data.encode()) != 0:
+        err = ctypes.get_errno()
+        sys.exit("gradekit uid sandbox: mount %s: %s" % (dst, os.strerror(err)))
+cfg = json.loads(sys.argv[1])
+os.chdir(cfg["stage"])                     # relative paths below resolve through this dir,
+for i, path in enumerate(cfg["expose"]):   # even once its absolute path is covered
+    os.mkdir("x%d" % i)
+    mount(path, "x%d" % i, flags=BIND | REC)
+for path in cfg["hide"]:
+    mount("gradekit-hidden", path, "tmpfs", 0, "size=1m,mode=0755")
+for i, path in enumerate(cfg["expose"]):
+    os.makedirs(path, exist_ok=True)
+    mount("x%d" % i, path, flags=BIND | REC)
+    mount("none", path, flags=BIND | REC | REMOUNT | RDONLY)
+for path in cfg["mask"]:
+    mount("gradekit-hidden", path, "tmpfs", RDONLY, "size=4k,mode=0755")
+os.makedirs(cfg["inner"], exist_ok=True)
+mount(".", cfg["inner"], flags=BIND)
+os.chdir("/")
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
+
+def hidden_paths() -> list[str]:
+    """Covered by an empty tmpfs in uid mode's private mount namespace: the kit, temporary
+    folders (other stages, batch outputs), homes, Gradescope's /autograder, and what
+    GRADEKIT_SANDBOX_HIDE lists (os.pathsep-separated, e.g. a batch's OUT folder)."""
+    extra = [p for p in os.environ.get("GRADEKIT_SANDBOX_HIDE", "").split(os.pathsep) if p]
+    paths = [str(HERE.parent.parent), *UID_HIDDEN, *extra]
+    return [p for p in _outermost(os.path.realpath(p) for p in paths) if os.path.isdir(p)]
 
 
 def _launch_uid(workdir: Path, config: dict[str, Any], pass_fds: tuple[int, ...]) -> Launch:
     uid, gid = sandbox_uid()
     stage, remove = _stage(workdir, uid, gid)
-    cfg = dict(config, workdir=str(stage / "submission"), monitor=True, site=extra_site_dirs())
-    return Launch(_worker_argv(str(stage / "gradekit"), cfg), base_env(str(stage / "home")),
-                  str(stage / "submission"), pass_fds,
-                  popen_kwargs={"user": uid, "group": gid, "extra_groups": [], "umask": 0o077},
-                  cleanups=[remove])
+    cleanups = [remove, functools.partial(kill_uid, uid)]
+    if not uid_namespaces_ok():
+        cfg = dict(config, workdir=str(stage / "submission"), monitor=True,
+                   site=[str(stage / "site")])
+        return Launch(_worker_argv(str(stage / "gradekit"), cfg),
+                      base_env(str(stage / "home")), str(stage / "submission"), pass_fds,
+                      popen_kwargs={"user": uid, "group": gid, "extra_groups": [],
+                                    "umask": 0o077},
+                      cleanups=cleanups)
+    # A private mount + pid namespace (root, no user namespace needed): a fresh /proc that
+    # shows only the sandbox's processes, an empty tmpfs over the kit, temporary folders and
+    # homes, the Python installation bound back read-only where it was (so a Python under
+    # /root works), and the stage at UID_INNER. The monitor is pid 1 there: nothing in the
+    # sandbox survives it.
+    cfg = dict(config, workdir=f"{UID_INNER}/submission", monitor=True,
+               site=[f"{UID_INNER}/site"])
+    hidden = hidden_paths()
+    expose = [r for r in python_roots() if any(_under(r, h) for h in hidden)]
+    setup = json.dumps({"stage": str(stage), "expose": expose, "hide": hidden,
+                        "inner": UID_INNER, "mask": site_packages_of(python_roots())})
+    argv = [_tool("unshare") or "unshare", "--mount", "--pid", "--fork", "--mount-proc",
+            "--propagation", "private", "--", os.path.realpath(sys.executable), "-I", "-S",
+            "-c", UID_SETUP, setup, *_setpriv(uid, gid),
+            *_worker_argv(f"{UID_INNER}/gradekit", cfg)]
+    return Launch(argv, base_env(f"{UID_INNER}/home"), "/", pass_fds, cleanups=cleanups)
+
+
+@functools.lru_cache(maxsize=None)
+def uid_namespaces_ok() -> bool:
+    """Can root make a private mount + pid namespace here (not in every container)?"""
+    if not is_root() or _tool("unshare") is None or _tool("setpriv") is None:
+        return False
+    try:
+        r = subprocess.run([_tool("unshare"), "--mount", "--pid", "--fork", "--mount-proc",
+                            "--propagation", "private", "--", _tool("sh") or "/bin/sh", "-c",
+                            "mount -t tmpfs gradekit-probe /mnt && ls /proc"],
+                           capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return r.returncode == 0 and len([x for x in r.stdout.split() if x.isdigit()]) <= 3
+
+
+def uid_processes(uid: int) -> list[int]:
+    """Pids whose real uid is `uid` (from /proc)."""
+    found = []
+    for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
+        if entry.name.isdigit():
+            try:
+                if os.stat(f"/proc/{entry.name}").st_uid == uid:
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+def kill_uid(uid: int, wait: float = 10.0) -> None:
+    """Kill every process of the sandbox uid and wait until none is left, so nothing a
+    student started (even outside the worker's process tree) outlives their run. A forked
+    child takes the uid and sends SIGKILL to -1 (everything it may signal: that uid)."""
+    if not is_root() or uid in (0, os.getuid()):
+        return
+    deadline = time.monotonic() + wait
+    while uid_processes(uid) and time.monotonic() < deadline:
+        pid = os.fork()
+        if pid == 0:                                   # pragma: no cover (child)
+            try:
+                os.setgroups([])
+                os.setgid(uid)
+                os.setuid(uid)
+                os.kill(-1, signal.SIGKILL)
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        time.sleep(0.02)
 
 
 # --------------------------------------------------------------------------- bwrap
+INNER_SITE = "/gradekit-site"        # numpy alone, bound from wherever it is installed
+
+
 def _bwrap_args(binds: list[tuple[str, str]], data_fds: dict[str, int],
-                env: dict[str, str], uid: int, gid: int, disable_userns: bool) -> list[str]:
+                env: dict[str, str], uid: int, gid: int, disable_userns: bool,
+                masked: list[str] = ()) -> list[str]:
     """bwrap options: namespaces, a minimal root filesystem, the binds (src, dest)."""
     args = ["--unshare-all", "--unshare-user", "--die-with-parent", "--new-session",
             "--hostname", "sandbox", "--uid", str(uid), "--gid", str(gid),
@@ -229,6 +405,8 @@ def _bwrap_args(binds: list[tuple[str, str]], data_fds: dict[str, int],
              "--size", str(TMPFS_MB << 20), "--tmpfs", "/tmp"]
     for src, dest in binds:
         args += ["--ro-bind", src, dest]
+    for path in masked:                       # other packages of the Python installation
+        args += ["--tmpfs", path, "--remount-ro", path]
     for dest, fd in data_fds.items():
         args += ["--perms", "0444", "--ro-bind-data", str(fd), dest]
     args += ["--clearenv", "--chdir", INNER_SUBMISSION]
@@ -252,7 +430,8 @@ def _launch_bwrap(workdir: Path, config: dict[str, Any], pass_fds: tuple[int, ..
                     data_fds=list(data_fds.values()), cleanups=cleanups)
     try:
         roots = python_roots()
-        sources = [(r, r) for r in roots] + [(str(workdir), INNER_SUBMISSION)]
+        site = [(str(d), f"{INNER_SITE}/{d.name}") for d in numpy_dirs()]
+        sources = [(r, r) for r in roots] + site + [(str(workdir), INNER_SUBMISSION)]
         prefix: list[str] = []
         binds = sources
         if variant == "view":
@@ -276,13 +455,14 @@ def _launch_bwrap(workdir: Path, config: dict[str, Any], pass_fds: tuple[int, ..
             # Root without a mount namespace: drop first; the submission goes via staging.
             stage, remove = _stage(workdir, uid, gid)
             cleanups.append(remove)
-            binds = [(r, r) for r in roots] + [(str(stage / "submission"), INNER_SUBMISSION)]
+            binds = [(r, r) for r in roots] + site + \
+                [(str(stage / "submission"), INNER_SUBMISSION)]
             prefix = _setpriv(uid, gid)
         env = base_env("/tmp")
-        cfg = dict(config, workdir=INNER_SUBMISSION, site=extra_site_dirs())
-        args = _bwrap_args(binds, data_fds, env, uid, gid, _disable_userns_ok())
-        worker = [interpreter(), "-I", "-B", f"{INNER_WORKER_DIR}/worker_main.py",
-                  json.dumps(cfg)]
+        cfg = dict(config, workdir=INNER_SUBMISSION, site=[INNER_SITE])
+        args = _bwrap_args(binds, data_fds, env, uid, gid, _disable_userns_ok(),
+                           masked=site_packages_of(roots))
+        worker = _worker_argv(INNER_WORKER_DIR, cfg)
         launch.argv = [*prefix, bwrap, *args, "--", *worker]
     except BaseException:
         launch.cleanup()
@@ -374,6 +554,8 @@ def choose(requested: str = "auto") -> tuple[str, str]:
     if mode != "auto":
         if mode not in MODES:
             raise ValueError(f"unknown sandbox mode {mode!r}; choose auto, {', '.join(MODES)}")
+        if mode == "plain" and not plain_allowed():
+            raise SandboxUnavailable(PLAIN_REFUSED.format(why=", requested"))
         ok, why = available(mode)
         if not ok:
             raise SandboxUnavailable(f"sandbox mode {mode!r} is not usable here: {why}")
@@ -386,6 +568,9 @@ def choose(requested: str = "auto") -> tuple[str, str]:
         if ok:
             return candidate, note(candidate)
         reasons.append(f"{candidate}: {why}")
+    if not plain_allowed():
+        raise SandboxUnavailable(PLAIN_REFUSED.format(
+            why=", the only one usable here: " + "; ".join(reasons)[:600]))
     return "plain", note("plain", "; ".join(reasons))
 
 
@@ -396,8 +581,14 @@ def note(mode: str, why_not: str = "") -> str:
         return (f"sandbox: bubblewrap (no network, private /tmp, only the submission and "
                 f"Python visible, uid {uid})")
     if mode == "uid":
-        text = (f"sandbox: unprivileged uid {uid} with resource limits (no namespaces here: "
-                "network not blocked)")
+        if uid_namespaces_ok():
+            text = (f"sandbox: unprivileged uid {uid} with resource limits, a private /proc "
+                    "and the kit and temporary folders hidden (network not blocked; other "
+                    "world-readable files of this machine stay readable)")
+        else:
+            text = (f"sandbox: unprivileged uid {uid} with resource limits (no namespaces "
+                    "here: network not blocked; other processes' command lines and every "
+                    "world-readable file stay visible)")
         suites = HERE.parent / "suites"
         try:
             if suites.stat().st_mode & stat.S_IROTH:
@@ -412,14 +603,100 @@ def note(mode: str, why_not: str = "") -> str:
 
 def launch(mode: str, *, workdir: Path, config: dict[str, Any],
            pass_fds: tuple[int, ...]) -> Launch:
-    """The command that starts one worker in `mode` on `workdir`."""
+    """The command that starts one worker in `mode` on `workdir`, inside its memory budget."""
+    group = new_cgroup(config["limits"])
+    if group is None:                 # the rlimit alone is the budget: no second process
+        config = dict(config, limits=dict(config["limits"], processes=1))
     if mode == "plain":
-        return _launch_plain(workdir, config, pass_fds)
-    if mode == "uid":
-        return _launch_uid(workdir, config, pass_fds)
-    if mode == "bwrap":
+        result = _launch_plain(workdir, config, pass_fds)
+    elif mode == "uid":
+        result = _launch_uid(workdir, config, pass_fds)
+    elif mode == "bwrap":
         variant, why = _bwrap_variant()
         if variant is None:
             raise SandboxUnavailable(f"bubblewrap is not usable here: {why}")
-        return _launch_bwrap(workdir, config, pass_fds, variant=variant)
-    raise ValueError(f"unknown sandbox mode {mode!r}")
+        result = _launch_bwrap(workdir, config, pass_fds, variant=variant)
+    else:
+        raise ValueError(f"unknown sandbox mode {mode!r}")
+    if group is not None:
+        result.argv = [_tool("sh") or "/bin/sh", "-c",
+                       'echo $$ > "$0/cgroup.procs" && exec "$@"', str(group), *result.argv]
+        result.cleanups.insert(0, functools.partial(remove_cgroup, group))
+    return result
+
+
+# --------------------------------------------------------------------------- memory budget
+CGROUP_FS = Path("/sys/fs/cgroup")
+
+
+@functools.lru_cache(maxsize=None)
+def cgroup_parent() -> Path | None:
+    """A cgroup v2 folder we may create children in with the memory and pids controllers,
+    or None (cgroup v1, read-only /sys/fs/cgroup, no delegation: most containers)."""
+    if not (CGROUP_FS / "cgroup.controllers").is_file():
+        return None
+    try:
+        own = next(line[3:].strip() for line in open("/proc/self/cgroup")
+                   if line.startswith("0::"))
+        parent = CGROUP_FS / own.lstrip("/")
+        enabled = (parent / "cgroup.subtree_control").read_text().split()
+        if not {"memory", "pids"} <= set(enabled):
+            (parent / "cgroup.subtree_control").write_text("+memory +pids")
+        probe = parent / f"gradekit-probe-{os.getpid()}"
+        probe.mkdir()
+        try:
+            (probe / "memory.max").write_text(str(64 << 20))
+            (probe / "pids.max").write_text("4")
+        finally:
+            probe.rmdir()
+        return parent
+    except (OSError, StopIteration, ValueError):
+        return None
+
+
+def new_cgroup(limits: dict[str, Any]) -> Path | None:
+    """A fresh cgroup holding the whole sandbox: memory.max = the memory budget (no swap),
+    pids.max = the process limit. None when the host does not allow it."""
+    parent = cgroup_parent()
+    if parent is None:
+        return None
+    group = Path(tempfile.mkdtemp(prefix="gradekit-", dir=parent))
+    try:
+        (group / "memory.max").write_text(str(int(limits["memory_mb"]) << 20))
+        if (group / "memory.swap.max").exists():
+            (group / "memory.swap.max").write_text("0")
+        (group / "pids.max").write_text(str(int(limits["processes"])))
+        return group
+    except OSError:
+        remove_cgroup(group)
+        return None
+
+
+def remove_cgroup(group: Path) -> None:
+    """Kill everything in the cgroup (cgroup.kill, else one by one), then remove it."""
+    try:
+        (group / "cgroup.kill").write_text("1")
+    except OSError:
+        for pid in (group / "cgroup.procs").read_text().split() if group.exists() else ():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+    deadline = time.monotonic() + 5
+    while group.exists() and time.monotonic() < deadline:
+        try:
+            group.rmdir()
+        except OSError:
+            time.sleep(0.05)
+
+
+def memory_note(mode: str, memory_mb: int, processes: int) -> str:
+    """How the memory budget is enforced here, for the results output."""
+    if cgroup_parent() is not None:
+        return (f"memory: one {memory_mb} MB budget for the whole sandbox (cgroup v2 "
+                f"memory.max, at most {processes} processes)")
+    text = (f"memory: {memory_mb} MB address-space limit (RLIMIT_AS) on the worker, which "
+            "may not start other processes (RLIMIT_NPROC 1; no cgroup v2 here)")
+    if mode == "plain" and is_root():
+        text += " — the process limit is not enforced for root"
+    return text

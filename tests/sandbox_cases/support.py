@@ -20,6 +20,22 @@ LIMITS = Limits(call_seconds=10.0, memory_mb=512, processes=32, open_files=64, f
                 output_kb=64)
 MODES = ("bwrap", "uid", "plain")
 ISOLATED = ("bwrap", "uid")
+# A uid of its own for these tests: uid mode kills every process of its uid between
+# submissions, which must not hit other sandboxes running on the same machine.
+TEST_UID = "64321"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def sandbox_test_env():
+    """These tests use plain mode on purpose (GRADEKIT_ALLOW_PLAIN) and their own uid."""
+    saved = {k: os.environ.get(k) for k in ("GRADEKIT_ALLOW_PLAIN", "GRADEKIT_SANDBOX_UID")}
+    os.environ.update(GRADEKIT_ALLOW_PLAIN="1", GRADEKIT_SANDBOX_UID=TEST_UID)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @contextlib.contextmanager
