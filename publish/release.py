@@ -8,8 +8,9 @@ writes `dist/student/<name>/` and a deterministic `dist/student/<name>.zip` (one
     <graded stubs> <given helpers> README.md [REPORT.md]   what the student works on
     Makefile requirements.txt tools/                       `make check`, `make submit`
     grader/      the self-check: this assignment's suite and its VISIBLE fixtures only
-    hwdata/ datasets/   the loader and this assignment's processed data, with a manifest
-                 covering exactly the files shipped
+    hwdata/ datasets/   the loader and this assignment's processed data WITHOUT the test
+                 labels (see `without_test_labels`), with a manifest covering exactly the
+                 files shipped
     assignments/ pristine copies of the given helpers (and report template), where
                  `given_path` finds them: the grader uses these, as Gradescope does
 
@@ -48,6 +49,10 @@ JUNK_DIRS = {"__pycache__", ".pytest_cache", ".git"}
 # with the packaged grader, which proves nothing needed is missing.
 CLASS_TOOLS = ("batch.py", "intake.py", "report.py", "feedback.py", "calibrate.py")
 SUITE_STAFF_ONLY = ("calibrate.py",)       # trains the reference; never run at grade time
+# Suite files the autograder needs but the student release must not carry: convnet's trusted
+# forward pass holds layer code the students write (its suite copes with its absence). The
+# softmax / two_layer_net trusted forwards are a few lines the stubs already describe.
+SUITE_GRADING_ONLY = {"convnet": ("trusted.py",)}
 SOLUTION_MARKER = re.compile(r"^[ \t]*(#|<!--)[ \t]*(BEGIN|END) SOLUTION", re.M)
 # pip distribution name -> import name, where they differ beyond '-' vs '_'
 IMPORT_NAMES = {"pyyaml": "yaml", "scikit-learn": "sklearn", "pillow": "PIL"}
@@ -80,6 +85,8 @@ def grader_files(decl: Assignment, *, hidden: bool) -> Files:
             continue
         if parts[0] == "suites" and len(parts) > 2:
             if parts[1] != decl.name or parts[2] in SUITE_STAFF_ONLY:
+                continue
+            if not hidden and parts[2] in SUITE_GRADING_ONLY.get(decl.name, ()):
                 continue
             if parts[2] == "fixtures" and (p.name.endswith(".tmp.npz")
                                            or (not hidden and not p.name.startswith("visible."))):
@@ -169,10 +176,27 @@ def hwdata_files() -> Files:
     return {rel(p): p for p in tree(ROOT / "hwdata")}
 
 
-def data_files(decl: Assignment) -> Files:
+# Arrays of a processed data file that never ship to students: the test labels, and the
+# test rows' positions in the public source (which would give the labels away as well).
+WITHHELD_ARRAYS = ("y_test", "idx_test")
+
+
+def without_test_labels(path: Path) -> tuple[bytes, list[str]]:
+    """A processed .npz minus WITHHELD_ARRAYS (deterministic bytes), and the arrays kept."""
+    import io
+    from hwdata.npzfile import read_npz, write_npz
+    arrays = {k: v for k, v in read_npz(path).items() if k not in WITHHELD_ARRAYS}
+    buf = io.BytesIO()
+    write_npz(buf, arrays)
+    return buf.getvalue(), sorted(arrays)
+
+
+def data_files(decl: Assignment, *, test_labels: bool = True) -> Files:
     """This assignment's processed data and a manifest covering exactly those files (plus
     the attribution). With $GRADEKIT_DATA_VARIANT set (a new term), that variant becomes the
-    package's default, so `hwdata.load(name)` reads it without any setting."""
+    package's default, so `hwdata.load(name)` reads it without any setting. With
+    `test_labels=False` (the student release) the data files lose their test labels and the
+    manifest describes the files as shipped."""
     import hwdata
     from hwdata import manifest as mf
     root = hwdata.data_root()
@@ -193,6 +217,17 @@ def data_files(decl: Assignment) -> Files:
     if variant:
         manifest["variant"] = variant
     files: Files = {f"datasets/{f}": root / f for f in shipped}
+    if not test_labels:
+        for f in shipped:
+            if manifest["files"][f].get("kind") == "processed":
+                data, kept = without_test_labels(root / f)
+                files[f"datasets/{f}"] = data
+                entry = dict(manifest["files"][f], bytes=len(data), sha256=mf.sha256_bytes(data))
+                if isinstance(entry.get("arrays"), dict):
+                    entry["arrays"] = {k: v for k, v in entry["arrays"].items() if k in kept}
+                elif isinstance(entry.get("arrays"), list):
+                    entry["arrays"] = [k for k in entry["arrays"] if k in kept]
+                manifest["files"][f] = entry
     files["datasets/" + mf.MANIFEST] = mf.dumps(manifest)
     return files
 
@@ -303,7 +338,7 @@ def student_files(decl: Assignment) -> Files:
             raise SystemExit(f"error: {src} is missing: run `make stubs` first")
     files.update(grader_files(decl, hidden=False))
     files.update(hwdata_files())
-    files.update(data_files(decl))
+    files.update(data_files(decl, test_labels=False))
     files["Makefile"] = template("student/Makefile", ASSIGNMENT=name)
     files["tools/submit.py"] = template("student/submit.py")
     files["tools/stubs.json"] = _json_bytes(

@@ -145,6 +145,33 @@ def test_stub_functions_still_raise_not_implemented(releases, name):
         assert wanted <= raising, (graded, wanted - raising)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_release_ships_no_test_labels(releases, name):
+    """Students get train/val data and the test inputs; the test labels (and the test rows'
+    positions in the public source) stay on the grading side. The shipped loader still
+    verifies and reads the stripped files."""
+    import numpy as np
+    folder, decl = releases[name], load(name)
+    shipped = sorted((folder / "datasets").rglob("*.npz"))
+    assert shipped
+    for path in shipped:
+        with np.load(path, allow_pickle=False) as data:
+            assert not set(data.files) & set(release.WITHHELD_ARRAYS), path
+            assert {"X_test", "X_train", "y_train"} <= set(data.files)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADEKIT_DATA")}
+    code = ("import hwdata, sys; d = hwdata.load(sys.argv[1]); "
+            "print(' '.join(sorted(d)))")
+    for dataset in decl.datasets:
+        proc = subprocess.run([sys.executable, "-c", code, dataset], cwd=folder,
+                              env={**env, "PYTHONPATH": str(folder)}, capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split() == ["X_test", "X_train", "X_val", "y_train", "y_val"]
+    # the grading side (the autograder zip's data) keeps them
+    assert all(isinstance(c, Path) for f, c in release.data_files(decl).items()
+               if f.endswith(".npz"))
+
+
 def test_release_zip_is_deterministic(tmp_path):
     _, first = release.build("softmax", tmp_path / "a")
     _, second = release.build("softmax", tmp_path / "b")

@@ -16,6 +16,8 @@ Thresholds come from the reference's own trained accuracy, recorded in
     grade_accuracy(ctx, acc, weight, what) -> points (sets ctx score/notes, raises when short)
     accuracy(pred, y_true, num_classes, what) -> float
     worker_data(data, keys=WORKER_KEYS) -> the splits the worker may see (never y_test)
+    held_out(data) -> (X, y, split): the test split, or in a student release (which ships no
+        test labels) the validation split, for a provisional self-check score
     validate_hyperparams(hp, spec, what) -> clean dict;  cap_iters(hp, max_iters, key) -> (hp, note)
     submission_context(assignment, folder, sandbox_mode) -> Context
     calibrate(assignment, score, y_test, dataset=, describe=) -> record (for calibrate.py: the
@@ -66,17 +68,18 @@ def accuracy(pred: Any, y_true: np.ndarray, num_classes: int, what: str) -> floa
     return float(np.mean(labels == np.asarray(y_true)))
 
 
-def grade_accuracy(ctx: Any, acc: float, weight: float, what: str) -> float:
+def grade_accuracy(ctx: Any, acc: float, weight: float, what: str, split: str = "test"
+                   ) -> float:
     """Set the test's score from the band, add a note with the numbers, and raise
     CheckFailed (keeping the partial score) when short of full credit."""
     band = accuracy_band(ctx.assignment)
     points = band_points(acc, band, weight)
     ctx.set_score(points)
-    msg = (f"{what}: test accuracy {acc:.1%} (full credit from {band[1]:.1%}, none at or "
+    msg = (f"{what}: {split} accuracy {acc:.1%} (full credit from {band[1]:.1%}, none at or "
            f"below {band[0]:.1%}, linear in between): {points:.2f} / {weight:g} points.")
     if points < weight - 1e-9:
         raise CheckFailed(msg + " Hint: tune HYPERPARAMS on the validation set; check that "
-                                "train() updates the weights every iteration.")
+                                "train() leaves its trained weights in the model.")
     ctx.note(msg)
     return points
 
@@ -87,6 +90,19 @@ def worker_data(data: Mapping[str, np.ndarray], keys: tuple[str, ...] = WORKER_K
     if any(k.startswith("y_test") for k in keys):
         raise ValueError("test labels never go to the worker")
     return {k: np.asarray(data[k]) for k in keys}
+
+
+SELF_CHECK_NOTE = ("Self-check: the release has no test labels, so this is your VALIDATION "
+                   "accuracy, scored against the test-accuracy thresholds; the grade uses the "
+                   "test split after you submit.")
+
+
+def held_out(data: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, str]:
+    """(X, y, split name) to score a trained model on: the test split where its labels are
+    present (grading), else the validation split (the student self-check)."""
+    if "y_test" in data:
+        return np.asarray(data["X_test"]), np.asarray(data["y_test"]), "test"
+    return np.asarray(data["X_val"]), np.asarray(data["y_val"]), "validation"
 
 
 def validate_hyperparams(hp: Any, spec: Mapping[str, tuple[str, float, float]],
