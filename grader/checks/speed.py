@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from grader.framework import CheckFailed
 
-REPEATS = 5
+REPEATS = 7
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,10 @@ ASSIGNMENT = Assignment(
         "speed_n": 1000,           # rows of X in the speed test
         "speed_classes": 100,      # columns of W there: enough work that transport is small
         # the vectorized loss may take at most this many times the grader's own loss on the
-        # same input (timed in alternation). Measured (bwrap, 2 cores): the reference 2.2x,
-        # a version looping over the rows 10-12x, the naive loops 100x and more.
-        "speed_max_ratio": 5.0,
+        # same input (timed in alternation). Measured (bwrap, 2 cores): the reference 2.2-3.6x
+        # (the higher under load), a version looping over the rows 10-12x, the naive loops
+        # 100x and more.
+        "speed_max_ratio": 6.0,
         # the short training runs of 3.1 / 3.3, judged from the trained W
         "small_train": {"n": 300, "learning_rate": 0.5, "reg": 1e-4, "batch_size": 50,
                         "num_iters": 60, "learned_fraction": 0.8},
