@@ -63,10 +63,39 @@ def test_reference_scores_full_marks_isolated(name, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_stubs_score_zero_cleanly(name):
-    data = grade_submission(name, ROOT / "assignments" / name, sandbox_mode="plain")
+    data = grade_submission(name, ROOT / "assignments" / name, sandbox_mode="auto")
     assert data["score"] == 0.0
     assert_no_grader_error(data)
     for t in data["tests"]:
         assert t["status"] == "failed" and t["score"] == 0, t["number"]
         first = t["output"].splitlines()[0]
         assert any(m in first for m in STUB_MESSAGES), (t["number"], first)
+
+
+# How editors save a correct file: a PEP 263 declaration with a latin-1 byte in a comment
+# (Windows editors), or UTF-8 with a byte-order mark. Python imports both.
+ENCODINGS = {
+    "latin-1": lambda text: ("# -*- coding: latin-1 -*-\n# r\xe9sum\xe9: caf\xe9, "
+                             "cr\xe8me br\xfbl\xe9e\n" + text).encode("latin-1"),
+    "utf-8-bom": lambda text: b"\xef\xbb\xbf" + ("# caf\u00e9\n" + text).encode("utf-8"),
+}
+
+
+def encoded_copy(name, dest, encoding):
+    """The reference with every graded file saved in `encoding` (the report untouched)."""
+    sub = reference_copy(name, dest)
+    for filename in load(name).graded:
+        path = sub / filename
+        path.write_bytes(ENCODINGS[encoding](path.read_text(encoding="utf-8")))
+    return sub
+
+
+@pytest.mark.parametrize("encoding", sorted(ENCODINGS))
+@pytest.mark.parametrize("name", [n if n != "convnet" else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in NAMES])
+def test_reference_in_other_encodings_scores_full_marks(name, encoding, tmp_path):
+    data = grade_submission(name, encoded_copy(name, tmp_path / "sub", encoding),
+                            sandbox_mode="auto")
+    assert data["score"] == 100.0, [(t["number"], t["output"][:300]) for t in data["tests"]
+                                    if t["status"] != "passed"]
+    assert_no_grader_error(data)
