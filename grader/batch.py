@@ -448,10 +448,10 @@ def error_results(assignment: str, sub: intake.Submission, message: str) -> dict
                       message=safetext.one_line(message, 500), seconds=None, source=sub.source)
 
 
-def write_feedback(out: Path, sub_id: str, title: str) -> None:
-    """OUT/<id>/feedback.md from OUT/<id>/results.json (scrubbed on reading)."""
+def write_feedback(out: Path, sub_id: str, title: str, data: dict[str, Any] | None = None) -> None:
+    """OUT/<id>/feedback.md from `data`, else from OUT/<id>/results.json (scrubbed)."""
     from grader.feedback import feedback_markdown
-    data = read_results(out / sub_id / RESULTS)
+    data = data if data is not None else read_results(out / sub_id / RESULTS)
     if data is not None:
         text = feedback_markdown(data, title=title, submission_id=sub_id)
         (out / sub_id / FEEDBACK).write_text(text, encoding="utf-8", errors="replace")
@@ -525,6 +525,7 @@ def grade_batch(assignment: str, paths: list[Path], out: Path, *, jobs: int | No
         data = read_results(out / sub.id / RESULTS)
         if data is None and sub.id in errors:
             data = error_results(assignment, sub, errors[sub.id])
+            guarded(sub.id, lambda: write_feedback(out, sub.id, decl.title, data))
         results[sub.id] = data or {}
     df = report.grades_frame(subs, results)
     report.write_report(out, title, subs, results, df)

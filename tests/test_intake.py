@@ -414,15 +414,14 @@ def test_metadata_names_are_clean_text():
 
 
 def test_deep_folders_are_refused_without_recursion(tmp_path):
-    leaf = tmp_path / "class" / "deep"
-    leaf.mkdir(parents=True)
-    for _ in range(1200):                   # Path.mkdir(parents=True) itself recurses
-        leaf = leaf / "d"
-        leaf.mkdir()
-    (leaf / "softmax.py").write_text("x = 1\n")
+    from test_hostile_batch import deep_folder, remove_deep
+    (deep_folder(tmp_path / "class" / "deep", 1200) / "softmax.py").write_text("x = 1\n")
     (tmp_path / "class" / "fine").mkdir()
     (tmp_path / "class" / "fine" / "softmax.py").write_text("x = 1\n")
-    subs = discover([tmp_path / "class"], tmp_path / "work")
+    try:
+        subs = discover([tmp_path / "class"], tmp_path / "work")
+    finally:
+        remove_deep(tmp_path / "class" / "deep")
     assert [(s.id, s.status) for s in subs] == [("deep", "too_large"), ("fine", "ok")]
     assert f"nested deeper than {intake.MAX_DEPTH}" in subs[0].message
 
