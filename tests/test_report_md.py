@@ -92,6 +92,22 @@ def test_a_labelled_hyperparameter_states_its_first_number_only():
                                  "Batch size")
 
 
+@pytest.mark.parametrize("line, title", [
+    ("## Final accuracy", "Final accuracy"),
+    ("   ###   4. Final accuracy  ##  ", "4. Final accuracy"),
+    ("# C#", "C#"), ("## Notes #", "Notes"), ("# ", ""),
+    ("#hashtag", None), ("####### seven", None), ("    ## indented code", None), ("#", None),
+    ("text ## not a heading", None),
+])
+def test_headings_are_read_without_regular_expressions(line, title):
+    assert report_md.heading(line) == title
+
+
+def test_comments_are_removed_even_when_unclosed():
+    assert report_md.strip_comments("a<!-- x -->b<!--c") == "a b "
+    assert report_md.stated_accuracy("<!-- Test accuracy: 0.5 -->\nTest accuracy: 0.9") == 0.9
+
+
 # -- linear time ------------------------------------------------------------------------------
 SIZE = 256 * 1024
 CRAFTED = {                               # name -> a unit repeated to fill the report

@@ -73,7 +73,7 @@ def heading(line: str) -> str | None:
     if not 1 <= level <= 6:
         return None
     rest = rest[level:]
-    if rest and not rest[0].isspace():
+    if not rest or not rest[0].isspace():
         return None                                  # "#hashtag" is not a heading
     text = rest.strip()
     closed = text.rstrip("#")
