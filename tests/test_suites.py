@@ -9,7 +9,7 @@ import ast
 import pytest
 
 from examples.build import reference_copy
-from grader import fixtures
+from grader import fixtures, runner
 from grader.checks.accuracy import accuracy_band
 from grader.declaration import NAMES, ROOT, load
 from grader.framework import collect
@@ -55,10 +55,60 @@ def test_tags_name_exactly_the_graded_functions(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_reference_scores_full_marks_isolated(name, tmp_path, monkeypatch):
     monkeypatch.delenv("GRADEKIT_SANDBOX", raising=False)
+    shared = SharedLog.install(monkeypatch)
     data = grade_submission(name, reference_copy(name, tmp_path / "sub"), sandbox_mode="auto")
     assert data["score"] == 100.0, [(t["number"], t["output"]) for t in data["tests"]
                                     if t["status"] != "passed"]
     assert_no_grader_error(data)
+    # Hidden tests run first: none may depend on what a visible test leaves in ctx.shared.
+    assert shared.hidden_reads_of_visible_writes() == []
+
+
+class SharedLog(dict):
+    """ctx.shared that records which test (number, phase) wrote and read each key."""
+
+    def __init__(self):
+        super().__init__()
+        self.test: tuple[str, str] = ("", "")
+        self.writes: dict[str, set[tuple[str, str]]] = {}
+        self.reads: list[tuple[tuple[str, str], str]] = []
+
+    @classmethod
+    def install(cls, monkeypatch) -> "SharedLog":
+        log, make_context, run_test = cls(), runner.Context, runner.run_test
+
+        def context(*args, **kwargs):
+            return make_context(*args, **dict(kwargs, shared=log))
+
+        def run(spec, ctx, flags):
+            log.test = (spec.number, ctx.phase)
+            return run_test(spec, ctx, flags)
+        monkeypatch.setattr(runner, "Context", context)
+        monkeypatch.setattr(runner, "run_test", run)
+        return log
+
+    def __setitem__(self, key, value):
+        self.writes.setdefault(key, set()).add(self.test)
+        super().__setitem__(key, value)
+
+    def __getitem__(self, key):
+        self.reads.append((self.test, key))
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.reads.append((self.test, key))
+        return super().get(key, default)
+
+    def __contains__(self, key):
+        self.reads.append((self.test, key))
+        return super().__contains__(key)
+
+    def hidden_reads_of_visible_writes(self) -> list[tuple[str, str, list[str]]]:
+        return sorted({(number, key, tuple(sorted(n for n, p in self.writes.get(key, ())
+                                                  if p == "visible")))
+                       for (number, phase), key in self.reads
+                       if phase == "hidden" and any(p == "visible"
+                                                    for _, p in self.writes.get(key, ()))})
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -99,3 +149,14 @@ def test_reference_in_other_encodings_scores_full_marks(name, encoding, tmp_path
     assert data["score"] == 100.0, [(t["number"], t["output"][:300]) for t in data["tests"]
                                     if t["status"] != "passed"]
     assert_no_grader_error(data)
+
+
+def test_shared_log_finds_a_hidden_test_that_reads_a_visible_tests_value():
+    log = SharedLog()
+    log.test = ("4.2", "visible")
+    log["acc"] = 0.9
+    log.test = ("5.3", "hidden")
+    assert log.get("acc") == 0.9
+    log.test = ("5.4", "visible")
+    assert "acc" in log
+    assert log.hidden_reads_of_visible_writes() == [("5.3", "acc", ("4.2",))]
