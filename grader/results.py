@@ -18,6 +18,7 @@ from grader import safetext
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "results.schema.json"
 SCORE_DIGITS = 4
 OUTPUT_MAX = 20_000       # characters of one output field (a test's, or the top-level one)
+NAME_MAX = 1_000          # characters of a test name
 
 
 def points(x: float) -> float:
@@ -27,7 +28,7 @@ def points(x: float) -> float:
 
 def test_result(*, name: str, number: str, score: float, max_score: float, status: str,
                 tags: tuple[str, ...] | list[str], visibility: str, output: str) -> dict[str, Any]:
-    return {"name": safetext.one_line(name), "number": number, "score": points(score),
+    return {"name": safetext.one_line(name, NAME_MAX), "number": number, "score": points(score),
             "max_score": points(max_score), "status": status, "tags": list(tags),
             "visibility": visibility, "output": safetext.clean(output, OUTPUT_MAX),
             "output_format": "md"}
