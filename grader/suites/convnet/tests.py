@@ -62,9 +62,9 @@ MODEL_NOTE = ("ThreeLayerConvNet runs on your layers (through layer_utils: the f
 # (grader.framework) and record one verdict per function in ctx.shared; `gated` visible tests
 # read them. In the self-check no hidden test runs: the points are provisional, with a note.
 VERDICT = f"{NAME}.hidden_ok."
-HIDDEN_ONLY_MSG = ("{what} right on the inputs shown here, but {fns} wrong on the hidden "
-                   "inputs, so this test earns no points: make the function right in general, "
-                   "not only on these inputs.")
+HIDDEN_ONLY_MSG = ("{what} on the inputs shown here, but {fns} gave wrong results on "
+                   "the hidden inputs, so this test earns no points: make the function right "
+                   "in general, not only on these inputs.")
 PROVISIONAL_NOTE = ("Provisional: after you submit, these points also require {fns} to be "
                     "right on hidden inputs.")
 
@@ -93,7 +93,7 @@ def hidden_judged() -> frozenset[str]:
                      for tag in getattr(f, "__tags__", ()))
 
 
-def gate(ctx: Context, fns: Sequence[str], what: str = "Your functions are") -> None:
+def gate(ctx: Context, fns: Sequence[str], what: str = "This test passes") -> None:
     """Withhold a passed visible test's points when a function it exercises is wrong on
     hidden inputs; note that they are provisional when no hidden verdict exists yet."""
     judged = [fn for fn in fns if fn in hidden_judged()]
@@ -800,6 +800,11 @@ def test_dropout_backward(ctx: Context) -> None:
     x = rng.uniform(0.5, 1.5, (100, 80))
     dout = rng.standard_normal(x.shape)
     out, cache = _dropout(ctx, x, {"p": 0.6, "mode": "train", "seed": 3})
+    try:     # a backward is only as good as the mask it reuses
+        _mask_statistics(ctx, out != 0, 0.6, "dropout_forward (train, p=0.6)")
+    except CheckFailed:
+        _release(ctx, [cache])
+        raise
     (dx,) = _backward(ctx, "dropout_backward", dout, cache, 1)
     # out = x * mask / p elementwise, so the gradient is dout * out / x (x is never 0 here).
     assert_close(dx, dout * out / x, "dropout_backward (train, p=0.6): dx",
