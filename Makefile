@@ -14,6 +14,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 ASSIGNMENT ?=
 SUBMISSIONS ?=
+EXPORT ?=
 OUT ?= out/grade
 JOBS ?=
 SEED ?=
@@ -22,7 +23,7 @@ CIFAR10 ?=
 .PHONY: help venv test grade datasets stubs fixtures calibrate release autograder bench demo clean
 
 help:
-	@echo "make grade      grade the demo class (or ASSIGNMENT= SUBMISSIONS= OUT= JOBS=)"
+	@echo "make grade      grade the demo class (or ASSIGNMENT= EXPORT=<gradescope export> SUBMISSIONS= OUT= JOBS=)"
 	@echo "make test       run the project's tests"
 	@echo "make datasets   rebuild datasets/ (SEED=<n> for a new-term variant, CIFAR10=<dir>)"
 	@echo "make stubs      regenerate assignments/ from reference/"
@@ -42,10 +43,10 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 grade: $(STAMP)
-ifeq ($(SUBMISSIONS),)
+ifeq ($(SUBMISSIONS)$(EXPORT),)
 	$(PY) -m examples.demo --class-dir examples/class --out $(OUT) $(if $(JOBS),--jobs $(JOBS))
 else
-	$(PY) -m grader grade $(ASSIGNMENT) $(SUBMISSIONS) --out $(OUT) $(if $(JOBS),--jobs $(JOBS))
+	$(PY) -m grader grade $(ASSIGNMENT) $(SUBMISSIONS) $(if $(EXPORT),--export $(EXPORT)) --out $(OUT) $(if $(JOBS),--jobs $(JOBS))
 endif
 
 datasets: $(STAMP)

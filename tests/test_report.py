@@ -193,3 +193,45 @@ def test_report_renders_in_headless_chromium(tmp_path, klass):
     saturation = pixels.max(axis=2) - pixels.min(axis=2)
     colored_rows = (saturation > 60).sum(axis=1) > 20
     assert colored_rows.sum() > 150, "no plot visible in the screenshot"
+
+
+# -- rows the sandbox or the grader flagged -------------------------------------------------------
+def test_tamper_is_the_rows_status_and_needs_attention(klass):
+    subs, results = klass
+    results["s1"] = result([t("1.1", "loss", 4, 4)], flags=["crash", "tamper"])
+    df = report.grades_frame(subs, results).set_index("id")
+    assert df.loc["s1", "status"] == "tamper" and df.loc["s1", "flags"] == "tamper;crash"
+    assert "s1" in set(report.problems(df.reset_index())["id"])
+    assert "s1 (tamper; tamper;crash)" in report.summary_text("softmax", df.reset_index(), Path("o"))
+
+
+def test_plain_mode_flags_every_row_and_warns_without_crowding_attention(tmp_path, klass):
+    subs, results = klass
+    for sid in ("s1", "s2", "s10", "s11"):
+        results[sid]["extra_data"]["gradekit"]["sandbox"] = "plain"
+    df = report.grades_frame(subs, results)
+    graded = df[df["id"] != "bad"]
+    assert all("no_isolation" in f.split(";") for f in graded["flags"])
+    assert "s1" not in set(report.problems(df)["id"])          # a notice, not a problem
+    text = report.summary_text("softmax", df, tmp_path)
+    assert "4 of 5 submissions were graded WITHOUT OS isolation" in text
+    report.write_report(tmp_path, "softmax", subs, results, df)
+    assert "WITHOUT OS isolation" in (tmp_path / "report.html").read_text()
+    assert "no_isolation" in pd.read_csv(tmp_path / "grades.csv").set_index("id").loc["s1", "flags"]
+
+
+def test_garbage_results_never_break_the_writers(tmp_path, klass):
+    """Whatever a results.json holds (a tampered one, an old format), the row is written."""
+    subs, results = klass
+    results["s1"] = {"score": "lots", "tests": [
+        {"name": "$\\frac{", "number": ["x"], "score": "NaN", "max_score": float("inf")},
+        {"name": None, "score": None}, "not a test", 7],
+        "extra_data": {"gradekit": {"flags": "crash", "sandbox": ["plain"], "max_score": True},
+                       "gradekit_batch": {"seconds": "slow", "message": {"a": 1}, "status": 3}}}
+    df = report.grades_frame(subs, results)
+    report.write_report(tmp_path, "softmax", subs, results, df)
+    row = pd.read_csv(tmp_path / "grades.csv").set_index("id").loc["s1"]
+    assert row["total"] == 0.0
+    page = (tmp_path / "report.html").read_text()
+    assert page.count('src="data:image/png;base64,') == 3       # the $ name did not break a plot
+    feedback_markdown(results["s1"]).encode("utf-8")
