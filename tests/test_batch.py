@@ -322,3 +322,69 @@ def test_uid_sandbox_grades_one_submission_at_a_time(monkeypatch):
     monkeypatch.setattr(isolation, "choose", lambda requested="auto": ("bwrap", ""))
     assert batch.safe_jobs(2, None, None) == 2
     assert batch.safe_jobs(None, None, None) is None
+
+
+# -- exports, plain mode, the demo's fallback -------------------------------------------------------
+def test_cli_reads_names_only_from_an_explicit_export(tmp_path, fake):
+    export = tmp_path / "export"
+    (export / "submission_7").mkdir(parents=True)
+    (export / "submission_7" / "score.txt").write_text("70")
+    (export / "submission_metadata.yml").write_text(
+        "submission_7:\n  :submitters:\n  - :name: Real Student\n    :email: real@x.edu\n")
+    out = tmp_path / "out"
+    as_paths = subprocess.run(_cli(fake, out, export), cwd=ROOT, env=_env(tmp_path / "m"),
+                              capture_output=True, text=True, timeout=300)
+    assert as_paths.returncode == 0, as_paths.stderr
+    assert "--export" in as_paths.stderr                  # told how to get the names
+    assert pd.read_csv(out / "grades.csv")["name"].isna().all()
+    cmd = _cli(fake, tmp_path / "out2", export)
+    cmd[cmd.index(str(export))] = "--export=" + str(export)
+    as_export = subprocess.run(cmd, cwd=ROOT, env=_env(tmp_path / "m"), capture_output=True,
+                               text=True, timeout=300)
+    assert as_export.returncode == 0, as_export.stderr
+    row = pd.read_csv(tmp_path / "out2" / "grades.csv").set_index("id").loc["submission_7"]
+    assert (row["name"], row["total"]) == ("Real Student", 70.0)
+
+
+def test_cli_refuses_an_export_that_is_not_one(tmp_path, capsys):
+    from grader.cli import main
+    (tmp_path / "plain").mkdir()
+    assert main(["grade", "softmax", "--export", str(tmp_path / "plain"), "--out",
+                 str(tmp_path / "o"), "--grade-fn", "x:y"]) == 2
+    assert "not a Gradescope export" in capsys.readouterr().err
+
+
+def test_demo_falls_back_to_plain_only_where_nothing_stronger_exists(monkeypatch, capsys):
+    from examples.demo import ensure_sandbox
+    from grader.sandbox import SandboxUnavailable, isolation
+    monkeypatch.delenv("GRADEKIT_ALLOW_PLAIN", raising=False)
+    monkeypatch.setattr(isolation, "choose", lambda requested="auto": ("bwrap", ""))
+    assert ensure_sandbox() == "bwrap" and "GRADEKIT_ALLOW_PLAIN" not in os.environ
+    assert capsys.readouterr().err == ""
+
+    def plain_only(requested="auto"):
+        if os.environ.get("GRADEKIT_ALLOW_PLAIN") != "1":
+            raise SandboxUnavailable("plain needs GRADEKIT_ALLOW_PLAIN=1")
+        return "plain", ""
+    monkeypatch.setattr(isolation, "choose", plain_only)
+    assert ensure_sandbox() == "plain" and os.environ["GRADEKIT_ALLOW_PLAIN"] == "1"
+    warning = capsys.readouterr().err
+    assert "WITHOUT OS isolation" in warning
+    assert all(way in warning for way in ("bubblewrap", "Linux container", "Gradescope"))
+
+
+def test_check_allows_plain_by_itself_and_run_needs_the_flag(monkeypatch, tmp_path, capsys):
+    from grader import cli
+    from grader.sandbox import isolation
+    monkeypatch.delenv("GRADEKIT_ALLOW_PLAIN", raising=False)
+    monkeypatch.setattr(isolation, "choose", lambda requested="auto": ("plain", ""))
+    with pytest.raises(SystemExit, match="--unsafe-no-isolation"):
+        cli.main(["run", "softmax", str(tmp_path)])
+    assert "GRADEKIT_ALLOW_PLAIN" not in os.environ
+    seen = {}
+    monkeypatch.setattr("grader.runner.grade_submission", lambda *a, **k: seen.setdefault(
+        "allowed", os.environ.get("GRADEKIT_ALLOW_PLAIN")) and {
+            "score": 0, "tests": [], "execution_time": 0.0,
+            "extra_data": {"gradekit": {"max_score": 1.0, "sandbox": "plain"}}})
+    assert cli.main(["check", "softmax", str(tmp_path)]) == 0
+    assert seen["allowed"] == "1"
