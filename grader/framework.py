@@ -158,6 +158,10 @@ class Context:
     # Keys are "<assignment>.<what>"; a reader must cope with a missing key.
     shared: dict[str, Any] = field(default_factory=dict)
     phase: str = "visible"               # "hidden" or "visible": which worker this is
+    # True in the student's self-check (only visible tests run, no hidden verdicts exist);
+    # False in a real grading run, where a verdict a hidden test should have left is missing
+    # only because that test failed before writing it.
+    self_check: bool = False
     budget: Budget | None = None         # the submission's time budget (None: no budget)
 
     # -- results -----------------------------------------------------------------------

@@ -120,13 +120,16 @@ def prepare(decl: Assignment, submission: Path, workdir: Path) -> tuple[dict[str
 
 
 def read_report(decl: Assignment, submission: Path) -> tuple[str | None, str]:
+    """The submitted report as text (UTF-8, a BOM dropped, at most REPORT_MAX_BYTES; bad
+    bytes replaced) and its intake note."""
     if not decl.report:
         return None, ""
     src = find_file(submission, decl.report)
     if src is None:
         return None, f"- `{decl.report}`: **missing**"
-    text = src.read_bytes()[:REPORT_MAX_BYTES].decode("utf-8", errors="replace")
-    return text, f"- `{decl.report}`: found"
+    with open(src, "rb") as fh:
+        raw = fh.read(REPORT_MAX_BYTES)
+    return raw.decode("utf-8-sig", errors="replace"), f"- `{decl.report}`: found"
 
 
 def read_sources(decl: Assignment, workdir: Path) -> dict[str, str]:
@@ -363,7 +366,8 @@ def grade_submission(assignment: str, submission: Path, *, results_path: Path | 
                     run.header += [worker.isolation_note, "", "Files:", *notes]
                 ctx = Context(decl, BudgetedWorker(worker, budget),
                               lambda s: fixture_store.load(assignment, s), dict(static_errors),
-                              report_text, sources, shared=shared, phase=phase, budget=budget)
+                              report_text, sources, shared=shared, phase=phase, budget=budget,
+                              self_check=visible_only)
                 _run_phase(run, ctx, phase_specs, on_test)
     return run.snapshot()
 

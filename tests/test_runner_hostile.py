@@ -36,6 +36,7 @@ def _hidden_sink(ctx: Context) -> None:
 
 def _visible_show(ctx: Context) -> None:
     RUN_LOG.append(("1.2", ctx.phase))
+    assert ctx.self_check == ("probe.from_hidden" not in ctx.shared)
     assert ctx.shared.get("probe.from_hidden") == "ok", "hidden tests must run first"
     got = ctx.call("probe.show")
     if not isinstance(got, str):
@@ -338,6 +339,14 @@ def test_latin1_source_is_scanned_for_forbidden_imports(tmp_path):
         b"# coding: latin-1\n# \xe9\nimport sklearn.svm\n")
     errors, _ = runner.prepare(probe(), tmp_path / "sub", tmp_path / "work")
     assert errors["probe"].kind == "forbidden"
+
+
+def test_report_is_read_as_utf8_with_or_without_a_bom(tmp_path):
+    decl = Assignment(name="probe", title="probe", graded=(), given=(), datasets=(),
+                      report="REPORT.md")
+    (tmp_path / "REPORT.md").write_bytes(b"\xef\xbb\xbf## Final accuracy\r\nTest accuracy: 0.9\xff")
+    text, note = runner.read_report(decl, tmp_path)
+    assert text.startswith("## Final accuracy") and text.endswith("0.9\ufffd") and "found" in note
 
 
 # -- terminal and Markdown safety --------------------------------------------------------------
