@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import itertools
 import os
+import secrets
 import select
 import signal
 import struct
@@ -217,7 +218,6 @@ class Worker:
         self._launch: isolation.Launch | None = None
         self._req_fd = self._resp_fd = -1
         self._reader: OutputPump | None = None
-        self._ids = itertools.count(1)
         self._loaded: set[str] = set()
         self._used = False                       # ran anything but imports since start
         self._load_failures: dict[str, StudentError] = {}
@@ -407,7 +407,7 @@ class Worker:
         self._replace_if_dead()
         if self._proc is None:
             self.start()
-        rid = next(self._ids)
+        rid = _request_id()
         if req["op"] not in ("load", "release"):
             self._used = True
         try:
@@ -563,6 +563,12 @@ def start_worker(workdir: Path, limits: Limits, mode: str = "auto",
 
 
 # --------------------------------------------------------------------------- helpers
+def _request_id() -> int:
+    """An unpredictable request id: student code in the worker can read the id of the call
+    it is running, but cannot write the answer to the next call before that call exists."""
+    return secrets.randbits(62) or 1
+
+
 def _answers(reply: Any, rid: int) -> bool:
     """Is `reply` a well-formed answer to request `rid` (and to nothing else)?"""
     return (isinstance(reply, dict) and type(reply.get("id")) is int and reply["id"] == rid

@@ -346,14 +346,18 @@ def uid_namespaces_ok() -> bool:
 
 
 def uid_processes(uid: int) -> list[int]:
-    """Pids whose real uid is `uid` (from /proc)."""
+    """Live (not zombie) pids owned by `uid`, from /proc."""
     found = []
     for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
         if entry.name.isdigit():
             try:
-                if os.stat(f"/proc/{entry.name}").st_uid == uid:
+                if os.stat(f"/proc/{entry.name}").st_uid != uid:
+                    continue
+                with open(f"/proc/{entry.name}/stat", "rb") as f:
+                    stat = f.read()
+                if stat[stat.rindex(b")") + 2:stat.rindex(b")") + 3] != b"Z":
                     found.append(int(entry.name))
-            except OSError:
+            except (OSError, ValueError):
                 pass
     return found
 

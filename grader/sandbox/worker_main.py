@@ -46,6 +46,7 @@ def _monitor() -> None:
                 os._exit(70)
             except InterruptedError:
                 continue
+        _kill_orphans()
         os._exit(os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status)
                  else 128 + os.WTERMSIG(status))
     _die_with_parent(monitor)
@@ -62,6 +63,37 @@ def _subreaper() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)   # PR_SET_CHILD_SUBREAPER
     except Exception:
         pass
+
+
+def _kill_orphans(rounds: int = 200) -> None:
+    """Before the monitor exits: kill and reap every process re-parented to it (student
+    processes that outlived the worker), so none survives the sandbox."""
+    import signal
+    import time
+    me = str(os.getpid()).encode()
+    for _ in range(rounds):
+        kids = []
+        for name in os.listdir("/proc") if os.path.isdir("/proc") else ():
+            if name.isdigit():
+                try:
+                    with open(f"/proc/{name}/stat", "rb") as f:
+                        stat = f.read()
+                    if stat[stat.rindex(b")") + 2:].split()[1] == me:
+                        kids.append(int(name))
+                except (OSError, ValueError, IndexError):
+                    pass
+        for kid in kids:
+            try:
+                os.kill(kid, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            if not kids:
+                return
+        time.sleep(0.01)
 
 
 def _die_with_parent(parent: int) -> None:

@@ -1,0 +1,297 @@
+"""Hostile submissions against the sandbox: one or more per attack that once worked.
+
+Each test is an attacking submission (tests/sandbox_cases/hostile.py) run in the modes the
+attack applies to; it asserts that the attacker gains nothing (no points path, no data, no
+surviving process) and that the grader and the next call are untouched. Modes that cannot
+run here skip with the reason.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grader.checks import compare
+from grader.declaration import ROOT, Limits
+from grader.framework import CheckFailed
+from grader.sandbox import SandboxUnavailable, StudentError, Worker, isolation, protocol
+from sandbox_cases.support import (sandbox_test_env,  # noqa: F401 (autouse)
+                                   ISOLATED, LIMITS, MODES, TEST_UID, make_workdir, new_worker,
+                                   require)
+
+CASES = ["hostile.py", "basic.py"]
+
+
+def _still_works(w: Worker) -> None:
+    assert w.call("basic.double", (np.arange(3.0),)).tolist() == [0.0, 2.0, 4.0]
+
+
+def _wait_for_exit(w: Worker, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while w.alive and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="module", params=MODES)
+def worker(request, tmp_path_factory):
+    """One worker per mode for the attacks that leave it usable."""
+    require(request.param)
+    w = Worker(make_workdir(tmp_path_factory.mktemp(request.param), CASES), LIMITS,
+               mode=request.param)
+    yield w
+    w.close()
+
+
+@pytest.fixture(scope="module", params=ISOLATED)
+def isolated(request, tmp_path_factory):
+    require(request.param)
+    w = Worker(make_workdir(tmp_path_factory.mktemp(request.param), CASES), LIMITS,
+               mode=request.param)
+    yield w
+    w.close()
+
+
+# --------------------------------------------------------------------------- the protocol
+def _protocol_violation(w: Worker, target: str, *args) -> None:
+    """The call fails as a protocol violation, or, when its forged frame looked right and
+    arrived alone, the call after it does (the real reply is then the one nobody asked
+    for): a forged frame never goes unnoticed."""
+    try:
+        w.call(target, args)
+    except StudentError as err:
+        assert err.kind == "protocol", err
+        return
+    with pytest.raises(StudentError) as err:
+        _still_works(w)
+    assert err.value.kind == "protocol" and "nobody asked" in err.value.message
+
+
+@pytest.mark.parametrize("rid", [-1, 0, 10 ** 6])
+def test_a_reply_with_another_id_fails_the_call(worker, rid):
+    """id -1 (once accepted for any request), a stale id, a future id."""
+    with pytest.raises(StudentError) as err:
+        worker.call("hostile.answer_early", (rid,))
+    assert err.value.kind == "protocol"
+    _still_works(worker)
+
+
+def test_an_early_answer_with_the_right_id_is_caught(worker):
+    _protocol_violation(worker, "hostile.answer_early", None)
+    _still_works(worker)
+
+
+def test_an_extra_frame_after_the_reply_is_caught(worker):
+    _protocol_violation(worker, "hostile.answer_twice")
+    _still_works(worker)
+
+
+# --------------------------------------------------------------------------- sizes, overflow
+def test_bool_replies_are_capped_at_their_float64_size(worker, monkeypatch):
+    """A bool reply is checked at 8 bytes per element (what the checks widen it to) before
+    any conversion: 1 MB of bools is 8 MB as float64."""
+    monkeypatch.setattr(protocol, "MAX_REPLY_FLOAT64", 4 << 20)
+    with pytest.raises(StudentError) as err:
+        worker.call("hostile.bool_reply", (1 << 20,))
+    assert err.value.kind == "protocol" and "as float64" in err.value.message
+    assert worker.call("hostile.bool_reply", (1 << 18,)).dtype == np.bool_   # 2 MB: fine
+    _still_works(worker)
+
+
+@pytest.mark.parametrize("kind", ["int", "list"])
+def test_a_number_beyond_float64_is_the_students_bad_value(worker, kind):
+    with pytest.raises(StudentError) as err:
+        worker.call("hostile.huge_number", (kind,))
+    assert err.value.kind == "bad_value" and "digits" in err.value.message
+    _still_works(worker)
+
+
+def test_large_but_finite_ints_still_arrive(worker):
+    assert worker.call("hostile.huge_number", ("ok",)) == 10 ** 30
+    assert compare.as_scalar(worker.call("hostile.huge_number", ("neg",)), "x") == -1e38
+
+
+@pytest.mark.parametrize("value", [10 ** 400, [1, 10 ** 400], (-(10 ** 400),), [[10 ** 309]]])
+def test_coercion_never_overflows_into_an_internal_error(value):
+    with pytest.raises(StudentError) as err:
+        compare.assert_close(value, 1.0, "loss")
+    assert err.value.kind == "bad_value"
+
+
+@pytest.mark.parametrize("value", [float("inf"), [np.nan, 1.0], np.array([1.0, -np.inf])])
+def test_non_finite_values_fail_the_check_not_the_grader(value):
+    with pytest.raises(CheckFailed, match="non-finite"):
+        compare.assert_close(value, np.ones(np.shape(value)), "loss")
+
+
+# --------------------------------------------------------------------------- memory
+def test_children_cannot_hold_more_than_the_budget(isolated):
+    """Three children trying to hold 2.5 GB against a 1 GB budget: either no child starts
+    (RLIMIT_NPROC 1) or the cgroup's memory.max stops them; never more than the budget."""
+    budget = 1024
+    w = Worker(isolated.workdir, Limits(memory_mb=budget, call_seconds=60), mode=isolated.mode)
+    with w:
+        try:
+            started, held = w.call("hostile.children_hold", (3, 850, 3))
+        except StudentError as err:               # the cgroup killed the whole sandbox
+            assert err.value.kind in ("crash", "memory")
+        else:
+            assert held * 850 <= budget, (started, held)
+        assert "memory:" in w.isolation_note and w.limits_note in w.isolation_note
+
+
+# --------------------------------------------------------------------------- tampering
+def test_killing_the_monitor_then_answering_is_tampering(tmp_path):
+    """Plain mode (and uid without namespaces): the monitor can be killed; the function's
+    answer after that is not trusted. In bwrap and namespaced uid mode the monitor is
+    pid 1 of the sandbox's pid namespace and ignores the signal."""
+    with new_worker(tmp_path, "plain", CASES) as w:
+        flagged = False
+        try:
+            w.call("hostile.signal_parent_then_answer", (signal.SIGKILL,))
+        except StudentError as err:
+            flagged = err.kind == "tamper"
+        if not flagged:
+            _wait_for_exit(w)
+            with pytest.raises(StudentError) as err:
+                _still_works(w)
+            flagged = err.value.kind == "tamper"
+        assert flagged
+        _still_works(w)
+
+
+def test_stopping_the_monitor_is_tampering(tmp_path):
+    with new_worker(tmp_path, "plain", CASES) as w:
+        with pytest.raises(StudentError) as err:
+            w.call("hostile.signal_parent_then_answer", (signal.SIGSTOP,))
+        assert err.value.kind == "tamper" and "stopped" in err.value.message
+        _still_works(w)
+
+
+def test_isolated_student_code_cannot_signal_the_monitor_or_the_grader(isolated):
+    assert isolated.call("hostile.signal_pid", (os.getpid(), signal.SIGKILL)) in (
+        "ProcessLookupError", "PermissionError")
+    assert isolated.call("hostile.signal_parent_then_answer", (signal.SIGSTOP,)) in (
+        1.0, "PermissionError")
+    _still_works(isolated)
+
+
+# --------------------------------------------------------------------------- plain mode
+def test_plain_mode_is_refused_without_the_unsafe_flag(tmp_path, monkeypatch):
+    monkeypatch.delenv("GRADEKIT_ALLOW_PLAIN")
+    work = make_workdir(tmp_path, CASES)
+    with pytest.raises(SandboxUnavailable) as err:
+        Worker(work, LIMITS, mode="plain")
+    text = str(err.value)
+    assert "bubblewrap" in text and "container" in text and "Gradescope" in text
+    assert "--unsafe-no-isolation" in text
+    monkeypatch.setattr(isolation, "available", lambda mode: (mode == "plain", "not here"))
+    with pytest.raises(SandboxUnavailable, match="unsafe-no-isolation"):
+        Worker(work, LIMITS)                               # auto would fall back to plain
+    monkeypatch.setenv("GRADEKIT_ALLOW_PLAIN", "1")
+    assert "NO OS isolation" in Worker(work, LIMITS).isolation_note
+
+
+@pytest.mark.parametrize("new_session", [False, True])
+def test_plain_mode_leftover_cannot_write_after_close(tmp_path, new_session):
+    """A double-forked process (even in its own session) that would rewrite results after
+    the trusted write is killed when the worker closes."""
+    target = tmp_path / "late.txt"
+    with new_worker(tmp_path, "plain", CASES) as w:
+        assert w.call("hostile.leave_writer", (str(target), 1.0, new_session)) == "left"
+    time.sleep(1.5)
+    assert not target.exists()
+
+
+# --------------------------------------------------------------------------- uid mode
+def test_uid_mode_sees_nothing_of_the_batch_or_the_kit(tmp_path):
+    require("uid")
+    classmate = tmp_path / "out" / "classmate"
+    classmate.mkdir(parents=True)
+    (classmate / "results.json").write_text('{"score": 97}')
+    (classmate / "results.json").chmod(0o644)
+    for p in (tmp_path, tmp_path / "out", classmate):
+        p.chmod(0o755)
+    with new_worker(tmp_path / "me", "uid", CASES) as w:
+        assert w.call("hostile.read_bytes", (str(classmate / "results.json"),)) in (
+            "FileNotFoundError", "PermissionError")
+        assert w.call("hostile.read_bytes", (str(ROOT / "grader" / "declaration.py"),)) in (
+            "FileNotFoundError", "PermissionError")
+        assert w.call("hostile.read_bytes", (f"/proc/{os.getpid()}/cmdline",)) in (
+            "FileNotFoundError", "PermissionError")
+        if isolation.uid_namespaces_ok():
+            assert os.getpid() not in w.call("hostile.visible_pids")
+            assert len(w.call("hostile.visible_pids")) <= 3      # monitor, worker, (self)
+
+
+def test_uid_mode_kills_every_process_of_its_uid(tmp_path):
+    """A process of the sandbox uid that escaped the worker's tree (simulated: started
+    directly as that uid) does not survive the worker's close."""
+    require("uid")
+    uid = int(TEST_UID)
+    stray = subprocess.Popen(["sleep", "60"], user=uid, group=uid, start_new_session=True)
+    try:
+        with new_worker(tmp_path, "uid", CASES) as w:
+            _still_works(w)
+        assert stray.wait(timeout=10) == -signal.SIGKILL
+        assert isolation.uid_processes(uid) == []
+    finally:
+        if stray.poll() is None:
+            stray.kill()
+            stray.wait()
+
+
+def test_uid_work_dir_is_closed_to_other_users(tmp_path):
+    require("uid")
+    stage, remove = isolation._stage(make_workdir(tmp_path, CASES), int(TEST_UID),
+                                     int(TEST_UID))
+    try:
+        sub = stage / "submission"
+        assert sub.stat().st_uid == int(TEST_UID) and sub.stat().st_mode & 0o077 == 0
+        assert stage.stat().st_mode & 0o777 == 0o711
+    finally:
+        remove()
+
+
+# --------------------------------------------------------------------------- what is visible
+def _sklearn_digits() -> Path | None:
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz"
+    return path if path.exists() else None
+
+
+def test_only_numpy_is_visible_not_staff_packages_or_data(isolated):
+    """The staff venv's scikit-learn ships the digits data with labels; datasets/ holds the
+    held-out sets. Neither is readable from the sandbox; numpy comes from a private site."""
+    targets = [p for p in [_sklearn_digits(), *sorted((ROOT / "datasets" / "processed")
+                                                      .glob("*.npz"))] if p is not None]
+    assert targets
+    for path in targets:
+        assert isolated.call("hostile.read_bytes", (str(path),)) in (
+            "FileNotFoundError", "PermissionError"), path
+    numpy_dir, path = isolated.call("hostile.numpy_home")
+    assert numpy_dir.startswith((isolation.INNER_SITE, isolation.UID_INNER, "/tmp/"))
+    assert not [p for p in path if "site-packages" in p]
+
+
+def test_worker_runs_with_no_numpy_in_the_system_python(isolated):
+    """The worker's numpy is the kit's, whatever the system interpreter has (a fresh
+    machine has none)."""
+    assert isolated.info["numpy"] == np.__version__
+
+
+# --------------------------------------------------------------------------- containers
+def test_a_plain_dict_in_the_worker_leaves_numpy_working(worker):
+    """Creating the grader's bn_param dict never re-imports builtins: numpy's lazily
+    loaded np.random still works in student code afterwards."""
+    handle = worker.new("builtins.dict", kwargs={"mode": "train"})
+    got = worker.call("hostile.random_draw", (0,))
+    assert np.array_equal(got, np.random.default_rng(0).standard_normal(3))
+    worker.release(handle)
