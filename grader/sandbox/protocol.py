@@ -204,10 +204,11 @@ def decode(body: bytes, buffers: list[np.ndarray],
             raise ProtocolError("array dtype %r not allowed" % dts[:20])
         if len(shape) > MAX_NDIM or any(type(s) is not int or s < 0 for s in shape):
             raise ProtocolError("bad array shape")
-        count = 1
+        count, extent = 1, 1
         for s in shape:
             count *= s
-            if count > MAX_TOTAL_BYTES:
+            extent *= max(s, 1)          # a zero dimension must not hide a huge one
+            if extent > MAX_TOTAL_BYTES:
                 raise ProtocolError("array shape too large")
         if count * dt.itemsize != memoryview(buffers[i]).nbytes:
             raise ProtocolError("array shape/dtype does not match its buffer size")
@@ -215,7 +216,10 @@ def decode(body: bytes, buffers: list[np.ndarray],
         if float64_cap is not None and widened[0] > float64_cap:
             raise ProtocolError("arrays larger than %d MB as float64" % (float64_cap >> 20))
         used[i] = True
-        return np.frombuffer(buffers[i], dtype=dt).reshape(tuple(shape))  # owns its memory
+        try:
+            return np.frombuffer(buffers[i], dtype=dt).reshape(tuple(shape))  # owns its memory
+        except ValueError as exc:
+            raise ProtocolError("bad array: %s" % str(exc)[:100]) from None
 
     value = dec(tree, 0)
     if not all(used):
