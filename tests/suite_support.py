@@ -18,8 +18,85 @@ def assert_bug_loses_points(name: str, tmp_path: Path, filename: str, func: str,
                             new: str) -> None:
     """A copy of the reference with one text edit loses points on a test tagged `func`."""
     sub = reference_copy(name, tmp_path / "submission", [(filename, old, new)])
-    data = grade_submission(name, sub, sandbox_mode="plain")
+    data = grade_submission(name, sub, sandbox_mode="auto")
     assert_no_grader_error(data)
     lost = [t for t in data["tests"] if t["score"] < t["max_score"]]
     assert data["score"] < 100.0
     assert any(func in t["tags"] for t in lost), [(t["number"], t["tags"]) for t in lost]
+
+
+# -- gaming submissions ------------------------------------------------------------------------
+SANDBOX_MODES = ("bwrap", "uid")     # the OS-isolated modes a gaming test must hold in
+
+
+def usable_mode(mode: str) -> str:
+    """`mode` when this machine can run it, else skip the test with the sandbox's reason."""
+    import pytest
+    from grader.sandbox import SandboxUnavailable
+    from grader.sandbox.isolation import choose
+    try:
+        choose(mode)
+    except SandboxUnavailable as exc:
+        pytest.skip(f"sandbox mode {mode} unavailable here: {exc}")
+    return mode
+
+
+def _definitions(source: str) -> dict[str, tuple[int, int, int]]:
+    """qualname ("f" or "Cls.method") -> (first line incl. decorators, last line, indent)."""
+    import ast
+    found = {}
+
+    def visit(node, prefix: str = "") -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.ClassDef)):
+                first = min([child.lineno] + [d.lineno for d in child.decorator_list])
+                found[prefix + child.name] = (first, child.end_lineno, child.col_offset)
+                if isinstance(child, ast.ClassDef):
+                    visit(child, prefix + child.name + ".")
+    visit(ast.parse(source))
+    return found
+
+
+def definition(source: str, qualname: str) -> str:
+    """The source text of one function or method (dedented to column 0)."""
+    import textwrap
+    first, last, _ = _definitions(source)[qualname]
+    return textwrap.dedent("\n".join(source.splitlines()[first - 1:last]))
+
+
+def replace_definitions(source: str, replacements: dict[str, str]) -> str:
+    """`source` with each named function or method replaced by new code (written at column 0;
+    indented here to the definition's level), bottom-up so line numbers stay valid."""
+    import textwrap
+    lines = source.splitlines()
+    spots = _definitions(source)
+    for qualname in sorted(replacements, key=lambda q: -spots[q][0]):
+        first, last, indent = spots[qualname]
+        code = textwrap.indent(textwrap.dedent(replacements[qualname]).strip("\n"), " " * indent)
+        lines[first - 1:last] = code.splitlines()
+    return "\n".join(lines) + "\n"
+
+
+def stubbed(name: str, filename: str, qualnames) -> str:
+    """The reference's `filename` with the named functions as in the untouched stub: the
+    honest baseline a gaming version of those functions is compared with."""
+    from grader.declaration import ROOT
+    stub = (ROOT / "assignments" / name / filename).read_text()
+    ref = (ROOT / "reference" / name / filename).read_text()
+    return replace_definitions(ref, {q: definition(stub, q) for q in qualnames})
+
+
+def grade_files(name: str, files: dict[str, str], folder: Path, mode: str) -> dict:
+    """Grade a submission made of `files` (name -> text; the reference fills the rest)."""
+    from grader.declaration import ROOT, load
+    folder.mkdir(parents=True)
+    for filename in load(name).submitted:
+        text = files.get(filename, (ROOT / "reference" / name / filename).read_text())
+        (folder / filename).write_text(text)
+    data = grade_submission(name, folder, sandbox_mode=mode)
+    assert_no_grader_error(data)
+    return data
+
+
+def scores_by_test(data: dict) -> dict[str, float]:
+    return {t["number"]: t["score"] for t in data["tests"]}
