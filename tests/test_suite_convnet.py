@@ -51,6 +51,12 @@ BUGS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def allow_plain(monkeypatch):
+    """These runs use the unisolated sandbox on purpose (our own reference copies)."""
+    monkeypatch.setenv("GRADEKIT_ALLOW_PLAIN", "1")
+
+
 def make_submission(tmp_path: Path, file: str | None = None, old: str = "",
                     new: str = "") -> Path:
     """A copy of the reference's graded files, with one text edit (which must match once)."""
@@ -82,3 +88,84 @@ def test_bug_loses_points_on_a_test_tagged_with_the_bugged_function(tmp_path, bu
     lost = [r for r in results if r["score"] < r["max_score"]]
     assert lost, f"{func}: the bug lost no points on {[s.number for s in specs]}"
     assert all(func in r["tags"] for r in lost)
+
+
+# -- correct but different: full marks -------------------------------------------------------
+EINSUM_CONV = '''
+
+def conv_forward_fast(x, w, b, conv_param):
+    """Windows as a strided view, one einsum (a different but correct vectorization)."""
+    s, p = conv_param["stride"], conv_param["pad"]
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    win = np.lib.stride_tricks.sliding_window_view(xp, w.shape[2:], axis=(2, 3))[:, :, ::s, ::s]
+    out = np.einsum("nchwij,fcij->nfhw", win, w, optimize=True) + b[None, :, None, None]
+    return out, (x, w, conv_param)
+
+
+def conv_backward_fast(dout, cache):
+    x, w, conv_param = cache
+    s, p = conv_param["stride"], conv_param["pad"]
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    win = np.lib.stride_tricks.sliding_window_view(xp, w.shape[2:], axis=(2, 3))[:, :, ::s, ::s]
+    win = win[:, :, :dout.shape[2], :dout.shape[3]]
+    dw = np.einsum("nfhw,nchwij->fcij", dout, win, optimize=True)
+    dxp = np.zeros_like(xp)
+    for i in range(w.shape[2]):          # loops over the filter window only
+        for j in range(w.shape[3]):
+            dxp[:, :, i:i + s * dout.shape[2]:s, j:j + s * dout.shape[3]:s] += \\
+                np.einsum("nfhw,fc->nchw", dout, w[:, :, i, j])
+    return dxp[:, :, p:p + x.shape[2], p:p + x.shape[3]], dw, dout.sum(axis=(0, 2, 3))
+'''
+
+# A dropout that draws its mask from the legacy RandomState (a different random stream).
+RANDOMSTATE_DROPOUT = '''
+
+def dropout_forward(x, dropout_param):
+    p, mode = dropout_param["p"], dropout_param["mode"]
+    if mode == "test":
+        return x, (dropout_param, None)
+    rs = np.random.RandomState(dropout_param.get("seed"))
+    mask = (rs.rand(*x.shape) < p) / p
+    return x * mask, (dropout_param, mask)
+'''
+
+
+def _fast_and_property_specs():
+    return [s for s in collect(NAME)
+            if s.number.split(".")[0] in ("5", "8") and s.func.__name__ not in SLOW]
+
+
+@pytest.mark.parametrize("extra", [EINSUM_CONV, RANDOMSTATE_DROPOUT], ids=["einsum-conv",
+                                                                          "randomstate-dropout"])
+def test_correct_but_different_keeps_every_point(tmp_path, extra):
+    sub = make_submission(tmp_path)
+    with (sub / "layers.py").open("a") as f:
+        f.write(extra)
+    with submission_context(NAME, sub, "plain") as ctx:
+        results = [run_test(s, ctx, set()) for s in _fast_and_property_specs()]
+    no_grader_error(results)
+    assert all(r["score"] == r["max_score"] for r in results), \
+        [(r["number"], r["output"][:200]) for r in results if r["score"] < r["max_score"]]
+
+
+# -- fakes of random behaviour: no points ----------------------------------------------------
+FAKES = [
+    ("dropout-stripes", "layers.py", "dropout_forward",
+     "        mask = ((rng.random(x.shape) < p) / p).astype(x.dtype, copy=False)",
+     "        keep = (np.arange(x.shape[-1]) + (dropout_param.get('seed') or 0)) % 10 < 10 * p\n"
+     "        mask = (np.broadcast_to(keep, x.shape) / p).astype(x.dtype)"),
+    ("dropout-fixed-unseeded-stream", "layers.py", "dropout_forward",
+     'rng = np.random.default_rng(dropout_param.get("seed"))',
+     'rng = np.random.default_rng(dropout_param.get("seed", 0))'),
+    ("init-plus-minus-scale", "cnn.py", "ThreeLayerConvNet",
+     'self.params[f"W{i}"] = weight_scale * rng.standard_normal(shape)',
+     'self.params[f"W{i}"] = weight_scale * np.sign(rng.standard_normal(shape))'),
+    ("init-uniform-right-std", "cnn.py", "ThreeLayerConvNet",
+     'self.params[f"W{i}"] = weight_scale * rng.standard_normal(shape)',
+     'self.params[f"W{i}"] = weight_scale * 3 ** 0.5 * rng.uniform(-1, 1, shape)'),
+]
+
+
+@pytest.mark.parametrize("fake", FAKES, ids=[f[0] for f in FAKES])
+def test_fake_randomness_loses_points_on_its_tagged_test(tmp_path, fake):
+    test_bug_loses_points_on_a_test_tagged_with_the_bugged_function(tmp_path, fake)
