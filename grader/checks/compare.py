@@ -43,7 +43,7 @@ def _as_array(value: Any, what: str) -> np.ndarray:
             raise CheckFailed(f"{what}: expected a plain numpy array, got {type(value).__name__}")
         if value.dtype.kind not in NUMERIC_KINDS:
             raise CheckFailed(f"{what}: expected a numeric array, got dtype {value.dtype}")
-        return value.astype(np.float64)
+        return value.astype(np.float64, copy=False)     # decoded replies are ours already
     if isinstance(value, (int, float, np.integer, np.floating)):
         return np.asarray(float(value), dtype=np.float64)
     if isinstance(value, (list, tuple)):
