@@ -70,6 +70,12 @@ def forbidden_imports(source: str, forbidden: tuple[str, ...]) -> list[str]:
     return sorted(found)
 
 
+class StaticError(StudentError):
+    """A file problem found before any code ran (missing, does not parse, forbidden import).
+    Its message is built from the submitted files alone, never from a run, so even a hidden
+    test may show it."""
+
+
 def read_source(raw: bytes) -> str:
     """Source bytes decoded the way Python's import does: a UTF-8 BOM or a PEP 263 coding
     declaration decides the encoding (default UTF-8), newlines become LF. Raises SyntaxError
@@ -87,7 +93,7 @@ def prepare(decl: Assignment, submission: Path, workdir: Path) -> tuple[dict[str
         module = Path(filename).stem
         src = find_file(submission, filename)
         if src is None:
-            errors[module] = StudentError("missing", f"{filename} was not submitted")
+            errors[module] = StaticError("missing", f"{filename} was not submitted")
             notes.append(f"- `{filename}`: **missing**")
             continue
         raw = src.read_bytes()
@@ -98,12 +104,12 @@ def prepare(decl: Assignment, submission: Path, workdir: Path) -> tuple[dict[str
             line = getattr(exc, "lineno", None)
             where = f" (line {line})" if line else ""
             why = safetext.one_line(getattr(exc, "msg", None) or getattr(exc, "reason", exc))
-            errors[module] = StudentError(
+            errors[module] = StaticError(
                 "import", f"{filename} cannot be imported: {type(exc).__name__}{where}: {why}")
             notes.append(f"- `{filename}`: does not parse{where}")
             continue
         if bad:
-            errors[module] = StudentError(
+            errors[module] = StaticError(
                 "forbidden", f"{filename} imports {', '.join(bad)}, which this assignment "
                              f"forbids (numpy only)")
             notes.append(f"- `{filename}`: imports forbidden package(s) {', '.join(bad)}")
@@ -187,10 +193,10 @@ def _student_error_lines(exc: StudentError, reveal: bool, budget: Budget | None)
     """Feedback lines for a failure of student code; nothing the student wrote when hidden."""
     if budget is not None and budget.exhausted and exc.kind == "timeout":
         return [f"Stopped: {budget.message()}."]
-    if not reveal:
+    if not reveal and not isinstance(exc, StaticError):
         return [HIDDEN_FAILURES.get(exc.kind, HIDDEN_DEFAULT)]
     lines = [safetext.md_inline(exc.message, limit=len(exc.message) + 1)]
-    if exc.detail:
+    if exc.detail and reveal:
         lines.append(safetext.md_fence(exc.detail))
     return lines
 

@@ -203,6 +203,13 @@ def test_hidden_failures_show_the_kind_only(kind):
     assert shown[0].startswith("`") and MARKER in shown[0] and shown[1].startswith("```")
 
 
+def test_file_problems_found_before_running_are_shown_even_in_hidden_tests(tmp_path):
+    (tmp_path / "sub").mkdir()
+    errors, _ = runner.prepare(probe(), tmp_path / "sub", tmp_path / "work")
+    lines = runner._student_error_lines(errors["probe"], reveal=False, budget=None)
+    assert lines == ["`probe.py was not submitted`"]
+
+
 # -- one total time budget --------------------------------------------------------------------
 BUDGET = 4.0
 SLOW = '''
