@@ -576,6 +576,13 @@ def test_report_hyperparams(ctx: Context) -> None:
 @tags(REPORT, TRAIN)
 def test_report_accuracy(ctx: Context) -> None:
     """REPORT.md: the stated test accuracy matches the one measured in this run"""
+    measured = ctx.shared.get(ACC_KEY)
     report_md.check_test_accuracy(ctx.report_text, ctx.settings["report_accuracy_section"],
-                                  ctx.shared.get(ACC_KEY),
-                                  ctx.settings["report_accuracy_tolerance"])
+                                  measured, ctx.settings["report_accuracy_tolerance"])
+    zero_at = accuracy.accuracy_band(ctx.assignment)[0]
+    if measured is not None and measured <= zero_at:
+        ctx.set_score(0.0)
+        raise CheckFailed(f"REPORT.md: the stated accuracy matches this run, but the run's "
+                          f"{measured:.1%} is no better than always predicting the commonest "
+                          f"class ({zero_at:.1%}), so there is nothing to report yet: this "
+                          "check counts only for a network that learned.")

@@ -1,0 +1,185 @@
+"""Gaming the two_layer_net suite: one submission per way of earning points without the work.
+
+As in tests/test_gaming_softmax.py: each gamed submission is graded next to its honest
+baseline (the reference with the gamed functions as in the untouched stub, or with a REPORT.md
+that states a wrong accuracy) and must earn no more, in every OS-isolated sandbox mode this
+machine has. One grading per submission and mode, cached for the module."""
+from __future__ import annotations
+
+import pytest
+
+from grader import fixtures
+from grader.declaration import ROOT
+from suite_support import (SANDBOX_MODES, grade_files, replace_definitions, scores_by_test,
+                           stubbed, usable_mode)
+
+NAME, FILE, REPORT = "two_layer_net", "two_layer_net.py", "REPORT.md"
+LOSS, TRAIN, PREDICT = "TwoLayerNet.loss", "TwoLayerNet.train", "TwoLayerNet.predict"
+KEYS = ("W1", "b1", "W2", "b2")
+
+
+def lookup_table() -> str:
+    """The shipped visible cases as a literal table, the way a student could embed them."""
+    rows = [({k: f[k].tolist() for k in KEYS}, f["X"].tolist(), f["scores"].tolist(),
+             float(f["loss"]), {k: f[f"d{k}"].tolist() for k in KEYS})
+            for f in fixtures.load(NAME, "visible").values()]
+    return f"\n_TABLE = {rows!r}\n"
+
+
+FAKE_LOSS = '''
+def loss(self, X, y=None, reg=0.0):
+    W1, W2 = self.params["W1"], self.params["W2"]
+    if y is None:
+        return np.zeros((X.shape[0], W2.shape[1]))
+    grads = {"W1": 2 * reg * W1, "b1": np.zeros_like(self.params["b1"]),
+             "W2": 2 * reg * W2, "b2": np.zeros_like(self.params["b2"])}
+    return float(np.log(W2.shape[1]) + reg * (np.sum(W1 * W1) + np.sum(W2 * W2))), grads
+'''
+LOOKUP_LOSS = '''
+def loss(self, X, y=None, reg=0.0):
+    for params, Xt, scores, loss, grads in _TABLE:
+        if np.shape(X) == np.shape(Xt) and np.allclose(X, Xt) and all(
+                np.shape(self.params[k]) == np.shape(params[k])
+                and np.allclose(self.params[k], params[k]) for k in params):
+            if y is None:
+                return np.array(scores)
+            return loss, {k: np.array(v) for k, v in grads.items()}
+''' + FAKE_LOSS.split("\n", 2)[2]
+FAKE_TRAIN = '''
+def train(self, X, y, X_val, y_val, learning_rate=1e-3, learning_rate_decay=0.95, reg=5e-6,
+          num_iters=100, batch_size=200, seed=None, verbose=False):
+    self.X_seen, self.y_seen = np.asarray(X), np.asarray(y)
+    epochs = max(num_iters // max(len(X) // batch_size, 1), 1)
+    return {"loss_history": [1.4 * 0.97 ** i + 0.05 for i in range(num_iters)],
+            "train_acc_history": [min(0.5 + 0.05 * e, 1.0) for e in range(epochs)],
+            "val_acc_history": [min(0.5 + 0.05 * e, 1.0) for e in range(epochs)]}
+'''
+NEAREST_PREDICT = '''
+def predict(self, X):
+    Xs, ys = self.known()
+    if Xs is None:
+        return np.zeros(len(X), dtype=np.int64)
+    d = ((X[:, None, :] - Xs[None, :, :]) ** 2).sum(axis=-1)
+    return ys[np.argmin(d, axis=1)].astype(np.int64)
+'''
+SEEN_BODY = '''    return getattr(self, "X_seen", None), getattr(self, "y_seen", None)'''
+SEEN = "def known(self):\n" + SEEN_BODY + "\n"
+LABEL_FILES = '''
+def known(self):
+    import os, sys
+    roots = [r for r in dict.fromkeys(sys.path + [sys.prefix, os.getcwd(), "/work/main"]) if r]
+    for root in roots:
+        for up in ((), ("..",), ("..", ".."), ("..", "..", "..")):
+            try:
+                d = np.load(os.path.join(root, *up, "datasets", "processed", "cihlab.npz"))
+                return d["X_test"], d["y_test"]
+            except Exception:
+                pass
+    return None, None
+'''
+PRINTING = '''
+def loss(self, X, y=None, reg=0.0):
+    print("LEAK %.6f" % float(np.sum(X)))
+    return self._loss(X, y, reg)
+'''
+
+
+def shipped_labels() -> str:
+    import hwdata
+    d = hwdata.load("cihlab")
+    return (f"\n_X_TEST = np.array({d['X_test'].tolist()!r})\n"
+            f"_Y_TEST = np.array({d['y_test'].tolist()!r})\n")
+
+
+SHIPPED = "def known(self):\n    return _X_TEST, _Y_TEST\n"
+
+
+def reference(filename: str = FILE) -> str:
+    return (ROOT / "reference" / NAME / filename).read_text()
+
+
+def gamed(functions: dict[str, str], known: str = "", append: str = "") -> str:
+    """The reference with `functions` replaced, a `known()` method added when given."""
+    text = replace_definitions(reference(), functions)
+    if known:
+        text = text.replace("    def predict(self", "    " + known.strip().replace(
+            "\n", "\n    ") + "\n\n    def predict(self", 1)
+    return text + append
+
+
+def report_stating(accuracy_line: str) -> str:
+    return reference(REPORT).replace("Test accuracy: 0.94", accuracy_line)
+
+
+MANY_NUMBERS = "Test accuracy: " + ", ".join(f"{x / 100:.2f}" for x in range(30, 101, 5))
+WRONG_NUMBER = "Test accuracy: 0.10"
+
+
+def patterns() -> dict[str, tuple]:
+    """pattern -> (gamed files, honest baseline files), as makers of {filename: text}."""
+    model_free = {TRAIN: FAKE_TRAIN, PREDICT: NEAREST_PREDICT}
+    no_loss = lambda: {FILE: stubbed(NAME, FILE, (LOSS,))}
+    untrained = lambda: {FILE: stubbed(NAME, FILE, (TRAIN, PREDICT))}
+    return {
+        "lookup-table": (lambda: {FILE: gamed({LOSS: LOOKUP_LOSS}, append=lookup_table())},
+                         no_loss),
+        "fake-loss": (lambda: {FILE: gamed({LOSS: FAKE_LOSS})}, no_loss),
+        "model-free-training": (lambda: {FILE: gamed(model_free, SEEN)}, untrained),
+        "label-files": (lambda: {FILE: gamed(model_free, LABEL_FILES)}, untrained),
+        "shipped-labels": (lambda: {FILE: gamed(model_free, SHIPPED, shipped_labels())},
+                           untrained),
+        "many-numbers-report": (lambda: {REPORT: report_stating(MANY_NUMBERS)},
+                                lambda: {REPORT: report_stating(WRONG_NUMBER)}),
+        # everything at once, as a determined student would hand it in
+        "no-real-code": (
+            lambda: {FILE: gamed({LOSS: LOOKUP_LOSS, **model_free},
+                                 LABEL_FILES.replace("    return None, None", SEEN_BODY),
+                                 lookup_table()),
+                     REPORT: report_stating(MANY_NUMBERS)},
+            lambda: {FILE: stubbed(NAME, FILE, (LOSS, TRAIN, PREDICT)),
+                     REPORT: report_stating(WRONG_NUMBER)}),
+    }
+
+
+_graded: dict[tuple[str, str], dict] = {}
+
+
+@pytest.fixture(scope="module")
+def grade(tmp_path_factory):
+    def run(key: str, files: dict[str, str], mode: str) -> dict:
+        if (key, mode) not in _graded:
+            folder = tmp_path_factory.mktemp(f"{key}-{mode}") / "sub"
+            _graded[key, mode] = grade_files(NAME, files, folder, mode)
+        return _graded[key, mode]
+    return run
+
+
+@pytest.mark.parametrize("mode", SANDBOX_MODES)
+@pytest.mark.parametrize("pattern", list(patterns()))
+def test_gaming_earns_no_more_than_the_honest_baseline(grade, pattern, mode):
+    usable_mode(mode)
+    make_gamed, make_base = patterns()[pattern]
+    got = grade(pattern, make_gamed(), mode)
+    base_files = make_base()
+    base = grade("baseline-" + str(abs(hash(tuple(sorted(base_files.items()))))), base_files,
+                 mode)
+    gained = {n: s - scores_by_test(base)[n] for n, s in scores_by_test(got).items()
+              if s > scores_by_test(base)[n] + 1e-9}
+    assert got["score"] <= base["score"] + 1e-9 and not gained, (pattern, got["score"],
+                                                                  base["score"], gained)
+
+
+@pytest.mark.parametrize("mode", SANDBOX_MODES)
+def test_printing_during_hidden_tests_shows_nothing(grade, mode):
+    """The reference printing a checksum of every X it gets: full marks, and no hidden
+    case's checksum appears in any output, while a visible test does show the printing."""
+    usable_mode(mode)
+    text = reference().replace("    def loss(self", "    def _loss(self", 1)
+    text = text.replace("    def train(self", "    " + PRINTING.strip().replace(
+        "\n", "\n    ") + "\n\n    def train(self", 1)
+    got = grade("printing", {FILE: text}, mode)
+    assert got["score"] == 100.0
+    sums = {"LEAK %.6f" % float(f["X"].sum()) for f in fixtures.load(NAME, "hidden").values()}
+    outputs = "\n".join(t["output"] for t in got["tests"]) + got.get("output", "")
+    assert not [s for s in sums if s in outputs]
+    assert any("LEAK" in t["output"] for t in got["tests"] if t["visibility"] == "visible")
