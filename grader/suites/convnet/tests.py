@@ -971,13 +971,15 @@ def test_bn_hidden(ctx: Context) -> None:
 
 
 # -- 10. spatial batchnorm -------------------------------------------------------------------
+# Spatial batchnorm reshapes and reuses batchnorm_forward / _backward (as the stubs suggest),
+# so its tests are tagged with those too.
 SBN = ("spatial_batchnorm_forward", "spatial_batchnorm_backward")
 
 
 @weight(1.5)
 @number("10.1")
 @visibility("visible")
-@tags("spatial_batchnorm_forward")
+@tags("spatial_batchnorm_forward", "batchnorm_forward")
 @gated
 def test_sbn_forward_train(ctx: Context) -> None:
     """spatial_batchnorm_forward (train): output and running statistics match the reference"""
@@ -987,7 +989,7 @@ def test_sbn_forward_train(ctx: Context) -> None:
 @weight(1)
 @number("10.2")
 @visibility("visible")
-@tags("spatial_batchnorm_forward")
+@tags("spatial_batchnorm_forward", "batchnorm_forward")
 @gated
 def test_sbn_forward_test(ctx: Context) -> None:
     """spatial_batchnorm_forward (test): normalizes each channel with the running statistics"""
@@ -997,7 +999,8 @@ def test_sbn_forward_test(ctx: Context) -> None:
 @weight(1.5)
 @number("10.3")
 @visibility("visible")
-@tags("spatial_batchnorm_forward", "spatial_batchnorm_backward")
+@tags("spatial_batchnorm_forward", "spatial_batchnorm_backward", "batchnorm_forward",
+      "batchnorm_backward")
 @gated
 def test_sbn_backward(ctx: Context) -> None:
     """spatial_batchnorm_backward (train): dx, dgamma, dbeta match numeric gradients"""
@@ -1007,7 +1010,8 @@ def test_sbn_backward(ctx: Context) -> None:
 @weight(0.5)
 @number("10.4")
 @visibility("hidden")
-@tags("spatial_batchnorm_forward", "spatial_batchnorm_backward")
+@tags("spatial_batchnorm_forward", "spatial_batchnorm_backward", "batchnorm_forward",
+      "batchnorm_backward")
 def test_sbn_hidden(ctx: Context) -> None:
     """spatial_batchnorm_forward / _backward: match the reference (hidden inputs)"""
     _check_bn(ctx, *SBN, "sbn_train", "train", True, stats=True)
