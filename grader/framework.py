@@ -46,6 +46,7 @@ PHASES = ("hidden", "visible")            # the order a grading run goes in (mod
 # Worker methods that take a `timeout` (seconds): the budget cuts each one.
 _TIMED_METHODS = frozenset({"load", "call", "new", "call_method", "get_attr", "set_item",
                             "batch"})
+CUT_SLACK = 0.5     # s: a call that timed out this close to the budget's end was cut by it
 
 
 class CheckFailed(AssertionError):
@@ -133,7 +134,8 @@ class BudgetedWorker:
             try:
                 return method(*args, timeout=min(own, left), **kwargs)
             except StudentError as exc:
-                if exc.kind == "timeout" and left < own and self._budget.remaining() <= 0.5:
+                if exc.kind == "timeout" and left < own \
+                        and self._budget.remaining() <= CUT_SLACK:
                     self._budget.exhausted = True
                     raise StudentError("timeout", f"Stopped: {self._budget.message()}, and "
                                                   f"this call was still running.") from None
@@ -145,7 +147,7 @@ class BudgetedWorker:
 class Context:
     """What a running test may use: the sandboxed worker, fixtures, data, the declaration."""
     assignment: Assignment
-    worker: Worker
+    worker: Worker | BudgetedWorker      # a BudgetedWorker while grading
     fixtures: Callable[[str], dict[str, dict[str, np.ndarray]]]   # set name -> cases
     static_errors: dict[str, StudentError] = field(default_factory=dict)  # module -> error
     report_text: str | None = None       # the submitted report (trusted side reads it as text)
