@@ -25,6 +25,15 @@ def assert_bug_loses_points(name: str, tmp_path: Path, filename: str, func: str,
     assert any(func in t["tags"] for t in lost), [(t["number"], t["tags"]) for t in lost]
 
 
+def assert_full_marks(name: str, tmp_path: Path, edits: list[tuple[str, str, str]]) -> None:
+    """A correct-but-different copy of the reference ((file, old, new) edits) scores 100."""
+    sub = reference_copy(name, tmp_path / "submission", edits)
+    data = grade_submission(name, sub, sandbox_mode="auto")
+    assert_no_grader_error(data)
+    assert data["score"] == 100.0, [(t["number"], t["output"][:300]) for t in data["tests"]
+                                    if t["status"] != "passed"]
+
+
 # -- gaming submissions ------------------------------------------------------------------------
 SANDBOX_MODES = ("bwrap", "uid")     # the OS-isolated modes a gaming test must hold in
 

@@ -1,11 +1,12 @@
 """The softmax suite, bug by bug: each realistic bug (a small edit of a copy of the
-reference) loses points on a test tagged with the bugged function. The checks every suite
+reference) loses points on a test tagged with the bugged function; and correct code written
+differently (as the docstrings teach, einsum, float32 training) keeps full marks. The checks every suite
 shares (reference 100, stubs 0, fresh fixtures, calibration) are in tests/test_suites.py."""
 from __future__ import annotations
 
 import pytest
 
-from suite_support import assert_bug_loses_points
+from suite_support import assert_bug_loses_points, assert_full_marks
 
 NAME = "softmax"
 FILE = "softmax.py"
@@ -35,3 +36,34 @@ BUGS = [
 def test_bug_loses_points_on_a_test_tagged_with_the_bugged_function(tmp_path, bug):
     _, func, old, new, *where = bug
     assert_bug_loses_points(NAME, tmp_path, where[0] if where else FILE, func, old, new)
+
+
+# (id, edits): correct solutions that differ from the reference; each must score 100
+VEC_LSE = ("    log_norm = np.log(np.sum(np.exp(scores), axis=1, keepdims=True))\n"
+           "    log_probs = scores - log_norm\n    rows = np.arange(num_train)\n"
+           "    loss = -np.mean(log_probs[rows, y]) + reg * np.sum(W * W)\n"
+           "    dscores = np.exp(log_probs)\n")
+VEC_TAUGHT = ("    exp_scores = np.exp(scores)\n"
+              "    probs = exp_scores / np.sum(exp_scores, axis=1, keepdims=True)\n"
+              "    rows = np.arange(num_train)\n"
+              "    loss = -np.mean(np.log(probs[rows, y])) + reg * np.sum(W * W)\n"
+              "    dscores = probs.copy()\n")
+CORRECT = [
+    ("as-the-docstrings-teach", [
+        (FILE, VEC_LSE, VEC_TAUGHT),
+        (FILE, "        loss += np.log(total) - scores[y[i]]\n",
+         "        loss += -np.log(exp_scores[y[i]] / total)\n")]),
+    ("einsum", [
+        (FILE, "    scores = X @ W\n    scores = scores - np.max(scores, axis=1",
+         "    scores = np.einsum('nd,dc->nc', X, W)\n    scores = scores - np.max(scores, axis=1"),
+        (FILE, "dW = X.T @ dscores / num_train + 2 * reg * W",
+         "dW = np.einsum('nd,nc->dc', X, dscores) / num_train + 2 * reg * W")]),
+    ("float32-training", [
+        (FILE, "self.W -= learning_rate * grad",
+         "self.W = (self.W - learning_rate * grad).astype(np.float32)")]),
+]
+
+
+@pytest.mark.parametrize("edits", [c[1] for c in CORRECT], ids=[c[0] for c in CORRECT])
+def test_correct_but_different_scores_full_marks(tmp_path, edits):
+    assert_full_marks(NAME, tmp_path, edits)
