@@ -229,14 +229,43 @@ def test_uid_mode_sees_nothing_of_the_batch_or_the_kit(tmp_path):
             assert len(w.call("hostile.visible_pids")) <= 3      # monitor, worker, (self)
 
 
-def test_uid_mode_kills_every_process_of_its_uid(tmp_path):
-    """A process of the sandbox uid that escaped the worker's tree (simulated: started
-    directly as that uid) does not survive the worker's close."""
+def _stray(uid: int) -> subprocess.Popen:
+    """A process of the sandbox uid outside the worker's tree (what a setsid + double fork
+    leaves behind where there is no pid namespace)."""
+    return subprocess.Popen(["sleep", "60"], user=uid, group=uid, start_new_session=True)
+
+
+def test_kill_uid_leaves_no_process_of_the_uid():
     require("uid")
     uid = int(TEST_UID)
-    stray = subprocess.Popen(["sleep", "60"], user=uid, group=uid, start_new_session=True)
+    stray = _stray(uid)
+    try:
+        isolation.kill_uid(uid)
+        assert stray.wait(timeout=10) == -signal.SIGKILL
+        assert isolation.uid_processes(uid) == []
+    finally:
+        if stray.poll() is None:
+            stray.kill()
+            stray.wait()
+
+
+SYSTEM_PYTHON = Path(f"/usr/bin/python{os.sys.version_info[0]}.{os.sys.version_info[1]}")
+
+
+def test_uid_mode_without_namespaces_kills_every_process_of_its_uid(tmp_path, monkeypatch):
+    """The fallback for containers without a private pid namespace: the stray process does
+    not survive into the next student's run. (Needs an interpreter other users can run;
+    numpy comes from the sandbox's own site folder, not the system.)"""
+    require("uid")
+    if not SYSTEM_PYTHON.exists():
+        pytest.skip(f"no {SYSTEM_PYTHON} for the namespace-less uid worker")
+    monkeypatch.setattr(isolation, "uid_namespaces_ok", lambda: False)
+    monkeypatch.setenv("GRADEKIT_SANDBOX_PYTHON", str(SYSTEM_PYTHON))
+    uid = int(TEST_UID)
+    stray = _stray(uid)
     try:
         with new_worker(tmp_path, "uid", CASES) as w:
+            assert w.call("hostile.numpy_home")[0].startswith("/tmp/")
             _still_works(w)
         assert stray.wait(timeout=10) == -signal.SIGKILL
         assert isolation.uid_processes(uid) == []

@@ -303,8 +303,10 @@ def hidden_paths() -> list[str]:
 def _launch_uid(workdir: Path, config: dict[str, Any], pass_fds: tuple[int, ...]) -> Launch:
     uid, gid = sandbox_uid()
     stage, remove = _stage(workdir, uid, gid)
-    cleanups = [remove, functools.partial(kill_uid, uid)]
     if not uid_namespaces_ok():
+        # Without a pid namespace a student process can leave the worker's tree (setsid,
+        # double fork): every process of the sandbox uid is killed when the worker stops.
+        cleanups = [remove, functools.partial(kill_uid, uid)]
         cfg = dict(config, workdir=str(stage / "submission"), monitor=True,
                    site=[str(stage / "site")])
         return Launch(_worker_argv(str(stage / "gradekit"), cfg),
@@ -316,7 +318,8 @@ def _launch_uid(workdir: Path, config: dict[str, Any], pass_fds: tuple[int, ...]
     # shows only the sandbox's processes, an empty tmpfs over the kit, temporary folders and
     # homes, the Python installation bound back read-only where it was (so a Python under
     # /root works), and the stage at UID_INNER. The monitor is pid 1 there: nothing in the
-    # sandbox survives it.
+    # sandbox survives it, so no uid-wide kill is needed (it would also hit other sandboxes
+    # of that uid, e.g. bwrap workers, running at the same time).
     cfg = dict(config, workdir=f"{UID_INNER}/submission", monitor=True,
                site=[f"{UID_INNER}/site"])
     hidden = hidden_paths()
@@ -327,7 +330,7 @@ def _launch_uid(workdir: Path, config: dict[str, Any], pass_fds: tuple[int, ...]
             "--propagation", "private", "--", os.path.realpath(sys.executable), "-I", "-S",
             "-c", UID_SETUP, setup, *_setpriv(uid, gid),
             *_worker_argv(f"{UID_INNER}/gradekit", cfg)]
-    return Launch(argv, base_env(f"{UID_INNER}/home"), "/", pass_fds, cleanups=cleanups)
+    return Launch(argv, base_env(f"{UID_INNER}/home"), "/", pass_fds, cleanups=[remove])
 
 
 @functools.lru_cache(maxsize=None)
