@@ -1,7 +1,8 @@
 """Data loading for the assignments (given helper, not graded).
 
-Each loader returns a dict with the keys X_train, y_train, X_val, y_val, X_test, y_test.
-Labels are ints in [0, C). The data comes from the kit's `hwdata` package, which is imported
+Each loader returns a dict with the keys X_train, y_train, X_val, y_val and X_test; y_test
+only on the grading side (a student release ships no test labels). Labels are ints in
+[0, C). The data comes from the kit's `hwdata` package, which is imported
 only when a loader is called, so this module imports with numpy alone.
 """
 from __future__ import annotations
