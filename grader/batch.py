@@ -33,6 +33,7 @@ import argparse
 import fcntl
 import importlib
 import importlib.util
+import io
 import itertools
 import json
 import logging
@@ -207,8 +208,25 @@ def _watch_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="watch-parent", daemon=True).start()
 
 
+class CleanStream(io.TextIOBase):
+    """A text stream that drops control characters and lone surrogates on the way to `raw`:
+    grader.log holds tracebacks quoting student text, and a TA may `cat` it."""
+
+    def __init__(self, raw: Any) -> None:
+        super().__init__()
+        self.raw = raw
+
+    def write(self, text: str) -> int:
+        self.raw.write(safetext.terminal(text, max(len(text), 1)))
+        return len(text)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+
 def child_main(spec: dict[str, Any]) -> int:
     """Run the grade function on one submission and write results.json (atomically, once)."""
+    sys.stdout, sys.stderr = CleanStream(sys.stdout), CleanStream(sys.stderr)
     _watch_parent(spec["parent_pid"])
     start = time.monotonic()
     status, message = GRADED, spec.get("intake_message", "")

@@ -388,3 +388,16 @@ def test_check_allows_plain_by_itself_and_run_needs_the_flag(monkeypatch, tmp_pa
             "extra_data": {"gradekit": {"max_score": 1.0, "sandbox": "plain"}}})
     assert cli.main(["check", "softmax", str(tmp_path)]) == 0
     assert seen["allowed"] == "1"
+
+
+def test_grader_log_has_no_control_characters(tmp_path, fake):
+    """A traceback quoting student text lands in grader.log clean (a TA may `cat` it)."""
+    evil = FAKE_SOURCE.replace('raise RuntimeError("fake grader bug")',
+                               'raise RuntimeError("bug \\x1b]0;pwn\\x07 \\ud800")')
+    path = Path(fake.partition(":")[0])
+    path.write_text(evil)
+    classdir = make_class(tmp_path / "class", {"oops": 10}, {"oops": {"raise.txt": ""}})
+    df = grade(fake, classdir, tmp_path / "out").set_index("id")
+    log = (tmp_path / "out" / "oops" / "grader.log").read_bytes().decode("utf-8")
+    assert "RuntimeError: bug" in log and "\x1b" not in log and "\x07" not in log
+    assert "\x1b" not in df.loc["oops", "message"] and "\ud800" not in df.loc["oops", "message"]
