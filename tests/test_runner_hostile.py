@@ -15,6 +15,7 @@ import jsonschema
 import numpy as np
 import pytest
 
+from examples.build import reference_copy
 from grader import batch, results as res, runner
 from grader.declaration import ROOT, Assignment, Limits
 from grader.framework import Budget, BudgetedWorker, CheckFailed, Context
@@ -245,6 +246,40 @@ def test_total_budget_cuts_the_call_in_flight_and_fails_tests_not_reached(
     assert data["score"] == 1.0
     assert "budget" in data["extra_data"]["gradekit"]["flags"]
     assert data["extra_data"]["gradekit"]["time_budget"] == BUDGET
+
+
+SPIN_NAIVE = """
+    import signal as _signal
+    for _s in (_signal.SIGTERM, _signal.SIGALRM, _signal.SIGINT):
+        _signal.signal(_s, _signal.SIG_IGN)
+    while True:
+        pass
+"""
+
+
+def test_batch_with_a_spinning_student_finishes_and_writes_every_output(tmp_path):
+    """Finding 11 through the batch: a loss that ignores signals and spins costs its author
+    the tests it did not finish, and nothing else; every output of the class is written."""
+    classdir = tmp_path / "class"
+    reference_copy("softmax", classdir / "honest")
+    spinner = reference_copy("softmax", classdir / "spinner")
+    path = spinner / "softmax.py"
+    text = path.read_text()
+    at = text.index(":\n", text.index("def softmax_loss_naive")) + 2
+    path.write_text(text[:at] + SPIN_NAIVE + text[at:])
+    budget, out = 8.0, tmp_path / "out"
+    t0 = time.monotonic()
+    df = batch.grade_batch("softmax", [classdir], out, jobs=1, time_budget=budget,
+                           progress=False).set_index("id")
+    assert time.monotonic() - t0 < 2 * budget + 60          # two students, generous slack
+    assert df.loc["honest", "total"] == 100.0
+    assert df.loc["spinner", "total"] < 100.0
+    for name in ("grades.csv", "gradebook.csv", "report.html"):
+        assert (out / name).is_file(), name
+    data = json.loads((out / "spinner" / "results.json").read_text())
+    assert "budget" in data["extra_data"]["gradekit"]["flags"]
+    assert any(f"time budget of {budget:g} s" in t["output"] for t in data["tests"])
+    jsonschema.validate(data, res.schema())
 
 
 class _FakeWorker:
