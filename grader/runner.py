@@ -35,6 +35,7 @@ from grader.sandbox import StudentError, Worker
 REPORT_MAX_BYTES = 256 * 1024
 TEST_OUTPUT_MAX = 2_000          # characters of captured student output shown per test
 TERMINAL_MAX = 200_000           # characters of a terminal summary (every test's first line)
+TRACEBACK_MAX = 20_000           # characters of a grader-error traceback on stderr
 SKIP_DIRS = {"__MACOSX", "__pycache__", ".git"}
 
 
@@ -230,8 +231,8 @@ def run_test(spec: TestSpec, ctx: Context, flags: set[str]) -> dict[str, Any]:
         flags.add("grader_error")
         lines.append("Internal grader error (not caused by your code; course staff have the "
                      f"details): {type(exc).__name__}")
-        print(f"[gradekit] grader error in test {spec.number} {spec.name}:", file=sys.stderr)
-        traceback.print_exc(file=sys.stderr)
+        print(f"[gradekit] grader error in test {spec.number} {spec.name}:\n"
+              + safetext.terminal(traceback.format_exc(), limit=TRACEBACK_MAX), file=sys.stderr)
     if ctx.budget is not None and ctx.budget.exhausted:
         flags.add("budget")
     score = spec.weight if (ctx.score is None and not failed) else (ctx.score or 0.0)
