@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -19,7 +20,12 @@ MODULE = "def echo(x):\n    return x\n\ndef nothing():\n    return None\n"
 
 
 def measure(mode: str, repeat: int = 5, calls: int = 500) -> dict[str, float]:
-    """Median start time (s), tiny-call round trip (ms), 10 MB array round trip (ms)."""
+    """Median start time (s), tiny-call round trip (ms), 10 MB array round trip (ms).
+
+    Plain mode is measured too (only this trusted module runs in it, so the refusal that
+    protects real grading does not apply)."""
+    if mode == "plain":
+        os.environ["GRADEKIT_ALLOW_PLAIN"] = "1"
     with tempfile.TemporaryDirectory(prefix="gradekit-bench-") as tmp:
         work = Path(tmp) / "work"
         work.mkdir()
