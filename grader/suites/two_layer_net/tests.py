@@ -530,7 +530,8 @@ def test_accuracy(ctx: Context) -> None:
     """TwoLayerNet: test accuracy when trained with your HYPERPARAMS"""
     hp = ctx.constant(MODULE, "HYPERPARAMS")
     acc = train_and_score(ctx, hp, ctx.settings["train_seed"])
-    ctx.shared[ACC_KEY] = acc
+    if accuracy.held_out(cihlab())[2] == "test":     # a self-check measures validation data
+        ctx.shared[ACC_KEY] = acc
     accuracy.grade_accuracy(ctx, acc, test_accuracy.__weight__, "TwoLayerNet",
                             accuracy.held_out(cihlab())[2])
 
@@ -577,6 +578,14 @@ def test_report_hyperparams(ctx: Context) -> None:
 def test_report_accuracy(ctx: Context) -> None:
     """REPORT.md: the stated test accuracy matches the one measured in this run"""
     measured = ctx.shared.get(ACC_KEY)
+    if measured is None and ctx.report_text is not None \
+            and accuracy.held_out(cihlab())[2] != "test":
+        section = ctx.settings["report_accuracy_section"]
+        report_md.stated_accuracy(report_md.find_section(ctx.report_text, section)
+                                  or ctx.report_text)
+        ctx.note("Self-check: the release has no test labels, so the accuracy you state is "
+                 "compared with the grader's test accuracy after you submit (provisional).")
+        return
     report_md.check_test_accuracy(ctx.report_text, ctx.settings["report_accuracy_section"],
                                   measured, ctx.settings["report_accuracy_tolerance"])
     zero_at = accuracy.accuracy_band(ctx.assignment)[0]
