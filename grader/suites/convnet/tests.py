@@ -1311,7 +1311,7 @@ def test_cnn_hidden(ctx: Context) -> None:
 @weight(1)
 @number("12.3")
 @visibility("visible")
-@tags(*FORWARD_TAGS)
+@tags(*MODEL_TAGS)          # loss(X, y) runs the backward pass too
 @gated
 def test_cnn_chance_loss(ctx: Context) -> None:
     """ThreeLayerConvNet: the loss is about ln 10 with small weights"""
