@@ -1,34 +1,46 @@
-"""How the worker process is isolated (SPEC §5): `bwrap`, `uid` or `plain`.
+"""How the worker process is isolated: `bwrap`, `uid` or `plain`.
+
+What the worker sees, in every isolated mode: the interpreter's standard library (its own
+site-packages hidden), numpy alone in a private site folder, the kit's two worker files and a
+copy of the submission. Never the staff venv (scikit-learn ships labelled digits), datasets/,
+the grader, the reference, other submissions or results.
 
 `bwrap` (Linux with user namespaces; Debian package `bubblewrap`):
     new user, pid, net, ipc, uts and cgroup namespaces; a root filesystem holding only /usr
-    (+ the /lib, /bin links), /etc/ld.so.cache, the Python installation and the venv
-    (read-only), the worker's two files at /gradekit, the submission copy read-only at
+    (+ the /lib, /bin links), /etc/ld.so.cache, the base Python installation (read-only, its
+    site-packages and /usr's dist-packages under empty tmpfs), numpy's folders bound at
+    /gradekit-site, the worker's two files at /gradekit, the submission copy read-only at
     /submission (the cwd), a fresh size-capped tmpfs /tmp (HOME), a new /proc and a minimal
-    /dev. No network (empty net namespace), no view of the repository, reference/, fixtures,
-    datasets, other submissions or the results path. The worker runs as uid 65534.
-    When the grader is root (Gradescope, CI) the real uid is dropped *before* bwrap, so the
-    sandboxed process is an unprivileged user outside its namespace too: sources a plain
-    user cannot reach (a Python under /root, a 0700 temp dir) are first bind-mounted into a
-    world-traversable view inside a private mount namespace (`unshare --mount`, only when
-    needed), then `setpriv` drops to 65534 and runs bwrap. If that is impossible the
-    submission is copied into a world-readable staging folder instead.
+    /dev. The worker runs as uid 65534. When the grader is root (Gradescope, CI) the real uid
+    is dropped *before* bwrap: sources a plain user cannot reach (a Python under /root) are
+    first bind-mounted into a world-traversable view inside a private mount namespace
+    (`unshare --mount`), then `setpriv` drops to 65534 and runs bwrap; if that is impossible
+    the submission and numpy are staged in a world-readable folder instead.
 `uid` (root without user namespaces, e.g. Gradescope's Docker):
-    the worker runs as uid/gid 65534 with rlimits, from a staging folder holding a copy of
-    the submission and the worker's files, with a private HOME. NOT covered: the network,
-    and every world-readable file on the machine. The kit must therefore make its trusted
-    files unreadable to that uid; on Gradescope, in `setup.sh`/`run_autograder`:
-        chmod -R o-rwx /autograder/source /autograder/results
-    `isolation_note` warns when the kit's suites are readable by others.
+    the worker runs as uid/gid 65534 with rlimits, from a staging folder (root-owned 0711;
+    the submission copy owned by that uid, 0700). Where root may create a private mount + pid
+    namespace: a /proc showing only the sandbox, an empty tmpfs over the kit, /tmp, /var/tmp,
+    /dev/shm, /home, /root, /autograder and GRADEKIT_SANDBOX_HIDE (os.pathsep-separated, e.g.
+    a batch's OUT), the Python installation bound back read-only, and the monitor as pid 1
+    (nothing outlives it). Without that namespace, every process of the sandbox uid is killed
+    when the worker stops, and the note says that other processes and world-readable files
+    stay visible; run_autograder makes the kit unreadable to others. Never covered: the
+    network. `isolation_note` warns when the kit's suites are readable by others.
 `plain`: rlimits, a cleared environment, cwd = the submission folder, a private HOME, and a
-    monitor process between the grader and the worker (so `os.kill(os.getppid(), 9)` hits
-    the monitor); no OS isolation, and the note says so.
+    monitor process (a subreaper) between the grader and the worker; no OS isolation. It is
+    refused unless GRADEKIT_ALLOW_PLAIN=1 (the CLI's --unsafe-no-isolation), and its note
+    says so.
+
+Memory: one budget for the whole sandbox. With a writable cgroup v2 (memory and pids
+controllers), each worker gets its own cgroup (memory.max, no swap, pids.max), killed via
+cgroup.kill; otherwise RLIMIT_AS on the worker plus RLIMIT_NPROC 1, so it cannot start a
+second process (nor a thread). `memory_note` says which, in every result.
 
 Choice: the `mode` argument, else env `GRADEKIT_SANDBOX=bwrap|uid|plain`, else "auto"
-(bwrap if it works here, else uid if root and it works, else plain). `GRADEKIT_SANDBOX_UID`
-changes the unprivileged uid/gid (default 65534); `GRADEKIT_SANDBOX_PYTHON` runs the worker
-with another interpreter of the same Python version (numpy is then taken from this one's
-site-packages).
+(bwrap if it works here, else uid if root and it works, else plain if allowed).
+`GRADEKIT_SANDBOX_UID` changes the unprivileged uid/gid (default 65534);
+`GRADEKIT_SANDBOX_PYTHON` runs the worker with another interpreter of the same Python
+version (numpy still comes from this one's installation, via the private site folder).
 """
 from __future__ import annotations
 
@@ -462,6 +474,8 @@ def _launch_bwrap(workdir: Path, config: dict[str, Any], pass_fds: tuple[int, ..
             # Root without a mount namespace: drop first; the submission goes via staging.
             stage, remove = _stage(workdir, uid, gid)
             cleanups.append(remove)
+            site = [(str(stage / "site" / d.name), f"{INNER_SITE}/{d.name}")
+                    for d in numpy_dirs()]
             binds = [(r, r) for r in roots] + site + \
                 [(str(stage / "submission"), INNER_SUBMISSION)]
             prefix = _setpriv(uid, gid)
