@@ -165,6 +165,32 @@ def test_killing_the_monitor_then_answering_is_tampering(tmp_path):
         _still_works(w)
 
 
+TAMPER_SOFTMAX = """
+import os as _os
+_reference_loss = softmax_loss_vectorized
+
+
+def softmax_loss_vectorized(W, X, y, reg):
+    answer = _reference_loss(W, X, y, reg)
+    _os.kill(_os.getppid(), 9)
+    return answer
+"""
+
+
+def test_a_tampering_submission_gets_the_tamper_flag(tmp_path):
+    """End to end (plain mode, where the monitor can be killed): the right answer after
+    killing the monitor earns nothing for that test, and the row is flagged tamper."""
+    from grader.runner import grade_submission
+    sub = tmp_path / "submission"
+    sub.mkdir()
+    code = (ROOT / "reference" / "softmax" / "softmax.py").read_text() + TAMPER_SOFTMAX
+    (sub / "softmax.py").write_text(code)
+    data = grade_submission("softmax", sub, sandbox_mode="plain")
+    assert "tamper" in data["extra_data"]["gradekit"]["flags"]
+    tampered = [t for t in data["tests"] if "supervising process" in t["output"]]
+    assert tampered and all(t["score"] == 0 for t in tampered)
+
+
 def test_stopping_the_monitor_is_tampering(tmp_path):
     with new_worker(tmp_path, "plain", CASES) as w:
         with pytest.raises(StudentError) as err:
@@ -220,6 +246,8 @@ def test_uid_mode_sees_nothing_of_the_batch_or_the_kit(tmp_path):
     with new_worker(tmp_path / "me", "uid", CASES) as w:
         assert w.call("hostile.read_bytes", (str(classmate / "results.json"),)) in (
             "FileNotFoundError", "PermissionError")
+        assert w.call("hostile.write_text", (str(classmate / "results.json"), "{}")) in (
+            "FileNotFoundError", "PermissionError")
         assert w.call("hostile.read_bytes", (str(ROOT / "grader" / "declaration.py"),)) in (
             "FileNotFoundError", "PermissionError")
         assert w.call("hostile.read_bytes", (f"/proc/{os.getpid()}/cmdline",)) in (
@@ -227,6 +255,7 @@ def test_uid_mode_sees_nothing_of_the_batch_or_the_kit(tmp_path):
         if isolation.uid_namespaces_ok():
             assert os.getpid() not in w.call("hostile.visible_pids")
             assert len(w.call("hostile.visible_pids")) <= 3      # monitor, worker, (self)
+    assert (classmate / "results.json").read_text() == '{"score": 97}'
 
 
 def _stray(uid: int) -> subprocess.Popen:

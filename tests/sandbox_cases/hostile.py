@@ -126,6 +126,15 @@ def read_bytes(path):
         return type(exc).__name__
 
 
+def write_text(path, text):
+    try:
+        with open(path, "w") as f:
+            f.write(text)
+        return "wrote"
+    except OSError as exc:
+        return type(exc).__name__
+
+
 def visible_pids():
     return sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
 
