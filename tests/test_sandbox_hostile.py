@@ -145,6 +145,15 @@ def test_children_cannot_hold_more_than_the_budget(isolated):
         assert "memory:" in w.isolation_note and w.limits_note in w.isolation_note
 
 
+def test_the_memory_budget_is_named_and_matches_the_limits(worker):
+    """Without a cgroup the worker may not start a second process; the note says which."""
+    expected = LIMITS.processes if isolation.cgroup_parent() is not None else 1
+    assert worker.call("hostile.process_limit") == expected
+    assert worker.limits_note == isolation.memory_note(worker.mode, LIMITS.memory_mb,
+                                                       LIMITS.processes)
+    assert ("cgroup v2 memory.max" if expected > 1 else "RLIMIT_NPROC 1") in worker.limits_note
+
+
 # --------------------------------------------------------------------------- tampering
 def test_killing_the_monitor_then_answering_is_tampering(tmp_path):
     """Plain mode (and uid without namespaces): the monitor can be killed; the function's

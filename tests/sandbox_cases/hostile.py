@@ -81,6 +81,11 @@ def children_hold(n, megabytes, hold):
     return started, held
 
 
+def process_limit():
+    import resource
+    return resource.getrlimit(resource.RLIMIT_NPROC)[0]
+
+
 # -- tampering and leftovers -----------------------------------------------------------------
 def signal_parent_then_answer(sig):
     try:
