@@ -183,3 +183,22 @@ def test_printing_during_hidden_tests_shows_nothing(grade, mode):
     outputs = "\n".join(t["output"] for t in got["tests"]) + got.get("output", "")
     assert not [s for s in sums if s in outputs]
     assert any("LEAK" in t["output"] for t in got["tests"] if t["visibility"] == "visible")
+
+
+FIXED_PATTERN_INIT = '''
+def __init__(self, input_size, hidden_size, output_size, std=1e-4, seed=None):
+    sign = lambda shape: std * np.where(np.arange(np.prod(shape)) % 2 == 0, 1.0, -1.0
+                                        ).reshape(shape)
+    self.params = {"W1": sign((input_size, hidden_size)), "b1": np.zeros(hidden_size),
+                   "W2": sign((hidden_size, output_size)), "b2": np.zeros(output_size)}
+'''
+
+
+@pytest.mark.parametrize("mode", SANDBOX_MODES)
+def test_fixed_pattern_initialization_earns_no_init_points(grade, mode):
+    """+-std weights have exactly the right mean and std, but are not normal draws: the
+    initialization test (2.1) must not pay for them; nothing else changes."""
+    usable_mode(mode)
+    got = grade("fixed-init", {FILE: gamed({"TwoLayerNet.__init__": FIXED_PATTERN_INIT})}, mode)
+    assert scores_by_test(got)["2.1"] == 0.0
+    assert "Kolmogorov-Smirnov" in next(t["output"] for t in got["tests"] if t["number"] == "2.1")
