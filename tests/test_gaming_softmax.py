@@ -215,3 +215,18 @@ def test_printing_during_hidden_tests_shows_nothing(grade, mode):
     assert not [s for s in hidden_shapes if f"LEAK {s}" in outputs]
     visible = [t for t in got["tests"] if t["visibility"] == "visible"]
     assert any("LEAK" in t["output"] for t in visible)
+
+
+@pytest.mark.parametrize("mode", SANDBOX_MODES)
+def test_gated_tests_still_teach(grade, mode):
+    """The lookup table passes the visible cases, so their feedback says so, and says why
+    the points are withheld; the fake loss's gradient check says it is consistent with its
+    own (wrong) loss."""
+    usable_mode(mode)
+    outputs = {t["number"]: t["output"] for t in grade(
+        "lookup-table", patterns()["lookup-table"][0](), mode)["tests"]}
+    assert "passed on these inputs" in outputs["2.1"]
+    assert "wrong on the hidden inputs" in outputs["2.1"]
+    fake = {t["number"]: t["output"] for t in grade(
+        "fake-loss", patterns()["fake-loss"][0](), mode)["tests"]}
+    assert "consistent with the numeric gradient of your own loss" in fake["2.3"]

@@ -67,3 +67,16 @@ CORRECT = [
 @pytest.mark.parametrize("edits", [c[1] for c in CORRECT], ids=[c[0] for c in CORRECT])
 def test_correct_but_different_scores_full_marks(tmp_path, edits):
     assert_full_marks(NAME, tmp_path, edits)
+
+
+def test_self_check_shows_gated_points_as_provisional(tmp_path):
+    """Without the hidden tests (the student self-check) the gated visible tests keep their
+    points, with a note that they are provisional."""
+    from examples.build import reference_copy
+    from grader.runner import grade_submission
+    data = grade_submission(NAME, reference_copy(NAME, tmp_path / "sub"), visible_only=True,
+                            sandbox_mode="auto")
+    visible = {t["number"]: t for t in data["tests"]}
+    assert all(t["score"] == t["max_score"] for t in visible.values())
+    for number in ("1.1", "1.3", "2.1", "2.5", "2.8"):
+        assert "provisional" in visible[number]["output"], number

@@ -43,8 +43,8 @@ STABILITY_HINT = ("exp() of scores in the thousands overflows to inf (and of lar
 STABLE_MISMATCH_HINT = ("with large scores the result must still match: shift each row of "
                         "scores by a constant of that row rather than clipping them. If the "
                         "test on ordinary inputs fails as well, fix that one first.")
-PROVISIONAL = ("(Self-check: these points also require the same function to be right on "
-               "hidden inputs, which are checked after you submit.)")
+PROVISIONAL = ("Self-check: these points are provisional; they also require the same "
+               "function to be right on hidden inputs, which are checked after you submit.")
 
 
 def chance_loss(loss: Any, num_classes: int, what: str, *, atol: float = CHANCE_ATOL) -> float:
