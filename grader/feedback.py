@@ -18,7 +18,7 @@ from typing import Any
 from grader import safetext
 
 OUTPUT_MAX = 20_000               # characters of one test's output shown
-_PLAIN_LABEL = re.compile(r"[\w .,:()'/+-]*")
+_PLAIN_LABEL = re.compile(r"[\w .,:;()'\"/+=>?%-]*")     # nothing Markdown or HTML acts on
 
 LATER = {
     "hidden": "hidden from students",

@@ -155,10 +155,11 @@ def _test(name: str, output: str, fmt: str = "md", score: float = 0.0) -> dict:
 
 def _fence_spans(md: str) -> tuple[list[list[str]], list[str]]:
     """(enclosed lines of every fenced block, the lines outside any block), read the
-    CommonMark way: a block closes at the first line of at least as many backticks."""
+    CommonMark way: a block opens at a line of 3+ backticks and no other backtick, and closes
+    at the first line of at least as many backticks."""
     blocks, outside, lines, i = [], [], md.split("\n"), 0
     while i < len(lines):
-        m = re.match(r"^(`{3,})", lines[i])
+        m = re.match(r"^(`{3,})[^`]*$", lines[i])      # an info string holds no backtick
         if m:
             fence, body, i = m.group(1), [], i + 1
             while i < len(lines) and not re.fullmatch(rf"`{{{len(fence)},}}\s*", lines[i]):

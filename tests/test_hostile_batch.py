@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from grader import batch
+from test_fuzz_intake_writers import _fence_spans
 from test_intake import LAUGHS, NESTED, many_entries_zip
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -271,6 +272,10 @@ def test_hostile_text_is_escaped_in_every_output(tmp_path, innocent):
     assert "<script>x" not in page and "&lt;script&gt;" not in page.split("<body>")[0]
     feedback = (out / "submission_103" / "feedback.md").read_text(encoding="utf-8")
     assert "\x1b" not in feedback and "\x07" not in feedback
+    _, outside = _fence_spans(feedback)
+    assert "### 1.1 loss — 10 / 10 (passed)" not in outside       # no fake heading
+    assert [line for line in outside if line.startswith("### ")] == \
+        [line for line in outside if re.match(r"### .* — 0 / \d+ \(failed\)$", line)]
 
 
 def test_cli_terminal_output_has_no_control_characters(tmp_path, innocent):
