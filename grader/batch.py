@@ -488,9 +488,12 @@ def grade_batch(assignment: str, paths: list[Path], out: Path, *, jobs: int | No
     `grade_fn(assignment, folder, results_path=..., time_budget=...)`; `time_budget` caps
     each submission's wall time. Writes OUT/<id>/results.json + feedback.md, grades.csv,
     gradebook.csv and report.html — always, whatever one submission does; prints a progress
-    bar and a summary when `progress`."""
+    bar and a summary when `progress`. Raises SandboxUnavailable before any work when the
+    only sandbox here is `plain` and GRADEKIT_ALLOW_PLAIN=1 is not set."""
     from grader import report
     decl = load(assignment)
+    if grade_fn is None and executor is None:
+        preflight_isolation()      # SandboxUnavailable: plain only, and the TA did not allow it
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()

@@ -401,3 +401,13 @@ def test_grader_log_has_no_control_characters(tmp_path, fake):
     log = (tmp_path / "out" / "oops" / "grader.log").read_bytes().decode("utf-8")
     assert "RuntimeError: bug" in log and "\x1b" not in log and "\x07" not in log
     assert "\x1b" not in df.loc["oops", "message"] and "\ud800" not in df.loc["oops", "message"]
+
+
+def test_grade_batch_refuses_plain_before_any_work(tmp_path, monkeypatch):
+    from grader.sandbox import SandboxUnavailable, isolation
+    monkeypatch.delenv("GRADEKIT_ALLOW_PLAIN", raising=False)
+    monkeypatch.setattr(isolation, "choose", lambda requested="auto": ("plain", ""))
+    classdir = make_class(tmp_path / "class", {"alice": 10})
+    with pytest.raises(SandboxUnavailable, match="bubblewrap"):
+        batch.grade_batch("softmax", [classdir], tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
