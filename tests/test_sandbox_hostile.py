@@ -273,6 +273,31 @@ def _stray(uid: int) -> subprocess.Popen:
     return subprocess.Popen(["sleep", "60"], user=uid, group=uid, start_new_session=True)
 
 
+def test_uid_mode_hides_the_graders_folder_and_listed_outputs(tmp_path, monkeypatch):
+    """A batch's OUT outside the usual places: hidden when it is the grader's working
+    folder or listed in GRADEKIT_SANDBOX_HIDE."""
+    require("uid")
+    if not isolation.uid_namespaces_ok():
+        pytest.skip("no private mount namespace here: the note says what stays visible")
+    import shutil
+    import tempfile
+    outs = [Path(tempfile.mkdtemp(prefix="gk-out-", dir="/var")) for _ in range(2)]
+    try:
+        for out in outs:
+            out.chmod(0o755)
+            (out / "results.json").write_text("{}")
+            (out / "results.json").chmod(0o644)
+        monkeypatch.chdir(outs[0])
+        monkeypatch.setenv("GRADEKIT_SANDBOX_HIDE", str(outs[1]))
+        with new_worker(tmp_path, "uid", CASES) as w:
+            for out in outs:
+                assert w.call("hostile.read_bytes", (str(out / "results.json"),)) == \
+                    "FileNotFoundError"
+    finally:
+        for out in outs:
+            shutil.rmtree(out, ignore_errors=True)
+
+
 def test_kill_uid_leaves_no_process_of_the_uid():
     require("uid")
     uid = int(TEST_UID)

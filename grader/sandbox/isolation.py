@@ -303,12 +303,20 @@ os.execv(sys.argv[2], sys.argv[2:])
 """
 
 
+SYSTEM_DIRS = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+               "/proc", "/sys", "/dev", "/run", "/var/lib", "/opt")
+
+
 def hidden_paths() -> list[str]:
     """Covered by an empty tmpfs in uid mode's private mount namespace: the kit, temporary
-    folders (other stages, batch outputs), homes, Gradescope's /autograder, and what
-    GRADEKIT_SANDBOX_HIDE lists (os.pathsep-separated, e.g. a batch's OUT folder)."""
+    folders (other stages, batch outputs), homes, Gradescope's /autograder, the grader's
+    working folder (where a batch's relative OUT lives), and what GRADEKIT_SANDBOX_HIDE
+    lists (os.pathsep-separated, e.g. a batch's OUT folder elsewhere)."""
     extra = [p for p in os.environ.get("GRADEKIT_SANDBOX_HIDE", "").split(os.pathsep) if p]
-    paths = [str(HERE.parent.parent), *UID_HIDDEN, *extra]
+    cwd = os.path.realpath(os.getcwd())
+    if cwd == "/" or any(_under(cwd, d) or _under(d, cwd) for d in SYSTEM_DIRS):
+        cwd = ""
+    paths = [str(HERE.parent.parent), *UID_HIDDEN, *extra, *([cwd] if cwd else [])]
     return [p for p in _outermost(os.path.realpath(p) for p in paths) if os.path.isdir(p)]
 
 
