@@ -44,6 +44,7 @@ version (numpy still comes from this one's installation, via the private site fo
 """
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import os
@@ -179,13 +180,27 @@ def site_packages_of(roots: list[str]) -> list[str]:
 
 
 def private_site(parent: Path) -> Path:
-    """`parent/site` holding numpy (hard links where possible, else copies), readable by
-    the sandbox uid without any view of the staff venv or the kit."""
+    """`parent/site` holding numpy (hard links), readable by the sandbox uid without any
+    view of the staff venv or the kit."""
     site = parent / "site"
     site.mkdir(mode=0o755)
-    for src in numpy_dirs():
+    for src in _numpy_sources(os.stat(parent).st_dev):
         _link_tree(src, site / src.name)
     return site
+
+
+@functools.lru_cache(maxsize=None)
+def _numpy_sources(device: int) -> tuple[Path, ...]:
+    """numpy's folders, or, when they are on another filesystem than the stage (no hard
+    links possible), one copy per grader process on the stage's filesystem."""
+    dirs = numpy_dirs()
+    if all(os.stat(d).st_dev == device for d in dirs):
+        return tuple(dirs)
+    copy = Path(tempfile.mkdtemp(prefix="gradekit-numpy-"))
+    atexit.register(_remove_tree, copy)
+    for d in dirs:
+        shutil.copytree(d, copy / d.name)
+    return tuple(copy / d.name for d in dirs)
 
 
 def _link_tree(src: Path, dest: Path) -> None:
