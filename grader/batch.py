@@ -239,9 +239,7 @@ def child_main(spec: dict[str, Any]) -> int:
         status = grader_meta(data).get("status") or GRADED
     except (Exception, SystemExit) as exc:
         traceback.print_exc()
-        data = res.build([], execution_time=time.monotonic() - start, output=GRADER_FAILED,
-                         extra={"assignment": spec["assignment"], "status": GRADER_ERROR,
-                                "sandbox": "unknown", "flags": [], "max_score": None})
+        data = failed_results(spec["assignment"], time.monotonic() - start)
         status = GRADER_ERROR
         message = f"grader raised {describe(exc)} (see {spec['id']}/{LOG})"
     _with_meta(data, assignment=spec["assignment"], id=spec["id"], status=status,
@@ -252,14 +250,20 @@ def child_main(spec: dict[str, Any]) -> int:
             res.write_atomic(Path(spec["results"]), data)
         except ValueError as exc:          # e.g. a NaN score: JSON refuses it
             traceback.print_exc()
-            failed = res.build([], execution_time=time.monotonic() - start, output=GRADER_FAILED,
-                               extra={"assignment": spec["assignment"], "status": GRADER_ERROR,
-                                      "sandbox": "unknown", "flags": [], "max_score": None})
             res.write_atomic(Path(spec["results"]), _with_meta(
-                failed, **dict(batch_meta(data), status=GRADER_ERROR,
-                               message=f"results not writable: {describe(exc)}")))
+                failed_results(spec["assignment"], time.monotonic() - start),
+                **dict(batch_meta(data), status=GRADER_ERROR,
+                       message=f"results not writable: {describe(exc)}")))
         Path(spec["partial"]).unlink(missing_ok=True)
     return 0
+
+
+def failed_results(assignment: str, seconds: float, output: str = GRADER_FAILED,
+                   status: str = GRADER_ERROR) -> dict[str, Any]:
+    """results.json of a submission the grader itself failed on (no tests, score 0)."""
+    return res.build([], execution_time=seconds, output=output,
+                     extra={"assignment": assignment, "status": status, "sandbox": "unknown",
+                            "flags": [], "max_score": None})
 
 
 def describe(exc: BaseException) -> str:
@@ -325,9 +329,7 @@ def _salvage(task: dict[str, Any], status: str, message: str, output: str, secon
     out_dir = Path(task["dir"])
     data = read_results(out_dir / PARTIAL)
     if data is None:
-        data = res.build([], execution_time=seconds, output="",
-                         extra={"assignment": task["assignment"], "status": status,
-                                "sandbox": "unknown", "flags": [], "max_score": None})
+        data = failed_results(task["assignment"], seconds, output="", status=status)
     gk = grader_meta(data)
     if status == TIMEOUT:
         gk["flags"] = sorted(set(gk.get("flags") or []) | {"timeout"})
@@ -459,10 +461,8 @@ def safe_jobs(jobs: int | None, executor: Executor | None, grade_fn: Any) -> int
 
 def error_results(assignment: str, sub: intake.Submission, message: str) -> dict[str, Any]:
     """In-memory results of a row whose own files could not be written or read back."""
-    data = res.build([], execution_time=0.0, output=GRADER_FAILED,
-                     extra={"assignment": assignment, "status": GRADER_ERROR, "sandbox": "unknown",
-                            "flags": [], "max_score": None})
-    return _with_meta(data, assignment=assignment, id=sub.id, status=GRADER_ERROR, digest="",
+    return _with_meta(failed_results(assignment, 0.0), assignment=assignment, id=sub.id,
+                      status=GRADER_ERROR, digest="",
                       message=safetext.one_line(message, 500), seconds=None, source=sub.source)
 
 

@@ -33,7 +33,7 @@ from grader import results as res
 
 def fake_grade(assignment, submission, *, results_path=None, time_budget=None):
     """Score from score.txt; sleep.txt seconds of sleep; raise.txt raises; hang.txt hangs after
-    writing partial results; flag.txt adds a 'crash' flag. Appends 'start/done <folder>' to
+    writing partial results; flag.txt adds a 'crash' flag; nan.txt returns a NaN score. Appends 'start/done <folder>' to
     $GRADEKIT_FAKE_MARKS."""
     sub = Path(submission)
     marks = os.environ.get("GRADEKIT_FAKE_MARKS")
@@ -62,6 +62,8 @@ def fake_grade(assignment, submission, *, results_path=None, time_budget=None):
     if (sub / "sleep.txt").exists():
         time.sleep(float((sub / "sleep.txt").read_text()))
     data = res.build([first, second], execution_time=0.1, output="fake", extra=extra)
+    if (sub / "nan.txt").exists():
+        data["score"] = float("nan")
     mark("done")
     return data
 '''
@@ -411,3 +413,11 @@ def test_grade_batch_refuses_plain_before_any_work(tmp_path, monkeypatch):
     with pytest.raises(SandboxUnavailable, match="bubblewrap"):
         batch.grade_batch("softmax", [classdir], tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_result_json_cannot_hold_is_a_grader_error_row(tmp_path, fake):
+    classdir = make_class(tmp_path / "class", {"alice": 80, "nan": 10}, {"nan": {"nan.txt": ""}})
+    df = grade(fake, classdir, tmp_path / "out").set_index("id")
+    assert df.loc["nan", "status"] == "grader_error" and "results not writable" in df.loc["nan", "message"]
+    assert (df.loc["alice", "status"], df.loc["alice", "total"]) == ("graded", 80.0)
+    assert (tmp_path / "out" / "nan" / "feedback.md").exists()
