@@ -5,22 +5,31 @@ Numbering: 1 affine, 2 relu, 3 softmax_loss, 4 conv naive, 5 conv fast, 6 max po
 12 ThreeLayerConvNet. Weights total 100.
 
 How each kind of check works:
+- points follow correct code: hidden tests run first and record, per function, whether it is
+  right on hidden inputs (`_judged`); a visible test (`@gated`) pays out only when every
+  function it is tagged with was right there. Its expected-vs-got feedback is unchanged, and
+  in the self-check (no hidden tests) its points are provisional, with a note;
 - forward values: against the reference's outputs stored in the fixtures (`visible` set for
   visible tests, `hidden` set for hidden ones, which never print inputs or expected values);
 - backward passes: against centred differences of the student's OWN forward
-  (`grader.checks.gradcheck`); the layer cache stays in the worker behind a handle
-  (`keep=(1,)`); hidden variants compare the backward with the reference's values instead;
-- fast == naive: the fast functions against the reference's (naive) values, stride 1 and 2,
-  square and non-square windows; speed: fast forward+backward vs the student's own naive on
-  the same input, timed from the trusted side (ratios in the declaration's settings);
-- dropout: properties only (keep fraction, scaling, test-mode identity, forward/backward mask
-  consistency, same seed -> same mask), never one random stream;
+  (`grader.checks.gradcheck`), gated like the rest; the layer cache stays in the worker
+  behind a handle (`keep=(1,)`); hidden variants compare with the reference's values;
+- fast == naive: the fast functions against the reference's (naive) values; speed: the
+  student's fast forward+backward against the grader's own vectorized pair
+  (grader/suites/convnet/trusted.py), timed here, interleaved (limits in the settings);
+- dropout: properties only, never one random stream: keep rate, independence across
+  positions (per-row/column counts, neighbours) and across calls/seeds, as z-scores;
+- initialization: the weights' distribution (Kolmogorov-Smirnov against N(0, scale**2));
 - batchnorm: `bn_param` is a dict held in the worker (a handle), so the running statistics the
   student writes back are read from it after the call;
 - update rules: 3 steps with the returned config passed back in, plus one step with defaults;
-- ThreeLayerConvNet: shapes, reference loss/gradients with given parameters, ln 10 at chance,
-  the exact regularization term, numeric gradients, overfitting 50 images, and test accuracy
-  after the declaration's bounded `accuracy_run` (the worker never sees y_test).
+  the hidden test adds inputs and hyper-parameters drawn at grading time, against the
+  grader's own update;
+- ThreeLayerConvNet: shapes and init, reference loss/gradients with given parameters (and a
+  hidden case), ln 10 at chance, the exact regularization term, numeric gradients; overfitting
+  50 images and test accuracy after the declaration's bounded `accuracy_run` are computed
+  HERE from the trained parameters read out of the worker (trusted forward): a model-free
+  `loss` earns nothing, and the worker never sees the test images or labels.
 """
 from __future__ import annotations
 
