@@ -88,6 +88,10 @@ class IntakeError(ValueError):
         self.message = message
 
 
+class NotAnExport(FileNotFoundError):
+    """A path given as a Gradescope export is not one (the operator's mistake)."""
+
+
 @dataclass(frozen=True)
 class Member:
     """One submitter (a group submission has several)."""
@@ -638,10 +642,6 @@ def _from_folder(folder: Path) -> list[_Candidate]:
         else:
             out.append(_Candidate(slugify(p.stem), display(p), lambda d, p=p: extract_zip(p, d)))
     return out
-
-
-class NotAnExport(FileNotFoundError):
-    """A path given as a Gradescope export is not one (the operator's mistake)."""
 
 
 def _candidates(path: Path) -> list[_Candidate]:
