@@ -169,3 +169,44 @@ FAKES = [
 @pytest.mark.parametrize("fake", FAKES, ids=[f[0] for f in FAKES])
 def test_fake_randomness_loses_points_on_its_tagged_test(tmp_path, fake):
     test_bug_loses_points_on_a_test_tagged_with_the_bugged_function(tmp_path, fake)
+
+
+# -- the gate: visible points need the hidden verdicts ---------------------------------------
+class _FakeCtx:
+    def __init__(self, shared, self_check):
+        self.shared, self.self_check, self.score, self.notes = shared, self_check, None, []
+
+    def set_score(self, points):
+        self.score = points
+
+    def note(self, text):
+        self.notes.append(text)
+
+
+@pytest.mark.parametrize("verdict,self_check,fails,noted", [
+    (True, False, False, False),       # right on hidden inputs: the points stand
+    (False, False, True, False),       # wrong there: nothing, and the message says why
+    (None, True, False, True),         # self-check, no hidden verdict: provisional, noted
+    (None, False, False, False),       # a real run where a dependency already failed
+])
+def test_gate_pays_only_for_functions_right_on_hidden_inputs(verdict, self_check, fails, noted):
+    from grader.framework import CheckFailed
+    from grader.suites.convnet import tests as suite
+    shared = {} if verdict is None else {suite.VERDICT + "affine_forward": verdict}
+    ctx = _FakeCtx(shared, self_check)
+    if fails:
+        with pytest.raises(CheckFailed, match="hidden inputs"):
+            suite.gate(ctx, ("affine_forward", "dropout_forward"))
+        assert ctx.score == 0
+    else:
+        suite.gate(ctx, ("affine_forward", "dropout_forward"))
+    assert bool(ctx.notes) == noted
+    assert "dropout_forward" not in " ".join(ctx.notes)    # no hidden check: never gated
+
+
+def test_every_visible_value_or_consistency_test_is_gated():
+    """Fixture, gradient, speed and model-loss tests are gated; property tests (dropout,
+    init) and the trusted-forward tests (overfit, accuracy) need no hidden verdict."""
+    ungated = {s.number for s in collect(NAME) if s.visibility == "visible"
+               and not hasattr(s.func, "__wrapped__")}
+    assert ungated == {"8.1", "8.2", "8.3", "8.4", "12.1", "12.6", "12.7"}
