@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import math
 import secrets
 import time
 from types import ModuleType
@@ -1223,12 +1224,15 @@ def _init_distribution(ctx: Context, w: np.ndarray, scale: float, what: str) -> 
                           "weight_scale * rng.standard_normal(shape).")
 
 
-def _normal_ks(w: np.ndarray, scale: float) -> float:
-    T = _trusted()
-    if T is not None:
-        return T.normal_ks(w, scale)
-    std = float(np.std(w))       # the student release: mean and spread only
-    return 0.0 if abs(float(np.mean(w))) < 0.05 * scale and abs(std / scale - 1) < 0.1 else 1.0
+_erf = np.vectorize(math.erf, otypes=[float])
+
+
+def _normal_ks(values: np.ndarray, scale: float) -> float:
+    """Kolmogorov-Smirnov distance between the values and N(0, scale**2)."""
+    z = np.sort(np.asarray(values, dtype=np.float64).ravel()) / scale
+    cdf = 0.5 * (1 + _erf(z / math.sqrt(2)))
+    n = len(z)
+    return float(max((np.arange(1, n + 1) / n - cdf).max(), (cdf - np.arange(n) / n).max()))
 
 
 @weight(2)
@@ -1470,9 +1474,13 @@ def accuracy_run(ctx: Context, seed: int | None = None) -> float:
     ctx.method(solver, "train", timeout=ctx.assignment.limits.train_seconds)
     sizes = {"input_dim": tuple(d["X_train"].shape[1:]), "num_classes": num_classes,
              **{k: model_kw[k] for k in ("num_filters", "filter_size", "hidden_dim")}}
-    pred = _trained_predictions(ctx, model, d["X_test"], sizes,
+    split = "test" if "y_test" in d else "val"
+    if split == "val":
+        ctx.note("Self-check: the release has no test labels, so this is the validation "
+                 "accuracy; after you submit, the held-out test set is used.")
+    pred = _trained_predictions(ctx, model, d[f"X_{split}"], sizes,
                                 "ThreeLayerConvNet after training")
-    return accuracy.accuracy(pred, d["y_test"], num_classes, "ThreeLayerConvNet predictions")
+    return accuracy.accuracy(pred, d[f"y_{split}"], num_classes, "ThreeLayerConvNet predictions")
 
 
 @weight(8)

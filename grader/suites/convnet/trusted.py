@@ -8,12 +8,10 @@ that no student code touched:
 - `conv_pair` / `pool_pair`: a vectorized forward + backward, the speed yardstick timed in
   this process next to the student's fast functions;
 - `update(rule, w, dw, config)`: the four update rules, for inputs drawn at grading time;
-- `normal_ks(values, scale)`: Kolmogorov-Smirnov distance to N(0, scale**2) (initialization).
 Not shipped in the student release: it would hand out a conv forward and the update rules.
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -145,17 +143,3 @@ def update(rule: str, w: np.ndarray, dw: np.ndarray, config: dict[str, Any] | No
     v = cfg["beta2"] * cfg.get("v", np.zeros_like(w)) + (1 - cfg["beta2"]) * dw ** 2
     m_hat, v_hat = m / (1 - cfg["beta1"] ** t), v / (1 - cfg["beta2"] ** t)
     return w - lr * m_hat / (np.sqrt(v_hat) + cfg["epsilon"]), {**cfg, "m": m, "v": v, "t": t}
-
-
-# -- distributions ---------------------------------------------------------------------------
-_erf = np.vectorize(math.erf, otypes=[float])
-
-
-def normal_ks(values: np.ndarray, scale: float) -> float:
-    """Kolmogorov-Smirnov distance between the values and N(0, scale**2)."""
-    z = np.sort(np.asarray(values, dtype=np.float64).ravel()) / scale
-    cdf = 0.5 * (1 + _erf(z / math.sqrt(2)))
-    n = len(z)
-    above = np.arange(1, n + 1) / n - cdf
-    below = cdf - np.arange(n) / n
-    return float(max(above.max(), below.max()))
