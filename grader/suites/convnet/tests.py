@@ -96,6 +96,7 @@ def _judged(ctx: Context, *fns: str) -> Iterator[None]:
         _record(ctx, fns, ok)
 
 
+@functools.lru_cache(maxsize=1)
 def hidden_judged() -> frozenset[str]:
     """The functions some hidden test judges: the tags of the hidden tests."""
     return frozenset(tag for f in globals().values()
