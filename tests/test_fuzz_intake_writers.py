@@ -259,7 +259,9 @@ def test_html_report_cells_are_escaped(rows, title):
     assert parser.tags <= ALLOWED_TAGS
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning:matplotlib")
 @pytest.mark.filterwarnings("ignore:Glyph")
+@pytest.mark.filterwarnings("ignore:Matplotlib currently does not support")
 @FUZZ
 @given(student_text)
 def test_plot_labels_never_break_matplotlib_mathtext(name):
