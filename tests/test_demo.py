@@ -13,13 +13,17 @@ from grader.declaration import NAMES
 from grader.report import write_index
 
 pytestmark = pytest.mark.slow
+EXPORTS = ("convnet",)      # assignments whose demo class is laid out as a Gradescope export
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("demo")
     intents = build(root / "class")
-    frames = {a: grade_batch(a, [root / "class" / a], root / "out" / a, jobs=2, progress=False)
+    # convnet's demo class is a Gradescope export: the TA names it as one (`exports`)
+    frames = {a: grade_batch(a, [] if a in EXPORTS else [root / "class" / a], root / "out" / a,
+                             jobs=2, progress=False,
+                             exports=[root / "class" / a] if a in EXPORTS else [])
               for a in NAMES}
     write_index(root / "out", frames)
     return root, intents, frames
