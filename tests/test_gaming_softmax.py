@@ -7,7 +7,6 @@ baseline, in every OS-isolated sandbox mode this machine has. One grading per fi
 cached for the module."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from grader import fixtures
@@ -189,7 +188,8 @@ def test_gaming_earns_no_more_than_the_honest_baseline(grade, pattern, mode):
     usable_mode(mode)
     make_gamed, make_base = patterns()[pattern]
     got = grade(pattern, make_gamed(), mode)
-    base = grade(f"baseline-{make_base()!s:.0}{hash(make_base())}", make_base(), mode)
+    base_text = make_base()
+    base = grade(f"baseline-{abs(hash(base_text))}", base_text, mode)
     gained = {n: s - scores_by_test(base)[n] for n, s in scores_by_test(got).items()
               if s > scores_by_test(base)[n] + 1e-9}
     assert got["score"] <= base["score"] + 1e-9 and not gained, (pattern, got["score"],
