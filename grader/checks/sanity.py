@@ -196,7 +196,8 @@ def require_verdicts(ctx: Any, keys: dict[str, str], what: str, why: str) -> Non
     """After a visible check passed: zero points (CheckFailed) unless every verdict in `keys`
     ({key: student-facing description}) is true. A verdict that is absent means the hidden
     tests did not run (the student self-check): the points stay, with a note saying they are
-    provisional."""
+    provisional. In a real grading (`ctx.self_check` false) an absent verdict means the hidden
+    test never got to run, and the points are withheld."""
     missing = [k for k in keys if k not in ctx.shared]
     wrong = [desc for k, desc in keys.items() if k in ctx.shared and not ctx.shared[k]]
     if wrong:
@@ -204,5 +205,10 @@ def require_verdicts(ctx: Any, keys: dict[str, str], what: str, why: str) -> Non
         raise CheckFailed(f"{what}: passed on these inputs, but {' and '.join(wrong)} "
                           f"{'is' if len(wrong) == 1 else 'are'} wrong on the hidden inputs "
                           f"(see the hidden test), so this test earns no points: {why}")
+    if missing and not getattr(ctx, "self_check", True):
+        ctx.set_score(0.0)
+        raise CheckFailed(f"{what}: passed on these inputs, but the hidden test of the same "
+                          f"function did not run to the end, so this test earns no points: "
+                          f"{why}")
     if missing:
         ctx.note(PROVISIONAL)
