@@ -80,7 +80,8 @@ class StaticError(StudentError):
 def read_source(raw: bytes) -> str:
     """Source bytes decoded the way Python's import does: a UTF-8 BOM or a PEP 263 coding
     declaration decides the encoding (default UTF-8), newlines become LF. Raises SyntaxError
-    (bad declaration) or UnicodeDecodeError exactly where the import would fail."""
+    (bad declaration), LookupError (a codec that is not a text encoding) or
+    UnicodeDecodeError exactly where the import would fail."""
     return importlib.util.decode_source(raw)
 
 
@@ -101,7 +102,10 @@ def prepare(decl: Assignment, submission: Path, workdir: Path) -> tuple[dict[str
         try:
             source = read_source(raw)
             bad = forbidden_imports(source, decl.forbidden_imports)
-        except (UnicodeDecodeError, SyntaxError, ValueError) as exc:
+        except (UnicodeDecodeError, SyntaxError, ValueError, LookupError, RecursionError,
+                MemoryError) as exc:
+            # Whatever Python's own import would refuse (a codec that is not a text encoding,
+            # nesting too deep to compile) is the student's file, never a grader error.
             line = getattr(exc, "lineno", None)
             where = f" (line {line})" if line else ""
             why = safetext.one_line(getattr(exc, "msg", None) or getattr(exc, "reason", exc))
@@ -277,13 +281,14 @@ class _Run:
     done: dict[str, dict[str, Any]] = field(default_factory=dict)    # number -> result
     header: list[str] = field(default_factory=list)
     sandbox: str = "not started"
+    limits: str = ""                 # how memory and processes are bounded (the worker's note)
     import_output: str | None = None
     import_failed: set[str] = field(default_factory=set)
 
     def snapshot(self) -> dict[str, Any]:
         """The results so far, in test-number order, written atomically when asked."""
         extra = {"assignment": self.assignment, "status": "graded", "sandbox": self.sandbox,
-                 "flags": sorted(self.flags), "visible_only": self.visible_only,
+                 "limits": self.limits, "flags": sorted(self.flags), "visible_only": self.visible_only,
                  "max_score": res.points(sum(s.weight for s in self.specs)),
                  "time_budget": self.budget.seconds}
         tests = [self.done[s.number] for s in self.specs if s.number in self.done]
@@ -369,7 +374,7 @@ def grade_submission(assignment: str, submission: Path, *, results_path: Path | 
             with Worker(workdir, decl.limits, mode=sandbox_mode,
                         forbidden_imports=decl.forbidden_imports) as worker:
                 if not run.header:
-                    run.sandbox = worker.mode
+                    run.sandbox, run.limits = worker.mode, worker.limits_note
                     run.header += [worker.isolation_note, "", "Files:", *notes]
                 ctx = Context(decl, BudgetedWorker(worker, budget),
                               lambda s: fixture_store.load(assignment, s), dict(static_errors),

@@ -182,6 +182,9 @@ def test_hidden_tests_run_first_in_their_own_worker_and_results_keep_number_orde
                        ("2.2", "visible")]
     assert [t["number"] for t in data["tests"]] == ["1.1", "1.2", "2.1", "2.2"]
     assert data["score"] == 4.0
+    extra = data["extra_data"]["gradekit"]
+    assert extra["sandbox"] in ("bwrap", "uid") and extra["limits"]   # which memory bound held
+    assert extra["limits"] in data["output"]
 
 
 def test_self_check_runs_only_the_visible_phase(tmp_path, use_probe):
@@ -366,12 +369,16 @@ def test_a_file_python_can_import_is_graded(tmp_path, use_probe, raw):
     (b"# -*- coding: klingon -*-\nx = 1\n", "unknown encoding"),
     (b"x = '\xe9'\n", "encoding declaration"),
     (b"import torch\n", "forbids"),
+    (b"# -*- coding: rot13 -*-\nx = 1\n", "not a text encoding"),
+    (b"# -*- coding: hex -*-\nx = 1\n", "not a text encoding"),
+    (b"_X = " + b"+".join([b"1"] * 130_000) + b"\n", "RecursionError"),
 ])
 def test_what_python_cannot_import_is_refused_statically(tmp_path, raw, why):
     decl = probe()
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "probe.py").write_bytes(raw)
     errors, _ = runner.prepare(decl, tmp_path / "sub", tmp_path / "work")
+    assert errors["probe"].kind in ("import", "forbidden")
     assert why in errors["probe"].message
 
 
