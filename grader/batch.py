@@ -288,8 +288,12 @@ def budgets(assignment: str, time_budget: float | None) -> tuple[float | None, f
     return (None if time_budget is None else soft), soft + grace
 
 
-def _child_env() -> dict[str, str]:
+def _child_env(out: Path) -> dict[str, str]:
+    """The grading child's environment: one BLAS thread, the kit importable, and the batch's
+    OUT folder listed for the sandbox to hide (uid mode covers it with an empty tmpfs)."""
     env = dict(os.environ, **BLAS_ENV)
+    hide = [p for p in env.get("GRADEKIT_SANDBOX_HIDE", "").split(os.pathsep) if p]
+    env["GRADEKIT_SANDBOX_HIDE"] = os.pathsep.join([*hide, str(out.resolve())])
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     return env
 
@@ -362,7 +366,7 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
         with open(out_dir / LOG, "wb") as log_file:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "grader.batch", "--child", json.dumps(spec)],
-                cwd=str(ROOT), env=_child_env(), stdin=subprocess.DEVNULL, stdout=log_file,
+                cwd=str(ROOT), env=_child_env(out_dir.parent), stdin=subprocess.DEVNULL, stdout=log_file,
                 stderr=subprocess.STDOUT, start_new_session=True, pass_fds=(fd,))
             exited = False
             try:
@@ -496,6 +500,7 @@ def grade_batch(assignment: str, paths: list[Path], out: Path, *, jobs: int | No
         preflight_isolation()      # SandboxUnavailable: plain only, and the TA did not allow it
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    out.chmod(0o700)           # classmates' results are nobody else's business on this host
     t0 = time.monotonic()
     subs = intake.discover([Path(p) for p in paths], out / WORKDIR, [Path(p) for p in exports])
     if not subs:

@@ -421,3 +421,18 @@ def test_a_result_json_cannot_hold_is_a_grader_error_row(tmp_path, fake):
     assert df.loc["nan", "status"] == "grader_error" and "results not writable" in df.loc["nan", "message"]
     assert (df.loc["alice", "status"], df.loc["alice", "total"]) == ("graded", 80.0)
     assert (tmp_path / "out" / "nan" / "feedback.md").exists()
+
+
+def _never_called(*args, **kwargs):
+    raise AssertionError("no submission to grade")
+
+
+def test_grading_children_are_told_to_hide_out_and_out_is_private(tmp_path, monkeypatch):
+    """uid mode covers every folder in GRADEKIT_SANDBOX_HIDE with an empty tmpfs: a batch's
+    OUT must be among them wherever it lives, and OUT is closed to other users of the host."""
+    monkeypatch.setenv("GRADEKIT_SANDBOX_HIDE", "/elsewhere")
+    out = tmp_path / "out"
+    env = batch._child_env(out)
+    assert env["GRADEKIT_SANDBOX_HIDE"].split(os.pathsep) == ["/elsewhere", str(out.resolve())]
+    batch.grade_batch("softmax", [], out, grade_fn=_never_called, progress=False)
+    assert out.stat().st_mode & 0o077 == 0
