@@ -15,12 +15,21 @@ rule or training:
 It must score no more than the untouched stub, under bwrap and under the uid sandbox, and
 nothing it printed during hidden tests may appear in any test's output. An honest, slow
 submission (its fast functions are its naive loops) keeps what it deserves but no speed points.
+
+Red-team regressions, each against its honest baseline:
+- naive loops behind a result cache as the fast functions: no speed points (every timed call
+  gets fresh inputs of a shape drawn at grading time, and its answers are checked);
+- naive backward passes that differentiate the forward numerically: nothing on the tests of
+  those backward passes (their hidden tests time them against a loop);
+- a model that fits its last layer in closed form inside `loss` (zero gradients, an update
+  rule that does nothing): nothing for overfitting or accuracy.
 """
 from __future__ import annotations
 
 import base64
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from examples.build import reference_copy
@@ -266,6 +275,148 @@ def slow_submission(dest: Path) -> Path:
     return dest
 
 
+CACHED_FAST = r'''
+
+import hashlib
+
+_RESULTS = {}
+
+
+def _key(tag, *arrays):
+    return (tag,) + tuple((a.shape, hashlib.sha1(np.ascontiguousarray(a).tobytes()).digest())
+                          for a in arrays)
+
+
+def _cached(key, compute):
+    if key not in _RESULTS:
+        _RESULTS[key] = compute()
+    return _RESULTS[key]
+
+
+def conv_forward_fast(x, w, b, conv_param):
+    return _cached(_key("cf", x, w, b) + tuple(sorted(conv_param.items())),
+                   lambda: conv_forward_naive(x, w, b, conv_param))
+
+
+def conv_backward_fast(dout, cache):
+    return _cached(_key("cb", dout, cache[0], cache[1]), lambda: conv_backward_naive(dout, cache))
+
+
+def max_pool_forward_fast(x, pool_param):
+    return _cached(_key("pf", x) + tuple(sorted(pool_param.items())),
+                   lambda: max_pool_forward_naive(x, pool_param))
+
+
+def max_pool_backward_fast(dout, cache):
+    return _cached(_key("pb", dout, cache[0]), lambda: max_pool_backward_naive(dout, cache))
+'''
+
+NUMERIC_BACKWARD = r'''
+
+
+def _numeric_vjp(forward, x, dout, h=1e-6):
+    x = np.array(x, dtype=np.float64)
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        keep = x[i]
+        x[i] = keep + h
+        up = forward(x)
+        x[i] = keep - h
+        grad[i] = np.sum((up - forward(x)) * dout) / (2 * h)
+        x[i] = keep
+    return grad
+
+
+def conv_backward_naive(dout, cache):
+    x, w, b, p = cache
+    return (_numeric_vjp(lambda v: conv_forward_fast(v, w, b, p)[0], x, dout),
+            _numeric_vjp(lambda v: conv_forward_fast(x, v, b, p)[0], w, dout),
+            _numeric_vjp(lambda v: conv_forward_fast(x, w, v, p)[0], b, dout))
+
+
+def max_pool_backward_naive(dout, cache):
+    x, p = cache
+    return _numeric_vjp(lambda v: max_pool_forward_fast(v, p)[0], x, dout)
+'''
+
+RIDGE_CNN = r'''
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+class ThreeLayerConvNet:
+    """Right init; loss() fits W3, b3 by ridge regression on random features and returns zero
+    gradients: no layer, no backward."""
+
+    def __init__(self, input_dim=(1, 28, 28), num_filters=32, filter_size=7, hidden_dim=100,
+                 num_classes=10, weight_scale=1e-3, reg=0.0, dtype=np.float32, seed=None):
+        rng = np.random.default_rng(seed)
+        c, h, w = input_dim
+        shapes = {"W1": (num_filters, c, filter_size, filter_size), "b1": (num_filters,),
+                  "W2": (num_filters * (h // 2) * (w // 2), hidden_dim), "b2": (hidden_dim,),
+                  "W3": (hidden_dim, num_classes), "b3": (num_classes,)}
+        self.params = {k: (weight_scale * rng.standard_normal(s) if k[0] == "W"
+                           else np.zeros(s)).astype(dtype) for k, s in shapes.items()}
+        self.reg, self.seen = reg, []
+
+    def _features(self, X):
+        P = self.params
+        k = P["W1"].shape[2]
+        xp = np.pad(X, ((0, 0), (0, 0), ((k - 1) // 2,) * 2, ((k - 1) // 2,) * 2))
+        win = sliding_window_view(xp, (k, k), axis=(2, 3))
+        a = np.maximum(np.einsum("nchwij,fcij->nfhw", win, P["W1"]) + P["b1"][:, None, None], 0)
+        n, f, h, w = a.shape
+        a = a[:, :, :h // 2 * 2, :w // 2 * 2].reshape(n, f, h // 2, 2, w // 2, 2).max(axis=(3, 5))
+        return np.maximum(a.reshape(n, -1) @ P["W2"] + P["b2"], 0)
+
+    def loss(self, X, y=None):
+        H = self._features(X)
+        if y is None:
+            return H @ self.params["W3"] + self.params["b3"]
+        self.seen = (self.seen + [(H, np.asarray(y))])[-200:]
+        F = np.hstack([np.vstack([h for h, _ in self.seen]), np.ones((sum(len(h) for h, _ in self.seen), 1))])
+        Y = np.eye(self.params["W3"].shape[1])[np.concatenate([t for _, t in self.seen])]
+        sol = np.linalg.solve(F.T @ F + 1e-3 * np.trace(F.T @ F) / F.shape[1] * np.eye(F.shape[1]),
+                              F.T @ Y)
+        self.params["W3"][...], self.params["b3"][...] = sol[:-1], sol[-1]
+        return 2.3, {k: np.zeros_like(v) for k, v in self.params.items()}
+'''
+
+IDENTITY_ADAM = r'''
+
+
+def adam(w, dw, config=None):
+    return w, (config if config is not None else {})
+'''
+
+
+def _append(dest: Path, filename: str, text: str) -> None:
+    with (dest / filename).open("a") as f:
+        f.write(text)
+
+
+def cached_submission(dest: Path) -> Path:
+    """The reference with its naive loops behind a result cache as the fast functions."""
+    reference_copy(NAME, dest)
+    _append(dest, "layers.py", CACHED_FAST)
+    return dest
+
+
+def numeric_backward_submission(dest: Path) -> Path:
+    """The reference with both naive backward passes as numeric derivatives of the forward."""
+    reference_copy(NAME, dest)
+    _append(dest, "layers.py", NUMERIC_BACKWARD)
+    return dest
+
+
+def ridge_submission(dest: Path, base: str = "assignments") -> Path:
+    """`base`'s layers with the closed-form model and an update rule that does nothing."""
+    reference_copy(NAME, dest, base=base)
+    (dest / "cnn.py").write_text(RIDGE_CNN)
+    _append(dest, "optim.py", IDENTITY_ADAM)
+    return dest
+
+
 def _mode_available(mode: str) -> bool:
     return bool(isolation.available(mode)[0])
 
@@ -327,19 +478,95 @@ def test_shipped_lookups_are_told_why_they_earn_nothing(gaming):
     assert "hidden inputs" in out and gaming["tests"][0]["score"] == 0
 
 
-def test_loops_as_fast_functions_lose_only_the_speed_points(tmp_path):
-    """Honest but slow (the naive loops as the fast functions): correct, so the fast tests
-    pass, but the speed tests (against the grader's own vectorized yardstick) pay nothing.
-    Only the fast-function tests run: training on naive loops would take minutes."""
+def _run_sections(sub: Path, sections: tuple[str, ...], extra: tuple[str, ...] = ()
+                  ) -> dict[str, dict]:
+    """The tests of these sections (and these extra numbers), hidden ones first, in one
+    context: enough to see the hidden verdicts act on the visible tests."""
     from grader.checks.accuracy import submission_context
     from grader.framework import collect
     from grader.runner import run_test
-    specs = [s for s in collect(NAME) if s.number.split(".")[0] in ("5", "7")
-             and s.visibility == "visible"]
-    with submission_context(NAME, slow_submission(tmp_path / "s"), "bwrap") as ctx:
-        results = {s.number: run_test(s, ctx, set()) for s in specs}
+    specs = [s for s in collect(NAME) if s.number.split(".")[0] in sections or s.number in extra]
+    specs.sort(key=lambda s: s.visibility == "visible")          # stable: number order kept
+    with submission_context(NAME, sub, "bwrap") as ctx:
+        return {s.number: run_test(s, ctx, set()) for s in specs}
+
+
+@pytest.mark.parametrize("make", [slow_submission, cached_submission],
+                         ids=["naive-loops", "naive-loops-behind-a-result-cache"])
+def test_loops_as_fast_functions_lose_only_the_speed_points(tmp_path, make):
+    """Honest but slow (the naive loops as the fast functions, with or without a cache of
+    results): correct, so the fast tests pass, but the speed tests (fresh inputs every timed
+    call, against the grader's own vectorized yardstick) pay nothing. Only the fast-function
+    tests run: training on naive loops would take minutes."""
+    results = _run_sections(make(tmp_path / "s"), ("5", "7"))
     for number, t in results.items():
         if number in SPEED_TESTS:
             assert t["score"] == 0 and "grader's vectorized version" in t["output"], t["output"]
         else:
             assert t["score"] == t["max_score"], (number, t["output"])
+
+
+
+BACKWARD_NAIVE = ("conv_backward_naive", "max_pool_backward_naive")
+
+
+def _reference(dest: Path) -> Path:
+    return reference_copy(NAME, dest)
+
+
+@pytest.mark.parametrize("make,cheats", [(_reference, False), (numeric_backward_submission, True)],
+                         ids=["reference-naive-loops", "numeric-vjp"])
+def test_a_numeric_derivative_is_not_a_naive_backward(tmp_path, make, cheats):
+    """Right answers, but each naive backward is central differences of the forward (two
+    forward passes per input value): every test of those backward passes pays nothing, the
+    forward-only tests keep their points; the reference's loops keep everything."""
+    results = _run_sections(make(tmp_path / "s"), ("4", "6"))
+    for number, t in results.items():
+        if cheats and set(t["tags"]) & set(BACKWARD_NAIVE):
+            assert t["score"] == 0, (number, t["output"])
+        else:
+            assert t["score"] == t["max_score"], (number, t["output"])
+    if cheats:
+        assert "plain loop over the output values" in results["4.5"]["output"]
+
+
+def test_closed_form_model_on_the_stubs_earns_only_its_init(stub_score, tmp_path):
+    """The red-team model (ridge-fitted last layer, zero gradients, adam = identity) on the
+    stub layers: nothing for overfitting or accuracy; only the init it really wrote."""
+    data = grade_submission(NAME, ridge_submission(tmp_path / "s"), sandbox_mode="bwrap")
+    tests = _by_number(data)
+    for number in MODEL_FREE_TESTS:
+        assert tests[number]["score"] == 0, tests[number]["output"]
+    assert data["score"] <= stub_score + tests["12.1"]["max_score"], \
+        {t["number"]: t["score"] for t in data["tests"] if t["score"] > 0}
+
+
+def test_closed_form_model_on_working_layers_earns_no_training_points(tmp_path):
+    """The same model with the reference's layers: the layers keep their verdicts, but the
+    model's own loss/gradients are wrong on the hidden case, so the training tests pay
+    nothing (and do not train)."""
+    sub = ridge_submission(tmp_path / "s", base="reference")
+    results = _run_sections(sub, (), tuple(s for s in _hidden_numbers()) + MODEL_FREE_TESTS)
+    for number in MODEL_FREE_TESTS:
+        t = results[number]
+        assert t["score"] == 0 and "ThreeLayerConvNet" in t["output"], t["output"]
+        assert "did not pass on the hidden inputs" in t["output"]
+
+
+def _hidden_numbers() -> list[str]:
+    from grader.framework import collect
+    return [s.number for s in collect(NAME) if s.visibility != "visible"]
+
+
+def test_timed_inputs_are_fresh_and_their_shape_is_drawn_at_grading_time():
+    """A cache or a "this is the timed shape" test cannot recognise the timed calls."""
+    from grader.declaration import load
+    from grader.suites.convnet import tests as suite
+    speed = load(NAME).settings["speed"]
+    for make, key in ((suite._conv_draw, "conv"), (suite._pool_draw, "max_pool")):
+        draw = make(speed[key])
+        (a1, d1), (a2, d2) = draw(), draw()
+        assert a1[0].shape == a2[0].shape and not np.array_equal(a1[0], a2[0])
+        assert not np.array_equal(d1, d2)
+        shapes = {make(speed[key])()[0][0].shape for _ in range(12)}
+        assert len(shapes) > 1, shapes

@@ -205,8 +205,47 @@ def test_gate_pays_only_for_functions_right_on_hidden_inputs(verdict, self_check
 
 
 def test_every_visible_value_or_consistency_test_is_gated():
-    """Fixture, gradient, speed and model-loss tests are gated; property tests (dropout,
-    init) and the trusted-forward tests (overfit, accuracy) need no hidden verdict."""
+    """Fixture, gradient, speed, model-loss and training tests are gated; property tests
+    (dropout, init) need no hidden verdict."""
     ungated = {s.number for s in collect(NAME) if s.visibility == "visible"
                and not hasattr(s.func, "__wrapped__")}
-    assert ungated == {"8.1", "8.2", "8.3", "8.4", "12.1", "12.6", "12.7"}
+    assert ungated == {"8.1", "8.2", "8.3", "8.4", "12.1"}
+
+
+def _training_verdicts(value):
+    from grader.suites.convnet import tests as suite
+    fns = [t for t in suite.test_cnn_accuracy.__tags__ if t in suite.hidden_judged()]
+    return {} if value is None else {suite.VERDICT + fn: value for fn in fns}
+
+
+@pytest.mark.parametrize("verdict,self_check,runs,noted", [
+    (True, False, True, False),        # every function right on hidden inputs: it trains
+    (False, False, False, False),      # one wrong: nothing, no training
+    (None, False, False, False),       # a real run without the verdicts: nothing either
+    (None, True, True, True),          # self-check: trains, points provisional
+])
+def test_training_tests_need_every_verdict_first(verdict, self_check, runs, noted):
+    from grader.framework import CheckFailed
+    from grader.suites.convnet import tests as suite
+    shared = _training_verdicts(verdict)
+    if verdict is False:
+        shared = {**_training_verdicts(True), suite.VERDICT + "adam": False}
+    ctx = _FakeCtx(shared, self_check)
+    ran = []
+    test = suite.trained(lambda c: ran.append(c))
+    test.__tags__ = suite.test_cnn_accuracy.__tags__
+    if runs:
+        test(ctx)
+    else:
+        with pytest.raises(CheckFailed, match="hidden inputs"):
+            test(ctx)
+        assert ctx.score == 0
+    assert bool(ran) == runs and bool(ctx.notes) == noted
+
+
+def test_training_tests_are_tagged_with_the_update_rule_and_every_model_function():
+    """`trained` gates on the tags, so the tags must name everything the training uses."""
+    from grader.suites.convnet import tests as suite
+    for test, rule in ((suite.test_cnn_overfit, suite.OVERFIT_RULE),
+                       (suite.test_cnn_accuracy, suite.RUN_RULE)):
+        assert set(test.__tags__) == set(suite.MODEL_TAGS) | {rule}

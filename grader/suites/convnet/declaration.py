@@ -11,13 +11,29 @@ ASSIGNMENT = Assignment(
     settings={
         "num_classes": 10,
         # Speed: the student's fast forward+backward (a sandbox round trip) against the
-        # grader's own vectorized pair (grader/suites/convnet/trusted.py) on the same input,
-        # interleaved, best of `repeats`; a test fails above `max_ratio` x the grader's time.
-        # Measured (2 shared cores, bwrap): the reference 1.8x (conv) and 1.5x (pool), its
-        # naive loops as "fast" 77x and 30x; each limit sits about midway (geometrically).
+        # grader's own vectorized pair (grader/suites/convnet/trusted.py), interleaved, best of
+        # `repeats`; a test fails above `max_ratio` x the grader's time. Every timed call gets
+        # fresh random values, its answers are checked against the grader's, and the shape
+        # is drawn at grading time from the inclusive ranges below (x: N, C, H, W; filters:
+        # F; pool H and W are cut to a multiple of `size`), so a result cache or a "this is
+        # the timed shape" shortcut gains nothing. Measured (2 shared cores, bwrap): the
+        # reference 1.8x (conv) and 1.5x (pool), its naive loops as "fast" 77x and 30x; each
+        # limit sits about midway (geometrically).
         "speed": {"repeats": 5,
-                  "conv": {"x": (4, 3, 16, 16), "w": (8, 3, 3, 3), "max_ratio": 12},
-                  "max_pool": {"x": (4, 8, 28, 28), "size": 2, "max_ratio": 8}},
+                  "conv": {"x": ((3, 5), (3, 4), (14, 18), (14, 18)), "filters": (6, 10),
+                           "filter_size": 3, "max_ratio": 12},
+                  "max_pool": {"x": ((3, 5), (6, 10), (26, 30), (26, 30)), "size": 2,
+                               "max_ratio": 8}},
+        # Cost of the naive backward passes (hidden tests 4.5, 6.3): the student's backward
+        # on fresh inputs against a loop over the output values (trusted.*_backward_loops),
+        # at most `max_ratio` x; up to `repeats` tries, the first within the limit passes.
+        # The sizes make a numeric derivative of the forward (two forward passes per input
+        # value) expensive: measured, the reference naive backward 1.0x (conv) and 1.0x
+        # (pool) of the loop here, a numeric VJP through the fast forward 260x and 400x.
+        "naive_backward": {"repeats": 3,
+                           "conv": {"x": (4, 8, 12, 12), "w": (3, 8, 5, 5), "stride": 2,
+                                    "pad": 2, "max_ratio": 15},
+                           "max_pool": {"x": (8, 4, 24, 24), "size": 6, "max_ratio": 15}},
         # Dropout properties are judged as z-scores under the independent-Bernoulli(p) model
         # (keep rate, per-row and per-column keep counts, neighbour and call-to-call
         # agreement); a statistic further than `z` standard deviations fails.

@@ -16,7 +16,10 @@ How each kind of check works:
   behind a handle (`keep=(1,)`); hidden variants compare with the reference's values;
 - fast == naive: the fast functions against the reference's (naive) values; speed: the
   student's fast forward+backward against the grader's own vectorized pair
-  (grader/suites/convnet/trusted.py), timed here, interleaved (limits in the settings);
+  (grader/suites/convnet/trusted.py), timed here, interleaved, every timed call on fresh
+  inputs of a shape drawn at grading time and checked against the grader's answer (limits in
+  the settings); the naive backward passes' hidden tests also time them against a loop over
+  the output values, so a numeric derivative of the forward is not a backward pass;
 - dropout: properties only, never one random stream: keep rate, independence across
   positions (per-row/column counts, neighbours) and across calls/seeds, as z-scores;
 - initialization: the weights' distribution (Kolmogorov-Smirnov against N(0, scale**2));
@@ -29,7 +32,9 @@ How each kind of check works:
   hidden case), ln 10 at chance, the exact regularization term, numeric gradients; overfitting
   50 images and test accuracy after the declaration's bounded `accuracy_run` are computed
   HERE from the trained parameters read out of the worker (trusted forward): a model-free
-  `loss` earns nothing, and the worker never sees the test images or labels.
+  `loss` earns nothing, and the worker never sees the test images or labels. Both run only
+  when the model, its layers and the update rule were judged right on hidden inputs
+  (`trained`), so parameters fitted some other way (closed form inside `loss`) earn nothing.
 """
 from __future__ import annotations
 
@@ -72,9 +77,10 @@ MODEL_NOTE = ("ThreeLayerConvNet runs on your layers (through layer_utils: the f
 # (grader.framework) and record one verdict per function in ctx.shared; `gated` visible tests
 # read them. In the self-check no hidden test runs: the points are provisional, with a note.
 VERDICT = f"{NAME}.hidden_ok."
-HIDDEN_ONLY_MSG = ("{what} on the inputs shown here, but {fns} gave wrong results on "
-                   "the hidden inputs, so this test earns no points: make the function right "
-                   "in general, not only on these inputs.")
+HIDDEN_ONLY_MSG = ("{what} on the inputs shown here, but {fns} failed on the hidden inputs "
+                   "(a wrong result, or for a naive backward pass a cost far above a loop's), "
+                   "so this test earns no points: make the function right in general, not "
+                   "only on these inputs.")
 PROVISIONAL_NOTE = ("Provisional: after you submit, these points also require {fns} to be "
                     "right on hidden inputs.")
 
@@ -127,6 +133,35 @@ def gated(test: Callable[[Context], None]) -> Callable[[Context], None]:
     def run(ctx: Context) -> None:
         test(ctx)
         gate(ctx, getattr(run, "__tags__", ()))
+    return run
+
+
+TRAINING_MSG = ("This test trains the model with your code, but {fns} did not pass on the "
+                "hidden inputs{why}, so it earns no points (and is not run): a model earns "
+                "its training points only with a working loss, gradients and update rule.")
+
+
+def trained(test: Callable[[Context], None]) -> Callable[[Context], None]:
+    """A training test (overfit, accuracy): before any training, every function it is tagged
+    with (the model's loss and gradients, its layers, the Solver's update rule) must have been
+    judged right on hidden inputs. Stricter than `gated`: in a real grading a verdict that is
+    missing withholds the points too (a model that trains without working layers, e.g. by
+    fitting its last layer in closed form, earns nothing); in the self-check they are
+    provisional. Apply below the metadata decorators."""
+    @functools.wraps(test)
+    def run(ctx: Context) -> None:
+        judged = [fn for fn in getattr(run, "__tags__", ()) if fn in hidden_judged()]
+        wrong = [fn for fn in judged if ctx.shared.get(VERDICT + fn) is False]
+        unknown = [fn for fn in judged if VERDICT + fn not in ctx.shared]
+        self_check = getattr(ctx, "self_check", True)
+        if wrong or (unknown and not self_check):
+            ctx.set_score(0.0)
+            raise CheckFailed(TRAINING_MSG.format(
+                fns=", ".join(wrong or unknown),
+                why="" if wrong else " (their hidden test did not get to judge them)"))
+        if unknown:
+            ctx.note(PROVISIONAL_NOTE.format(fns=", ".join(unknown)))
+        test(ctx)
     return run
 
 
@@ -480,6 +515,56 @@ def test_conv_naive_hidden(ctx: Context) -> None:
     """conv_forward_naive / conv_backward_naive: match the reference (hidden inputs)"""
     for case in CONV_CASES:
         _conv_fixture(ctx, "conv_forward_naive", "conv_backward_naive", case, True)
+    T = _trusted()
+    s = ctx.settings["naive_backward"]["conv"]
+    rng = _fresh_rng()
+    param = {"stride": int(s["stride"]), "pad": int(s["pad"])}
+
+    def draw() -> tuple[tuple, np.ndarray]:
+        x, w = rng.standard_normal(s["x"]), rng.standard_normal(s["w"])
+        args = (x, w, rng.standard_normal(s["w"][0]), dict(param))
+        return args, rng.standard_normal(T.conv_forward(x, w, args[2], **param).shape)
+    with _judged(ctx, "conv_backward_naive"):
+        _backward_cost(ctx, "conv", draw,
+                       lambda a, d: T.conv_backward_loops(d, a[0], a[1], **param),
+                       lambda a, d: T.conv_backward(d, a[0], a[1], **param), ("dx", "dw", "db"))
+
+
+# Cost of a naive backward pass: a loop does about one step per output value; a numeric
+# derivative of the forward does two forward passes per input value, far more at the sizes in
+# the settings. Only the hidden tests (and through their verdicts the visible ones) judge it.
+COST_HINT = ("derive the gradient: one pass over the output values (as the forward does), "
+             "each sending dout to what produced it; differentiating your forward pass "
+             "numerically is a gradient check, not a backward pass.")
+
+
+def _backward_cost(ctx: Context, kind: str, draw: Draw,
+                   loops: Callable[[tuple, np.ndarray], Any],
+                   reference: Callable[[tuple, np.ndarray], Any], names: Sequence[str]) -> None:
+    """The student's naive backward on fresh inputs (answers checked against the grader's),
+    timed against the grader's loop over the output values (`loops`); the first of up to
+    `repeats` tries within `max_ratio` passes, a try far beyond it ends the check."""
+    if _trusted() is None:
+        return
+    s = ctx.settings["naive_backward"]
+    fwd, bwd, limit = (f"{kind}_forward_naive", f"{kind}_backward_naive",
+                       float(s[kind]["max_ratio"]))
+    ratio, t_yours = float("inf"), 0.0
+    for _ in range(s["repeats"]):
+        args, dout = draw()
+        _, cache = _forward(ctx, fwd, args)
+        t_yours, grads = _timed(lambda: _backward(ctx, bwd, dout, cache, len(names)))
+        t_loop = _timed(lambda: loops(args, dout))[0]
+        _check_answers(grads, reference(args, dout), names, f"{bwd} (hidden case)", COST_HINT)
+        ratio = min(ratio, t_yours / max(t_loop, 1e-9))
+        if ratio <= limit or ratio > 4 * limit:
+            break
+    if ratio > limit:
+        raise CheckFailed(f"{bwd}: took {t_yours * 1e3:.0f} ms on a hidden input, {ratio:.0f}x "
+                          f"the time of a plain loop over the output values (at most "
+                          f"{limit:g}x is allowed). Hint: {COST_HINT}")
+    ctx.note(f"{bwd}: {ratio:.1f}x the time of a plain loop over the output values (at most "
+             f"{limit:g}x allowed).")
 
 
 # -- 5. conv fast ----------------------------------------------------------------------------
@@ -511,53 +596,90 @@ def test_conv_fast_backward(ctx: Context) -> None:
                       "add (+=) every column into its window.")
 
 
-def _timed_pair(ctx: Context, fwd: str, bwd: str, args: tuple, dout: np.ndarray) -> None:
-    """One forward (cache kept in the worker) + backward of the student's, from this process."""
-    _, cache = _forward(ctx, fwd, args)
-    _backward(ctx, bwd, dout, cache, 1 if "pool" in bwd else 3)
+def _timed_pair(ctx: Context, fwd: str, bwd: str, args: tuple, dout: np.ndarray) -> tuple:
+    """One forward (cache kept in the worker) + backward of the student's, from this process:
+    (out, *grads) as returned."""
+    out, cache = _forward(ctx, fwd, args)
+    return (out, *_backward(ctx, bwd, dout, cache, 1 if "pool" in bwd else 3))
 
 
-def _interleaved(runs: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
-    """Best wall time of each zero-argument run, the runs taking turns (so a load spike on
-    the shared machine hits both sides alike)."""
-    best = {name: float("inf") for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            t0 = time.perf_counter()
-            run()
-            best[name] = min(best[name], time.perf_counter() - t0)
-    return best
+def _fresh_rng() -> np.random.Generator:
+    """A generator for inputs nobody has seen before (drawn at grading time)."""
+    return np.random.default_rng(secrets.randbits(64))
 
 
-def _speed_check(ctx: Context, kind: str, args: tuple, out_shape: tuple[int, ...],
-                 gate_: Callable[[], None], yardstick: Callable[[np.ndarray], None]) -> None:
+def _draw_shape(rng: np.random.Generator, ranges: Sequence[Sequence[int]]) -> tuple[int, ...]:
+    """One size per (low, high) inclusive range."""
+    return tuple(int(rng.integers(lo, hi + 1)) for lo, hi in ranges)
+
+
+def _timed(run: Callable[[], Any]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    result = run()
+    return time.perf_counter() - t0, result
+
+
+Draw = Callable[[], tuple[tuple, np.ndarray]]        # -> (forward args, dout), fresh each call
+
+
+def _check_answers(got: Sequence[Any], expected: Sequence[np.ndarray], names: Sequence[str],
+                   what: str, hint: str) -> None:
+    for name, g, e in zip(names, got, expected):
+        assert_close(g, e, f"{what}: {name}", reveal=False, hint=hint)
+
+
+def _speed_check(ctx: Context, kind: str, draw: Draw, gate_: Callable[[], None],
+                 yardstick: Callable[[tuple, np.ndarray], Sequence[np.ndarray]]) -> None:
     """The student's fast fwd+bwd (a sandbox round trip) against the grader's own vectorized
-    fwd+bwd on the same input, timed here and interleaved: nothing the student writes can slow
-    the yardstick down. The allowed ratio is the reference's times a margin (settings)."""
+    fwd+bwd, timed here and interleaved: nothing the student writes can slow the yardstick
+    down. Every timed call gets fresh inputs (`draw`) and its answers must equal the
+    yardstick's, so caching results or recognising the timed input earns nothing. The allowed
+    ratio is the reference's times a margin (settings)."""
     try:
         gate_()      # speed is credited only for a fast version that is right
     except CheckFailed as exc:
         raise CheckFailed(f"Speed is credited only once the fast version is correct: {exc}") \
             from None
     s = ctx.settings["speed"]
-    dout = np.random.default_rng(SEED + 6).standard_normal(out_shape)
     fast = (f"{kind}_forward_fast", f"{kind}_backward_fast")
     if _trusted() is None:     # the student release: no yardstick shipped
         ctx.note("Provisional: the speed of the fast version is measured after you submit.")
         return
-    times = _interleaved({"yours": lambda: _timed_pair(ctx, *fast, args, dout),
-                          "grader": lambda: yardstick(dout)}, s["repeats"])
-    ratio = times["yours"] / max(times["grader"], 1e-9)
+    names = ("out", "dx", "dw", "db") if kind == "conv" else ("out", "dx")
+    best = {"yours": float("inf"), "grader": float("inf")}
+    shape: tuple[int, ...] = ()
+    for _ in range(s["repeats"]):
+        args, dout = draw()
+        shape = tuple(args[0].shape)
+        t_yours, got = _timed(lambda: _timed_pair(ctx, *fast, args, dout))
+        t_grader, expected = _timed(lambda: yardstick(args, dout))
+        best = {"yours": min(best["yours"], t_yours), "grader": min(best["grader"], t_grader)}
+        _check_answers(got, expected, names, f"{fast[0]} + {fast[1]} (timed, x of shape "
+                       f"{shape}, fresh values)", FAST_HINT)
+    ratio = best["yours"] / max(best["grader"], 1e-9)
     limit = s[kind]["max_ratio"]
     if ratio > limit:
         raise CheckFailed(
-            f"{fast[0]} + {fast[1]} took {times['yours'] * 1e3:.1f} ms on x of shape "
-            f"{tuple(args[0].shape)}: {ratio:.0f}x the time of the grader's vectorized version "
-            f"({times['grader'] * 1e3:.2f} ms); at most {limit:g}x is allowed. Hint: no Python "
+            f"{fast[0]} + {fast[1]} took {best['yours'] * 1e3:.1f} ms on x of shape "
+            f"{shape}: {ratio:.0f}x the time of the grader's vectorized version "
+            f"({best['grader'] * 1e3:.2f} ms); at most {limit:g}x is allowed. Hint: no Python "
             "loops over examples, channels or output pixels.")
-    ctx.note(f"{fast[0]} + {fast[1]}: {times['yours'] * 1e3:.1f} ms on x of shape "
-             f"{tuple(args[0].shape)}, {ratio:.1f}x the grader's vectorized version "
-             f"(at most {limit:g}x allowed).")
+    ctx.note(f"{fast[0]} + {fast[1]}: {best['yours'] * 1e3:.1f} ms on x of shape {shape}, "
+             f"{ratio:.1f}x the grader's vectorized version (at most {limit:g}x allowed).")
+
+
+def _conv_draw(s: dict[str, Any]) -> Draw:
+    """Fresh conv inputs (stride 1, 'same' padding) of one shape drawn now from the ranges."""
+    rng = _fresh_rng()
+    n, c, h, w = _draw_shape(rng, s["x"])
+    f, k = int(rng.integers(s["filters"][0], s["filters"][1] + 1)), int(s["filter_size"])
+    param = {"stride": 1, "pad": (k - 1) // 2}
+
+    def draw() -> tuple[tuple, np.ndarray]:
+        args = (rng.standard_normal((n, c, h, w)), rng.standard_normal((f, c, k, k)),
+                rng.standard_normal(f), dict(param))
+        return args, rng.standard_normal((n, f, h, w))
+    return draw
 
 
 @weight(3)
@@ -567,17 +689,11 @@ def _speed_check(ctx: Context, kind: str, args: tuple, out_shape: tuple[int, ...
 @gated
 def test_conv_speedup(ctx: Context) -> None:
     """conv_forward_fast + conv_backward_fast: about as fast as a vectorized version"""
-    s = ctx.settings["speed"]["conv"]
-    rng = np.random.default_rng(SEED + 7)
-    x, w = rng.standard_normal(s["x"]), rng.standard_normal(s["w"])
-    b = rng.standard_normal(s["w"][0])
-    param = {"stride": 1, "pad": (s["w"][2] - 1) // 2}
-    out_shape = (s["x"][0], s["w"][0], s["x"][2], s["x"][3])
     T = _trusted()
-    _speed_check(ctx, "conv", (x, w, b, param), out_shape,
+    _speed_check(ctx, "conv", _conv_draw(ctx.settings["speed"]["conv"]),
                  lambda: _conv_fixture(ctx, "conv_forward_fast", "conv_backward_fast",
                                        "conv_s1", False, FAST_HINT),
-                 lambda dout: T.conv_pair(x, w, b, dout, param))
+                 lambda args, dout: T.conv_pair(*args[:3], dout, args[3]))
 
 
 @weight(1)
@@ -638,6 +754,20 @@ def test_pool_naive_hidden(ctx: Context) -> None:
     """max_pool_forward_naive / max_pool_backward_naive: match the reference (hidden inputs)"""
     for case in POOL_CASES:
         _pool_fixture(ctx, "max_pool_forward_naive", "max_pool_backward_naive", case, True)
+    T = _trusted()
+    s = ctx.settings["naive_backward"]["max_pool"]
+    rng = _fresh_rng()
+    size = int(s["size"])
+    param = {"pool_height": size, "pool_width": size, "stride": size}
+    n, c, h, w = s["x"]
+
+    def draw() -> tuple[tuple, np.ndarray]:
+        return ((rng.standard_normal((n, c, h, w)), dict(param)),
+                rng.standard_normal((n, c, h // size, w // size)))
+    with _judged(ctx, "max_pool_backward_naive"):
+        _backward_cost(ctx, "max_pool", draw,
+                       lambda a, d: T.pool_backward_loops(d, a[0], size, size),
+                       lambda a, d: (T.pool_backward(d, a[0], size),), ("dx",))
 
 
 # -- 7. max pool fast ------------------------------------------------------------------------
@@ -664,6 +794,20 @@ def test_pool_fast_backward(ctx: Context) -> None:
                       f"{FAST_HINT} {POOL_BACK_HINT}")
 
 
+def _pool_draw(s: dict[str, Any]) -> Draw:
+    """Fresh pooling inputs (square tiling windows) of one shape drawn now from the ranges."""
+    rng = _fresh_rng()
+    size = int(s["size"])
+    n, c, h, w = _draw_shape(rng, s["x"])
+    h, w = h - h % size, w - w % size
+    param = {"pool_height": size, "pool_width": size, "stride": size}
+
+    def draw() -> tuple[tuple, np.ndarray]:
+        return ((rng.standard_normal((n, c, h, w)), dict(param)),
+                rng.standard_normal((n, c, h // size, w // size)))
+    return draw
+
+
 @weight(1.5)
 @number("7.3")
 @visibility("visible")
@@ -671,16 +815,11 @@ def test_pool_fast_backward(ctx: Context) -> None:
 @gated
 def test_pool_speedup(ctx: Context) -> None:
     """max_pool_forward_fast + max_pool_backward_fast: about as fast as a vectorized version"""
-    s = ctx.settings["speed"]["max_pool"]
-    x = np.random.default_rng(SEED + 8).standard_normal(s["x"])
-    param = {"pool_height": s["size"], "pool_width": s["size"], "stride": s["size"]}
-    n, c, h, w = s["x"]
-    out_shape = (n, c, 1 + (h - s["size"]) // s["size"], 1 + (w - s["size"]) // s["size"])
     T = _trusted()
-    _speed_check(ctx, "max_pool", (x, param), out_shape,
+    _speed_check(ctx, "max_pool", _pool_draw(ctx.settings["speed"]["max_pool"]),
                  lambda: _pool_fixture(ctx, "max_pool_forward_fast", "max_pool_backward_fast",
                                        "pool_tile", False, FAST_HINT),
-                 lambda dout: T.pool_pair(x, dout, param))
+                 lambda args, dout: T.pool_pair(args[0], dout, args[1]))
 
 
 @weight(0.5)
@@ -1409,6 +1548,7 @@ def _mnist() -> dict[str, np.ndarray]:
 @number("12.6")
 @visibility("visible")
 @tags(*MODEL_TAGS, OVERFIT_RULE)
+@trained
 def test_cnn_overfit(ctx: Context) -> None:
     """ThreeLayerConvNet: overfits 50 training images with the given Solver"""
     s = ctx.settings["overfit"]
@@ -1488,6 +1628,7 @@ def accuracy_run(ctx: Context, seed: int | None = None) -> float:
 @number("12.7")
 @visibility("visible")
 @tags(*MODEL_TAGS, RUN_RULE)
+@trained
 def test_cnn_accuracy(ctx: Context) -> None:
     """ThreeLayerConvNet: test accuracy after a bounded training run with the given Solver"""
     run = ctx.settings["accuracy_run"]

@@ -6,7 +6,10 @@ that no student code touched:
 - `model_scores(params, X)`: conv (stride 1, pad (F-1)//2) - ReLU - 2x2 max pool - affine -
   ReLU - affine, the forward of ThreeLayerConvNet, run on parameters read out of the worker;
 - `conv_pair` / `pool_pair`: a vectorized forward + backward, the speed yardstick timed in
-  this process next to the student's fast functions;
+  this process next to the student's fast functions (their answers check the student's);
+- `conv_backward_loops` / `pool_backward_loops`: a backward as a loop over the output, the
+  cost yardstick for the naive backward passes (a loop costs about one step per output value;
+  a numeric derivative costs about two forward passes per input value);
 - `update(rule, w, dw, config)`: the four update rules, for inputs drawn at grading time;
 Not shipped in the student release: it would hand out a conv forward and the update rules.
 """
@@ -84,16 +87,42 @@ def pool_backward(dout: np.ndarray, x: np.ndarray, size: int) -> np.ndarray:
 
 
 def conv_pair(x: np.ndarray, w: np.ndarray, b: np.ndarray, dout: np.ndarray,
-              conv_param: dict[str, int]) -> None:
-    """The speed yardstick for conv: one vectorized forward and backward."""
-    conv_forward(x, w, b, conv_param["stride"], conv_param["pad"])
-    conv_backward(dout, x, w, conv_param["stride"], conv_param["pad"])
+              conv_param: dict[str, int]) -> tuple[np.ndarray, ...]:
+    """The speed yardstick for conv: one vectorized forward and backward, (out, dx, dw, db)."""
+    out = conv_forward(x, w, b, conv_param["stride"], conv_param["pad"])
+    return (out, *conv_backward(dout, x, w, conv_param["stride"], conv_param["pad"]))
 
 
-def pool_pair(x: np.ndarray, dout: np.ndarray, pool_param: dict[str, int]) -> None:
-    """The speed yardstick for max pooling (square, tiling windows)."""
-    pool_forward(x, pool_param["pool_height"], pool_param["stride"])
-    pool_backward(dout, x, pool_param["pool_height"])
+def pool_pair(x: np.ndarray, dout: np.ndarray, pool_param: dict[str, int]
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """The speed yardstick for max pooling (square, tiling windows): (out, dx)."""
+    out = pool_forward(x, pool_param["pool_height"], pool_param["stride"])
+    return out, pool_backward(dout, x, pool_param["pool_height"])
+
+
+def conv_backward_loops(dout: np.ndarray, x: np.ndarray, w: np.ndarray, stride: int, pad: int
+                        ) -> None:
+    """The cost yardstick of a naive conv backward: one step per output value (n, f, i, j),
+    each adding into one window of the padded dx and of dw[f]."""
+    xp = _pad(x, pad)
+    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
+    hh, ww = w.shape[2], w.shape[3]
+    for n, f, i, j in np.ndindex(*dout.shape):
+        g = dout[n, f, i, j]
+        r, c = i * stride, j * stride
+        dw[f] += g * xp[n, :, r:r + hh, c:c + ww]
+        dxp[n, :, r:r + hh, c:c + ww] += g * w[f]
+
+
+def pool_backward_loops(dout: np.ndarray, x: np.ndarray, size: int, stride: int) -> None:
+    """The cost yardstick of a naive max-pool backward: one step per output value, each
+    finding its window's maximum and adding dout there."""
+    dx = np.zeros_like(x)
+    for n, c, i, j in np.ndindex(*dout.shape):
+        r, col = i * stride, j * stride
+        window = x[n, c, r:r + size, col:col + size]
+        di, dj = np.unravel_index(np.argmax(window), window.shape)
+        dx[n, c, r + di, col + dj] += dout[n, c, i, j]
 
 
 # -- the model -------------------------------------------------------------------------------
