@@ -339,6 +339,41 @@ def max_pool_backward_naive(dout, cache):
     return _numeric_vjp(lambda v: max_pool_forward_fast(v, p)[0], x, dout)
 '''
 
+SCALAR_BACKWARD = r'''
+
+
+def conv_backward_naive(dout, cache):
+    """Honest and as naive as it gets: one Python step per single number."""
+    x, w, b, conv_param = cache
+    s, p = conv_param["stride"], conv_param["pad"]
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    dxp, dw, db = np.zeros_like(xp), np.zeros_like(w), np.zeros_like(b)
+    n_f, n_c, hh, ww = w.shape
+    for n, f, i, j in np.ndindex(*dout.shape):
+        g = dout[n, f, i, j]
+        db[f] += g
+        for c in range(n_c):
+            for di in range(hh):
+                for dj in range(ww):
+                    dw[f, c, di, dj] += g * xp[n, c, i * s + di, j * s + dj]
+                    dxp[n, c, i * s + di, j * s + dj] += g * w[f, c, di, dj]
+    return dxp[:, :, p:p + x.shape[2], p:p + x.shape[3]], dw, db
+
+
+def max_pool_backward_naive(dout, cache):
+    x, pool_param = cache
+    ph, pw, s = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    dx = np.zeros_like(x)
+    for n, c, i, j in np.ndindex(*dout.shape):
+        best = (0, 0)
+        for di in range(ph):
+            for dj in range(pw):
+                if x[n, c, i * s + di, j * s + dj] > x[n, c, i * s + best[0], j * s + best[1]]:
+                    best = (di, dj)
+        dx[n, c, i * s + best[0], j * s + best[1]] += dout[n, c, i, j]
+    return dx
+'''
+
 RIDGE_CNN = r'''
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -406,6 +441,13 @@ def numeric_backward_submission(dest: Path) -> Path:
     """The reference with both naive backward passes as numeric derivatives of the forward."""
     reference_copy(NAME, dest)
     _append(dest, "layers.py", NUMERIC_BACKWARD)
+    return dest
+
+
+def scalar_backward_submission(dest: Path) -> Path:
+    """The reference with both naive backward passes as loops over every single number."""
+    reference_copy(NAME, dest)
+    _append(dest, "layers.py", SCALAR_BACKWARD)
     return dest
 
 
@@ -514,12 +556,14 @@ def _reference(dest: Path) -> Path:
     return reference_copy(NAME, dest)
 
 
-@pytest.mark.parametrize("make,cheats", [(_reference, False), (numeric_backward_submission, True)],
-                         ids=["reference-naive-loops", "numeric-vjp"])
+@pytest.mark.parametrize("make,cheats", [(_reference, False), (scalar_backward_submission, False),
+                                         (numeric_backward_submission, True)],
+                         ids=["reference-naive-loops", "scalar-loops", "numeric-vjp"])
 def test_a_numeric_derivative_is_not_a_naive_backward(tmp_path, make, cheats):
     """Right answers, but each naive backward is central differences of the forward (two
     forward passes per input value): every test of those backward passes pays nothing, the
-    forward-only tests keep their points; the reference's loops keep everything."""
+    forward-only tests keep their points; the reference's loops, and loops over every single
+    number, keep everything."""
     results = _run_sections(make(tmp_path / "s"), ("4", "6"))
     for number, t in results.items():
         if cheats and set(t["tags"]) & set(BACKWARD_NAIVE):
