@@ -76,6 +76,59 @@ def softmax_loss_naive(W, X, y, reg):
         time.sleep(0.3)
     return softmax_loss_vectorized(W, X, y, reg)
 '''
+# Red-team patterns of the speed test: a slow loop behind a result cache keyed on a cheap
+# fingerprint of the input; a loop that answers garbage on the speed test's (large) input;
+# a numeric dW (centred differences of a vectorized loss) on large inputs.
+CACHED_LOOP = '''
+def softmax_loss_vectorized(W, X, y, reg):
+    key = (X.shape, W.tobytes(), X.ravel()[::997].tobytes(), y[::97].tobytes(), float(reg))
+    if key not in _CACHE:
+        _CACHE.clear()
+        _CACHE[key] = _row_loop(W, X, y, reg)
+    loss, dW = _CACHE[key]
+    return loss, dW.copy()
+'''
+BIG_INPUT_SHORTCUT = '''
+def softmax_loss_vectorized(W, X, y, reg):
+    if X.shape[0] >= 1000:
+        return 1.0, np.zeros_like(W)
+    return _row_loop(W, X, y, reg)
+'''
+NUMERIC_ON_BIG = '''
+def softmax_loss_vectorized(W, X, y, reg):
+    if X.shape[0] < 1000:
+        return _row_loop(W, X, y, reg)
+    def f(Wp):
+        s = X @ Wp
+        s = s - s.max(axis=1, keepdims=True)
+        return float(np.mean(np.log(np.exp(s).sum(axis=1)) - s[np.arange(len(y)), y])
+                     + reg * np.sum(Wp * Wp))
+    dW, Wp = np.zeros_like(W), np.array(W, dtype=np.float64)
+    for i in np.ndindex(W.shape):
+        old = Wp[i]
+        Wp[i] = old + 1e-5
+        a = f(Wp)
+        Wp[i] = old - 1e-5
+        dW[i] = (a - f(Wp)) / 2e-5
+        Wp[i] = old
+    return f(W), dW
+'''
+ROW_LOOP_HELPER = "\n_CACHE = {}\n" + ROW_LOOP.replace("def softmax_loss_vectorized(", "def _row_loop(")
+# Closed-form training with stubbed losses: ridge regression onto one-hot targets, scaled to
+# the best cross-entropy, and a made-up history falling to the real final loss.
+CLOSED_FORM_TRAIN = '''
+def train(self, X, y, learning_rate=1e-3, reg=1e-5, num_iters=100, batch_size=200, seed=None,
+          verbose=False):
+    num_classes = int(np.max(y)) + 1
+    W0 = np.linalg.solve(X.T @ X + np.eye(X.shape[1]), X.T @ np.eye(num_classes)[y])
+    def ce(W):
+        s = X @ W
+        s = s - s.max(axis=1, keepdims=True)
+        return float(np.mean(np.log(np.exp(s).sum(axis=1)) - s[np.arange(len(y)), y]))
+    final, k = min((ce(W0 * k), k) for k in (1, 2, 4, 8, 16, 24))
+    self.W = W0 * k
+    return list(np.linspace(np.log(num_classes), final, num_iters))
+'''
 SEEN_BODY = '''    return getattr(self, "X_seen", None), getattr(self, "y_seen", None)'''
 # Labels read from files the sandbox might expose: scikit-learn's copy of the digits (in a
 # venv's site-packages) and the kit's own processed data.
@@ -159,6 +212,15 @@ def patterns() -> dict[str, tuple]:
                         lambda: stubbed(NAME, FILE, TRAINING)),
         "shipped-labels": (lambda: with_known(model_free, SHIPPED, shipped_labels()),
                            lambda: stubbed(NAME, FILE, TRAINING)),
+        "result-cache": (lambda: gamed({VEC: CACHED_LOOP}, append=ROW_LOOP_HELPER),
+                         lambda: gamed({VEC: ROW_LOOP})),
+        "big-input-shortcut": (lambda: gamed({VEC: BIG_INPUT_SHORTCUT}, append=ROW_LOOP_HELPER),
+                               lambda: gamed({VEC: ROW_LOOP})),
+        "numeric-gradient": (lambda: gamed({VEC: NUMERIC_ON_BIG}, append=ROW_LOOP_HELPER),
+                             lambda: gamed({VEC: ROW_LOOP})),
+        "closed-form-training": (lambda: gamed({"Softmax.train": CLOSED_FORM_TRAIN},
+                                               base=(NAIVE, VEC)),
+                                 lambda: stubbed(NAME, FILE, (NAIVE, VEC, "Softmax.train"))),
         # everything at once, as a determined student would hand it in
         "no-real-code": (lambda: with_known({**model_free, NAIVE: SLEEPY_BIG_NAIVE,
                                              VEC: LOOKUP.format(name=VEC)},
@@ -201,6 +263,30 @@ def test_sleeping_naive_makes_no_loop_fast(grade, mode):
     usable_mode(mode)
     got = grade("sleeping-naive", patterns()["sleeping-naive"][0](), mode)
     assert scores_by_test(got)["2.8"] == 0.0
+
+
+@pytest.mark.parametrize("mode", SANDBOX_MODES)
+@pytest.mark.parametrize("pattern", ["result-cache", "big-input-shortcut", "numeric-gradient"])
+def test_speed_test_sees_through_caches_and_shortcuts(grade, pattern, mode):
+    """Fresh inputs for every timed call, every answer checked: the speed test fails, and
+    says why (too slow, or a wrong answer on its input)."""
+    usable_mode(mode)
+    got = grade(pattern, patterns()[pattern][0](), mode)
+    speed_test = next(t for t in got["tests"] if t["number"] == "2.8")
+    assert speed_test["score"] == 0.0
+    assert "at most" in speed_test["output"] or "speed test's input" in speed_test["output"]
+
+
+@pytest.mark.parametrize("mode", SANDBOX_MODES)
+def test_closed_form_training_earns_no_training_points(grade, mode):
+    """Weights fitted without the loss functions learn, but 3.1, 3.3 and 3.4 pay only for a
+    vectorized loss that is right on hidden inputs."""
+    usable_mode(mode)
+    got = grade("closed-form-training", patterns()["closed-form-training"][0](), mode)
+    scores = scores_by_test(got)
+    assert [scores[n] for n in ("3.1", "3.3", "3.4")] == [0.0, 0.0, 0.0]
+    outputs = {t["number"]: t["output"] for t in got["tests"]}
+    assert "training counts only" in outputs["3.4"]
 
 
 @pytest.mark.parametrize("mode", SANDBOX_MODES)

@@ -84,6 +84,122 @@ def loss(self, X, y=None, reg=0.0):
 '''
 
 
+# Red-team patterns. A numeric gradient (centred differences of the loss) on inputs of the
+# cost test's size, backpropagation (the reference, renamed _loss) on the small ones; its
+# honest baseline computes the forward and loss but no gradients.
+NUMERIC_ON_BIG = '''
+def loss(self, X, y=None, reg=0.0):
+    if y is None or X.shape[0] < 150:
+        return self._loss(X, y, reg)
+    P = {k: np.array(v, dtype=np.float64) for k, v in self.params.items()}
+    def f():
+        s = np.maximum(0, X @ P["W1"] + P["b1"]) @ P["W2"] + P["b2"]
+        s = s - s.max(axis=1, keepdims=True)
+        return float(np.mean(np.log(np.exp(s).sum(axis=1)) - s[np.arange(len(y)), y])
+                     + reg * (np.sum(P["W1"] ** 2) + np.sum(P["W2"] ** 2)))
+    grads = {k: np.zeros_like(v) for k, v in P.items()}
+    for k, v in P.items():
+        for i in np.ndindex(v.shape):
+            old = v[i]
+            v[i] = old + 1e-6
+            a = f()
+            v[i] = old - 1e-6
+            grads[k][i] = (a - f()) / 2e-6
+            v[i] = old
+    return f(), grads
+'''
+FORWARD_ONLY = '''
+def loss(self, X, y=None, reg=0.0):
+    out = self._loss(X, y, reg)
+    if y is None:
+        return out
+    return out[0], {k: np.zeros_like(v) for k, v in self.params.items()}
+'''
+# No loss at all: random ReLU features fitted by ridge regression, approached by
+# p <- p + lr * (target - p), histories measured with its own forward; predict by that forward.
+RIDGE_TRAIN = '''
+def train(self, X, y, X_val, y_val, learning_rate=1e-3, learning_rate_decay=0.95, reg=5e-6,
+          num_iters=100, batch_size=200, seed=None, verbose=False):
+    P, fr = self.params, np.random.default_rng(12345)
+    n, hidden = X.shape[0], P["W1"].shape[1]
+    W1 = 3.0 * fr.standard_normal(P["W1"].shape)
+    b1 = -np.sum(X[fr.integers(0, n, hidden)] * W1.T, axis=1)
+    F = np.hstack([np.maximum(0, X @ W1 + b1), np.ones((n, 1))])
+    lam = 1e-3 if n < 50 else 100.0
+    sol = np.linalg.solve(F.T @ F + lam * np.eye(hidden + 1), F.T @ np.eye(P["W2"].shape[1])[y])
+    def ce(Q, Xs, ys):
+        s = np.maximum(0, Xs @ Q["W1"] + Q["b1"]) @ Q["W2"] + Q["b2"]
+        s = s - s.max(axis=1, keepdims=True)
+        return float(np.mean(np.log(np.exp(s).sum(axis=1)) - s[np.arange(len(ys)), ys]))
+    k = min((ce({"W1": W1, "b1": b1, "W2": sol[:-1] * k, "b2": sol[-1] * k}, X, y), k)
+            for k in (1, 2, 4, 8, 16, 32, 64))[1]
+    target = {"W1": W1, "b1": b1, "W2": sol[:-1] * k, "b2": sol[-1] * k}
+    rng, per_epoch = np.random.default_rng(seed), max(n // batch_size, 1)
+    hist = {"loss_history": [], "train_acc_history": [], "val_acc_history": []}
+    for it in range(num_iters):
+        for key in P:
+            P[key] = P[key] + learning_rate * (target[key] - P[key])
+        idx = rng.choice(n, batch_size)
+        hist["loss_history"].append(ce(P, X[idx], y[idx]))
+        if it % per_epoch == 0 or it == num_iters - 1:
+            hist["train_acc_history"].append(float(np.mean(self.predict(X) == y)))
+            hist["val_acc_history"].append(float(np.mean(self.predict(X_val) == y_val)))
+    return hist
+'''
+OWN_PREDICT = '''
+def predict(self, X):
+    P = self.params
+    return np.argmax(np.maximum(0, X @ P["W1"] + P["b1"]) @ P["W2"] + P["b2"], axis=1)
+'''
+FILLER_REPORT = """# Two-layer network: report
+
+## Loss function
+
+Cross-entropy.
+
+## Hidden layer size
+
+Hidden layer size: 64
+
+Seemed fine.
+
+## Batch size and learning-rate strategy
+
+Batch size: 32
+Learning rate: 0.5
+Learning rate decay: 0.99
+Iterations: 5000
+Regularization: 1e-4
+
+Copied.
+
+## Final accuracy
+
+Train accuracy: 0.9
+Test accuracy: 0.9
+
+n/a
+"""
+FILLER_HYPERPARAMS = ('HYPERPARAMS = {"hidden_size": 64, "learning_rate": 0.5, '
+                      '"learning_rate_decay": 0.99, "reg": 1e-4, "num_iters": 5000, '
+                      '"batch_size": 32}\n')
+
+
+def with_renamed_loss(replacement: str) -> str:
+    """The reference with its loss renamed `_loss` and `replacement` as `loss`."""
+    text = reference().replace("    def loss(self", "    def _loss(self", 1)
+    return text.replace("    def train(self", "    " + replacement.strip().replace(
+        "\n", "\n    ") + "\n\n    def train(self", 1)
+
+
+def stub_with_hyperparams() -> str:
+    """The untouched stub with HYPERPARAMS filled in (nothing else done)."""
+    import re
+    stub = (ROOT / "assignments" / NAME / FILE).read_text()
+    return re.sub(r"^HYPERPARAMS = \{.*?^\}\n", FILLER_HYPERPARAMS, stub, count=1,
+                  flags=re.S | re.M)
+
+
 def shipped_labels() -> str:
     import hwdata
     d = hwdata.load("cihlab")
@@ -130,6 +246,17 @@ def patterns() -> dict[str, tuple]:
                            untrained),
         "many-numbers-report": (lambda: {REPORT: report_stating(MANY_NUMBERS)},
                                 lambda: {REPORT: report_stating(WRONG_NUMBER)}),
+        "numeric-gradient": (lambda: {FILE: with_renamed_loss(NUMERIC_ON_BIG)},
+                             lambda: {FILE: with_renamed_loss(FORWARD_ONLY)}),
+        "ridge-training": (
+            lambda: {FILE: replace_definitions(stubbed(NAME, FILE, (LOSS,)),
+                                               {TRAIN: RIDGE_TRAIN, PREDICT: OWN_PREDICT})},
+            lambda: {FILE: replace_definitions(stubbed(NAME, FILE, (LOSS, TRAIN)),
+                                               {PREDICT: OWN_PREDICT})}),
+        "report-without-code": (
+            lambda: {FILE: stub_with_hyperparams(), REPORT: FILLER_REPORT},
+            lambda: {FILE: (ROOT / "assignments" / NAME / FILE).read_text(),
+                     REPORT: (ROOT / "assignments" / NAME / REPORT).read_text()}),
         # everything at once, as a determined student would hand it in
         "no-real-code": (
             lambda: {FILE: gamed({LOSS: LOOKUP_LOSS, **model_free},
@@ -202,3 +329,28 @@ def test_fixed_pattern_initialization_earns_no_init_points(grade, mode):
     got = grade("fixed-init", {FILE: gamed({"TwoLayerNet.__init__": FIXED_PATTERN_INIT})}, mode)
     assert scores_by_test(got)["2.1"] == 0.0
     assert "Kolmogorov-Smirnov" in next(t["output"] for t in got["tests"] if t["number"] == "2.1")
+
+
+@pytest.mark.parametrize("mode", SANDBOX_MODES)
+def test_numeric_gradient_fails_the_cost_check(grade, mode):
+    """Finite differences give right gradients at thousands of times a backward pass's cost:
+    the hidden test fails on its cost, and no gradient-dependent test or training test pays."""
+    usable_mode(mode)
+    got = grade("numeric-gradient", patterns()["numeric-gradient"][0](), mode)
+    scores = scores_by_test(got)
+    outputs = {t["number"]: t["output"] for t in got["tests"]}
+    assert scores["1.3"] == 0.0 and "backpropagation" in outputs["1.3"]
+    assert all(scores[n] == 0.0 for n in ("1.2", "1.4", "1.5", "1.6", "1.7", "1.8", "3.1",
+                                          "3.2", "3.3", "3.4", "4.2"))
+
+
+@pytest.mark.parametrize("mode", SANDBOX_MODES)
+@pytest.mark.parametrize("pattern", ["ridge-training", "report-without-code"])
+def test_no_loss_earns_no_training_or_report_points(grade, pattern, mode):
+    """Without a working loss, neither a model fitted another way nor a filled-in REPORT.md
+    earns the training (3.x, 4.2) or report (5.x) points."""
+    usable_mode(mode)
+    got = grade(pattern, patterns()[pattern][0](), mode)
+    scores = scores_by_test(got)
+    assert all(scores[n] == 0.0 for n in ("3.1", "3.2", "3.3", "3.4", "4.2", "5.1", "5.2",
+                                          "5.3"))

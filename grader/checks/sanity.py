@@ -14,6 +14,8 @@ the suite decides what to run, these decide whether the answer is sane.
     same_result(a, b, what)                      determinism under the same seed
     overfit(train_acc, what, threshold=1.0)      a tiny training set is learned
     normal_sample(values, std, what, ks_max)     values look like draws from N(0, std**2)
+    gradient_along(grads, params, loss_of, rng, what)   a returned gradient against a
+                                                 trusted loss, along a random direction
 
 Points that follow correct code (the grading policy in docs/staff/grading-policy.md): a
 hidden test records, per student function, whether it was right on inputs the student never
@@ -28,7 +30,7 @@ by a self-consistent but wrong function, pays out only when those verdicts are t
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -177,6 +179,49 @@ def normal_sample(values: Any, std: float, what: str, ks_max: float) -> float:
                           f"{stat:.2f}, allowed {ks_max:g}). Hint: draw them with the "
                           "generator's standard_normal and scale by std.")
     return stat
+
+
+DIRECTION_STEP = 1e-6     # step of the centred difference along a unit direction
+DIRECTION_RTOL = 1e-6     # relative to |gradient| + |difference|: float32 gradients pass
+DIRECTION_TRIES = 5       # directions tried before accepting one that meets a kink (ReLU)
+
+
+def _along(params: dict[str, np.ndarray], loss_of: Callable[[dict[str, np.ndarray]], float],
+           v: dict[str, np.ndarray], h: float) -> float:
+    """Centred difference of `loss_of` at `params` along `v` with step `h`."""
+    at = lambda s: {k: np.asarray(p, np.float64) + s * h * v[k] for k, p in params.items()}
+    return (loss_of(at(1.0)) - loss_of(at(-1.0))) / (2 * h)
+
+
+def _unit_direction(params: dict[str, np.ndarray], rng: np.random.Generator
+                    ) -> dict[str, np.ndarray]:
+    v = {k: rng.standard_normal(np.shape(p)) for k, p in params.items()}
+    norm = math.sqrt(sum(float(np.sum(d * d)) for d in v.values()))
+    return {k: d / norm for k, d in v.items()}
+
+
+def gradient_along(grads: dict[str, Any], params: dict[str, np.ndarray],
+                   loss_of: Callable[[dict[str, np.ndarray]], float],
+                   rng: np.random.Generator, what: str, hint: str = "") -> None:
+    """CheckFailed unless `grads` (returned by the student for `params`) has the params'
+    shapes and its derivative along a random unit direction equals the centred difference
+    of the trusted `loss_of`. One direction, drawn fresh, checks the whole gradient without
+    a trusted gradient: a wrong one is caught with probability 1. A direction whose
+    differences at two step sizes disagree (it crosses a kink such as a ReLU's) is redrawn."""
+    got = {k: finite_array(grads[k], f"{what}['{k}']" if len(params) > 1 else what,
+                           np.shape(params[k])) for k in params}
+    size = math.sqrt(sum(float(np.sum(g * g)) for g in got.values()))
+    close = lambda a, b: abs(a - b) <= 1e-9 + DIRECTION_RTOL * (size + abs(b))
+    for _ in range(DIRECTION_TRIES):
+        v = _unit_direction(params, rng)
+        expected = _along(params, loss_of, v, DIRECTION_STEP)
+        if close(_along(params, loss_of, v, DIRECTION_STEP / 4), expected):
+            break
+    along = sum(float(np.sum(got[k] * v[k])) for k in params)
+    if not close(along, expected):
+        raise CheckFailed(f"{what}: the gradient returned is not the gradient of the loss "
+                          f"(along a random direction it gives {along:.6g}, the loss changes "
+                          f"at a rate of {expected:.6g})." + (f" Hint: {hint}" if hint else ""))
 
 
 # -- verdicts from hidden inputs -------------------------------------------------------------

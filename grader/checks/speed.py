@@ -10,7 +10,13 @@ the student writes (a slow naive version, a sleeping helper) moves the yardstick
 
     best_time(run, repeats=3) -> (seconds, last result)       run: a zero-argument callable
     against_yardstick(worker, target, args, yardstick, ...) -> Timing
+    fresh_against_yardstick(draw, student, yardstick, check, repeats=) -> Timing
     check_ratio(timing, max_ratio, what)                       raises CheckFailed when too slow
+
+`fresh_against_yardstick` is the one a verdict should use: every timed call gets an input
+drawn on the trusted side for that call alone, and every answer is checked against the
+trusted result, so neither a result cache nor a "this is the speed test" shortcut (a fixed
+shape, a fingerprint of the input) can make slow code look fast.
 """
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ from typing import Any, Callable
 from grader.framework import CheckFailed
 
 REPEATS = 7
+GIVE_UP = 10.0    # times the allowed ratio: one call this slow ends the timing (it fails)
 
 
 @dataclass(frozen=True)
@@ -64,14 +71,41 @@ def against_yardstick(worker: Any, target: str, args: tuple, yardstick: Callable
     return Timing(best_student, best_yard, out)
 
 
-def check_ratio(timing: Timing, max_ratio: float, what: str) -> None:
+def fresh_against_yardstick(draw: Callable[[], Any], student: Callable[[Any], Any],
+                            yardstick: Callable[[Any], Any],
+                            check: Callable[[Any, Any, Any], None], *,
+                            repeats: int = REPEATS, give_up: float | None = None) -> Timing:
+    """Time `student(x)` (a sandbox round trip) and `yardstick(x)` (trusted, here) in
+    alternation, each time on a new `x = draw()` (untimed; it may set up worker state), and
+    call `check(x, student's answer, yardstick's answer)` after every pair (raises
+    CheckFailed when the answer is wrong). One extra checked call first warms up imports and
+    is not counted. Inputs should share a shape, so the minima compare like with like.
+    With `give_up`, timing stops early once one pair's ratio exceeds it (a hopeless case,
+    e.g. a numeric gradient thousands of times slower, need not be timed 7 times)."""
+    x = draw()
+    check(x, student(x), yardstick(x))
+    best_student = best_yard = float("inf")
+    out = None
+    for _ in range(repeats):
+        x = draw()
+        t_student, out = _timed(lambda: student(x))
+        t_yard, expected = _timed(lambda: yardstick(x))
+        best_student, best_yard = min(best_student, t_student), min(best_yard, t_yard)
+        check(x, out, expected)
+        if give_up is not None and t_student > give_up * max(t_yard, 1e-9):
+            break
+    return Timing(best_student, best_yard, out)
+
+
+def check_ratio(timing: Timing, max_ratio: float, what: str, *,
+                hint: str = "replace Python loops with whole-array numpy operations.") -> None:
     """CheckFailed unless the student's time is within `max_ratio` times the yardstick's."""
     if timing.ratio > max_ratio:
         raise CheckFailed(
             f"{what}: took {timing.student * 1e3:.1f} ms, {timing.ratio:.1f}x the time of the "
             f"grader's own vectorized computation of the same loss "
             f"({timing.yardstick * 1e3:.1f} ms); at most {max_ratio:g}x is allowed. Hint: "
-            f"replace Python loops with whole-array numpy operations.")
+            f"{hint}")
 
 
 # -- relative to another sandboxed function (kept for suites that time fast vs naive) --------

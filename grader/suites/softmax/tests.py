@@ -10,7 +10,9 @@ and its large-score case (`stable`) are right on hidden inputs; the visible test
 values are shipped, and the consistency checks, pay out only when those verdicts are true.
 Everything about the Softmax class is judged from the weights it trained, read out of the
 worker, with the grader's own forward (`trusted.py`): held-out accuracy, "the loss fell",
-determinism. `predict` is checked on weights the grader sets. The worker never receives the
+determinism; and those points also need the vectorized loss (which Softmax.loss trains with)
+to be right on hidden inputs. The speed test draws fresh inputs for every timed call and
+checks every answer. `predict` is checked on weights the grader sets. The worker never receives the
 test split.
 """
 from __future__ import annotations
@@ -37,6 +39,8 @@ GRAD_HINT = ("each example adds its probabilities minus the one-hot of its label
              "and that the regularization term is the derivative of reg * sum(W * W).")
 KINDS = {"forward": "its loss", "full": "its loss or dW", "stable": "its large-score case"}
 CONSISTENCY = ("a consistency check earns points only for a loss that is itself right.")
+TRAINED = ("training counts only when the loss and gradient that Softmax.loss uses "
+           f"({VEC}) are right: weights fitted some other way earn nothing here.")
 REPLAY = ("the expected values of these inputs are shipped with the assignment, so the "
           "points require the function to be right on inputs you never saw.")
 
@@ -181,6 +185,12 @@ def small_train(ctx: Context, seed: int, num_iters: int) -> tuple[Any, Any]:
     return model, history
 
 
+def require_training_loss(ctx: Context, what: str) -> None:
+    """Zero points unless the loss and gradient the training uses were right on hidden
+    inputs (a closed-form or model-free `train` passes the checks of its weights)."""
+    require(ctx, what, TRAINED, (VEC,), ("full",))
+
+
 def learned(ctx: Context, W: np.ndarray, what: str) -> float:
     """The grader's loss of trained weights on the small training set; CheckFailed unless
     it is well below chance (the weights really learned)."""
@@ -322,22 +332,35 @@ def test_reg_raises_loss(ctx: Context) -> None:
     require(ctx, "the regularization term", CONSISTENCY, (NAIVE, VEC))
 
 
+def speed_check(rng: np.random.Generator, W: np.ndarray, X: np.ndarray,
+                y: np.ndarray, reg: float, out: Any, expected: float) -> None:
+    """One timed answer against the trusted loss: loss value, and dW along a random
+    direction (no trusted gradient needed)."""
+    loss, dW = unpack(out, 2, f"{VEC} return value")
+    what = f"{VEC} on the speed test's input (N={len(y)})"
+    assert_close(loss, expected, f"{what}: loss", reveal=False, hint=LOSS_HINT)
+    sanity.gradient_along({"W": dW}, {"W": W}, lambda p: trusted.loss(p["W"], X, y, reg), rng,
+                          f"{what}: dW", hint=GRAD_HINT)
+
+
 @weight(6)
 @number("2.8")
 @visibility("visible")
 @tags(VEC)
 def test_vec_speed(ctx: Context) -> None:
     """softmax_loss_vectorized: as fast as whole-array numpy code"""
-    rng = np.random.default_rng(ctx.settings["gradcheck_seed"] + 4)
-    W, X, y = inputs(rng, ctx.settings["speed_n"], 65, ctx.settings["speed_classes"], 0.1)
-    reg = 1e-3
-    timing = speed.against_yardstick(ctx.worker, f"{MODULE}.{VEC}", (W, X, y, reg),
-                                     lambda: trusted.loss(W, X, y, reg))
-    loss, _ = unpack(timing.result, 2, f"{VEC} return value")
-    sanity.finite_scalar(loss, f"{VEC}: loss")
+    rng = np.random.default_rng()       # OS entropy: inputs nobody can know in advance
+    low, high = ctx.settings["speed_n"]
+    n, reg = int(rng.integers(low, high + 1)), 1e-3
+    draw = lambda: inputs(rng, n, 65, ctx.settings["speed_classes"], 0.1)
+    timing = speed.fresh_against_yardstick(
+        draw, lambda a: ctx.call(f"{MODULE}.{VEC}", *a, reg),
+        lambda a: trusted.loss(*a, reg),
+        lambda a, out, expected: speed_check(rng, *a, reg, out, expected),
+        give_up=speed.GIVE_UP * ctx.settings["speed_max_ratio"])
     speed.check_ratio(timing, ctx.settings["speed_max_ratio"], VEC)
     ctx.note(f"{VEC} took {timing.ratio:.1f}x the time of the grader's own computation on "
-             f"N={len(y)} (at most {ctx.settings['speed_max_ratio']:g}x allowed).")
+             f"N={n} (at most {ctx.settings['speed_max_ratio']:g}x allowed).")
     require(ctx, f"{VEC} is fast", "speed counts only for a correct function.", (VEC,),
             ("full",))
 
@@ -346,7 +369,7 @@ def test_vec_speed(ctx: Context) -> None:
 @weight(7)
 @number("3.1")
 @visibility("visible")
-@tags("Softmax.train")
+@tags("Softmax.train", VEC)
 def test_train_loss_decreases(ctx: Context) -> None:
     """Softmax.train: returns one loss per iteration, and the loss decreases"""
     iters = ctx.settings["small_train"]["num_iters"]
@@ -363,6 +386,7 @@ def test_train_loss_decreases(ctx: Context) -> None:
                           f"last 10), but the weights left in self.W have a loss of "
                           f"{actual:.3f} on the training data (allowed difference {tol:g}). "
                           "Hint: record the loss that self.loss returned for each minibatch.")
+    require_training_loss(ctx, "Softmax.train: the loss fell")
 
 
 @weight(5)
@@ -391,7 +415,7 @@ def test_predict(ctx: Context) -> None:
 @weight(5)
 @number("3.3")
 @visibility("visible")
-@tags("Softmax.train")
+@tags("Softmax.train", VEC)
 def test_seeded_determinism(ctx: Context) -> None:
     """Softmax.train: the same seed gives the same run"""
     iters = ctx.settings["small_train"]["num_iters"]
@@ -401,15 +425,17 @@ def test_seeded_determinism(ctx: Context) -> None:
     W1, W2 = trained_weights(ctx, m1), trained_weights(ctx, m2)
     sanity.same_result(W1, W2, "Softmax.W after training")
     learned(ctx, W1, "Softmax.train")
+    require_training_loss(ctx, "Softmax.train: determinism")
 
 
 @weight(18)
 @number("3.4")
 @visibility("visible")
-@tags("Softmax.train")
+@tags("Softmax.train", VEC)
 def test_accuracy(ctx: Context) -> None:
     """Softmax: test accuracy when trained with your HYPERPARAMS"""
     hp = ctx.constant(MODULE, "HYPERPARAMS")
     acc = train_and_score(ctx, hp, ctx.settings["train_seed"])
+    require_training_loss(ctx, f"Softmax: {accuracy.held_out(digits())[2]} accuracy {acc:.1%}")
     accuracy.grade_accuracy(ctx, acc, test_accuracy.__weight__, "Softmax",
                             accuracy.held_out(digits())[2])

@@ -42,6 +42,12 @@ ASSIGNMENT = Assignment(
         "history_tolerance": {"loss": 0.2, "accuracy": 0.1},
         "overfit": {"n": 20, "hidden_size": 50, "std": 0.1, "learning_rate": 0.5,
                     "num_iters": 500},   # fixed settings of the overfitting test
+        # cost of TwoLayerNet.loss with gradients (in the hidden test 1.3) against the
+        # grader's own forward on the same fresh input (OS entropy, one input per call, every
+        # answer checked): backpropagation costs a few forwards, finite differences about
+        # 2 * #params (here ~7800) of them. max_ratio is set from the measured ratios (see
+        # docs/staff/grading-policy.md).
+        "grad_cost": {"n": 200, "hidden_size": 300, "repeats": 3, "max_ratio": 150.0},
         "accuracy_margin": 0.05,   # full credit from (reference min accuracy - margin)
         "calibration_seeds": (0, 1, 2, 3, 4),   # seeds of `make calibrate`
     },

@@ -16,7 +16,10 @@ records whether the scores, the loss (`forward`), everything (`full`) and the la
 case (`stable`) are right on hidden inputs; the visible tests whose values are shipped, and
 the consistency checks, pay out only when those verdicts are true. Training is judged from
 the parameters `train` leaves in `self.params`, read out of the worker and evaluated with
-the grader's own forward (`trusted.py`): held-out accuracy, overfitting, the histories.
+the grader's own forward (`trusted.py`): held-out accuracy, overfitting, the histories; those
+points, and the REPORT.md ones (through 3.1's LEARNED_KEY), also need TwoLayerNet.loss to be
+right on hidden inputs with backpropagated gradients: 1.3 times it on fresh inputs against
+the grader's forward (`settings["grad_cost"]`), which a numeric gradient cannot meet.
 `predict` is checked on random parameters nobody shipped. The worker never sees the test
 split.
 """
@@ -27,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.checks import accuracy, gradcheck, report_md, sanity
+from grader.checks import accuracy, gradcheck, report_md, sanity, speed
 from grader.checks.compare import as_scalar, assert_close, unpack
 from grader.declaration import given_path
 from grader.framework import CheckFailed, Context, number, tags, visibility, weight
@@ -43,8 +46,15 @@ REPORT = "REPORT.md"
 ACC_KEY = "two_layer_net.test_accuracy"
 LEARNED_KEY = "two_layer_net.train_learned"     # 3.1's trusted verdict, read by 3.2 and 3.3
 KINDS = {"scores": "its scores", "forward": "its scores or loss",
-         "full": "its scores, loss or gradients", "stable": "its large-score case"}
+         "full": "its scores, loss or gradients", "stable": "its large-score case",
+         "backprop": "its gradient cost, far above a backward pass"}
+GRADIENTS = ("full", "backprop")     # gradients right, and computed by backpropagation
 CONSISTENCY = "a consistency check earns points only for a loss that is itself right."
+TRAINED = (f"training counts only when the loss and gradients it trains with ({LOSS}) are "
+           "right and backpropagated: parameters fitted some other way earn nothing here.")
+BACKPROP_HINT = ("compute the gradients with one backward pass through the layers "
+                 "(backpropagation), not by finite differences of the loss: those cost two "
+                 "forward passes per parameter.")
 REPLAY = ("the expected values of these inputs are shipped with the assignment, so the "
           "points require the function to be right on inputs you never saw.")
 HINTS = {
@@ -160,7 +170,44 @@ def check_gradient(ctx: Context, key: str) -> None:
         f"{LOSS}: grads['{key}'] (reg={reg:g})", rng=rng, hint=HINTS[key],
         epilogue=[req_set_item(model, "params", key, params[key])])
     require(ctx, f"{LOSS}: grads['{key}'] is consistent with the numeric gradient of your "
-                 "own loss", CONSISTENCY)
+                 "own loss", CONSISTENCY, ("forward", "backprop"))
+
+
+def check_gradient_cost(ctx: Context) -> None:
+    """TwoLayerNet.loss with y, timed against the grader's own forward on fresh inputs (each
+    answer checked): CheckFailed when it costs far more than a backward pass can."""
+    s = ctx.settings["grad_cost"]
+    rng = np.random.default_rng()       # OS entropy: inputs nobody can know in advance
+    reg = 0.1
+
+    def draw() -> tuple[Handle, dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        params, X, y = inputs(rng, s["n"], 8, s["hidden_size"], ctx.settings["num_classes"],
+                              0.3)
+        return net_with(ctx, params), params, X, y
+
+    def check(x: tuple, out: Any, expected: float) -> None:
+        _, params, X, y = x
+        loss, grads = loss_and_grads(out)
+        what = f"{LOSS} on the cost test's input"
+        assert_close(loss, expected, f"{what}: loss", reveal=False, hint=HINTS["loss"])
+        sanity.gradient_along(grads, params, lambda p: trusted.loss(p, X, y, reg), rng,
+                              f"{what}: grads", hint=HINTS["W1"])
+
+    timing = speed.fresh_against_yardstick(
+        draw, lambda x: ctx.method(x[0], "loss", x[2], x[3], reg=reg),
+        lambda x: trusted.loss(x[1], x[2], x[3], reg), check, repeats=s["repeats"],
+        give_up=speed.GIVE_UP * s["max_ratio"])
+    what = f"{LOSS} with gradients (N={s['n']}, hidden size {s['hidden_size']})"
+    speed.check_ratio(timing, s["max_ratio"], what, hint=BACKPROP_HINT)
+    ctx.note(f"{what} took {timing.ratio:.1f}x the time of the grader's own forward (at most "
+             f"{s['max_ratio']:g}x allowed).")
+
+
+def require_training_loss(ctx: Context, what: str) -> None:
+    """Zero points unless the loss and gradients the training uses were right (and
+    backpropagated) on hidden inputs: a closed-form or model-free `train` passes the checks
+    of its parameters."""
+    require(ctx, what, TRAINED, GRADIENTS)
 
 
 def train_kwargs(**overrides: Any) -> dict[str, Any]:
@@ -286,7 +333,7 @@ def test_loss_and_grads(ctx: Context) -> None:
     """TwoLayerNet.loss: loss and gradients match the reference"""
     for case in ("net_a", "net_b"):
         check_case(ctx, case, scores=False, grads=True)
-    require(ctx, f"{LOSS}: loss and gradients", REPLAY, ("full",))
+    require(ctx, f"{LOSS}: loss and gradients", REPLAY, GRADIENTS)
 
 
 @weight(5)
@@ -305,6 +352,8 @@ def test_loss_hidden(ctx: Context) -> None:
         for c, f in cases.items():
             compare_case(f, f"{LOSS} (case {c})", got[c], parts, False)
         sanity.record_verdict(ctx, verdict(kind), True)
+    check_gradient_cost(ctx)
+    sanity.record_verdict(ctx, verdict("backprop"), True)
 
 
 @weight(3)
@@ -322,7 +371,7 @@ def test_stable(ctx: Context) -> None:
     for k in PARAMS:
         assert_close(g[k], f[f"d{k}"], f"{what}: grads['{k}']",
                      hint=sanity.STABLE_MISMATCH_HINT)
-    require(ctx, what, REPLAY, ("forward", "stable"))
+    require(ctx, what, REPLAY, ("forward", "stable", "backprop"))
 
 
 def _gradcheck_test(key: str, num: str):
@@ -401,9 +450,10 @@ def require_learned(ctx: Context, what: str) -> None:
     """Zero points unless 3.1 found that train() really learns (judged from its params)."""
     if not ctx.shared.get(LEARNED_KEY):
         ctx.set_score(0.0)
-        raise CheckFailed(f"{what}: passed, but test 3.1 found that train() does not leave "
-                          "learned parameters in self.params, so this test earns no points: "
-                          "checks of a training loop count only for one that trains.")
+        raise CheckFailed(f"{what}: passed, but test 3.1 found no training run that learns "
+                          f"(learned parameters in self.params, trained with a {LOSS} that is "
+                          "right on hidden inputs), so this test earns no points: these "
+                          "checks count only for a network that really trains.")
 
 
 @weight(5)
@@ -426,13 +476,14 @@ def test_train_history(ctx: Context) -> None:
                           "Hint: every parameter must take a step against its gradient in "
                           "every iteration.")
     check_histories(ctx, hist, params, X, y, reg)
+    require_training_loss(ctx, f"{TRAIN}: the loss fell")
     sanity.record_verdict(ctx, LEARNED_KEY, True)
 
 
 @weight(5)
 @number("3.2")
 @visibility("visible")
-@tags(TRAIN)
+@tags(TRAIN, LOSS)
 def test_lr_decay(ctx: Context) -> None:
     """TwoLayerNet.train: the learning rate decays once per epoch"""
     # 40 rows, batches of 10: an epoch is 4 iterations. With learning_rate_decay = 0 the
@@ -467,7 +518,7 @@ def test_lr_decay(ctx: Context) -> None:
 @weight(4)
 @number("3.3")
 @visibility("visible")
-@tags(TRAIN)
+@tags(TRAIN, LOSS)
 def test_train_determinism(ctx: Context) -> None:
     """TwoLayerNet.train: the same seeds give the same run"""
     m1, out1 = small_run(ctx, 100, init_seed=2, num_iters=30, seed=9)
@@ -483,7 +534,7 @@ def test_train_determinism(ctx: Context) -> None:
 @weight(8)
 @number("3.4")
 @visibility("visible")
-@tags(TRAIN)
+@tags(TRAIN, LOSS)
 def test_overfit(ctx: Context) -> None:
     """TwoLayerNet: overfits 20 training samples (100% training accuracy)"""
     o = ctx.settings["overfit"]
@@ -498,6 +549,7 @@ def test_overfit(ctx: Context) -> None:
     sanity.overfit(trusted.accuracy(params, X, y),
                    f"TwoLayerNet trained on {o['n']} samples for {o['num_iters']} steps "
                    "(accuracy of the parameters left in self.params)")
+    require_training_loss(ctx, f"{TRAIN}: overfitting a small set")
 
 
 # -- 4. predict and the accuracy run ---------------------------------------------------------
@@ -525,11 +577,13 @@ def test_predict(ctx: Context) -> None:
 @weight(16)
 @number("4.2")
 @visibility("visible")
-@tags(TRAIN)
+@tags(TRAIN, LOSS)
 def test_accuracy(ctx: Context) -> None:
     """TwoLayerNet: test accuracy when trained with your HYPERPARAMS"""
     hp = ctx.constant(MODULE, "HYPERPARAMS")
     acc = train_and_score(ctx, hp, ctx.settings["train_seed"])
+    require_training_loss(ctx, f"TwoLayerNet: {accuracy.held_out(cihlab())[2]} accuracy "
+                               f"{acc:.1%}")
     if accuracy.held_out(cihlab())[2] == "test":     # a self-check measures validation data
         ctx.shared[ACC_KEY] = acc
     accuracy.grade_accuracy(ctx, acc, test_accuracy.__weight__, "TwoLayerNet",
@@ -540,7 +594,7 @@ def test_accuracy(ctx: Context) -> None:
 @weight(4)
 @number("5.1")
 @visibility("visible")
-@tags(REPORT)
+@tags(REPORT, TRAIN, LOSS)
 def test_report_sections(ctx: Context) -> None:
     """REPORT.md: every required section is present and filled in"""
     # The handed-out template tells an unfilled section (its instructions left as they are)
@@ -550,12 +604,13 @@ def test_report_sections(ctx: Context) -> None:
         raise RuntimeError(f"{template} (the report template) is missing from the grader kit")
     report_md.check_sections(ctx.report_text, ctx.settings["report_sections"],
                              template.read_text())
+    require_learned(ctx, "REPORT.md: sections")
 
 
 @weight(3)
 @number("5.2")
 @visibility("visible")
-@tags(REPORT)
+@tags(REPORT, TRAIN, LOSS)
 def test_report_hyperparams(ctx: Context) -> None:
     """REPORT.md: the hidden size, batch size and learning rate stated match HYPERPARAMS"""
     if ctx.report_text is None:
@@ -569,12 +624,13 @@ def test_report_hyperparams(ctx: Context) -> None:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise CheckFailed(f"HYPERPARAMS[{key!r}] must be a number, got {value!r}.")
         report_md.check_stated_value(ctx.report_text, section, keywords, value, label)
+    require_learned(ctx, "REPORT.md: stated hyper-parameters")
 
 
 @weight(3)
 @number("5.3")
 @visibility("visible")
-@tags(REPORT, TRAIN)
+@tags(REPORT, TRAIN, LOSS)
 def test_report_accuracy(ctx: Context) -> None:
     """REPORT.md: the stated test accuracy matches the one measured in this run"""
     measured = ctx.shared.get(ACC_KEY)
@@ -585,6 +641,7 @@ def test_report_accuracy(ctx: Context) -> None:
                                   or ctx.report_text)
         ctx.note("Self-check: the release has no test labels, so the accuracy you state is "
                  "compared with the grader's test accuracy after you submit (provisional).")
+        require_learned(ctx, "REPORT.md: stated accuracy")
         return
     report_md.check_test_accuracy(ctx.report_text, ctx.settings["report_accuracy_section"],
                                   measured, ctx.settings["report_accuracy_tolerance"])
@@ -595,3 +652,4 @@ def test_report_accuracy(ctx: Context) -> None:
                           f"{measured:.1%} is no better than always predicting the commonest "
                           f"class ({zero_at:.1%}), so there is nothing to report yet: this "
                           "check counts only for a network that learned.")
+    require_learned(ctx, "REPORT.md: stated accuracy")
