@@ -19,7 +19,8 @@ the parameters `train` leaves in `self.params`, read out of the worker and evalu
 the grader's own forward (`trusted.py`): held-out accuracy, overfitting, the histories; those
 points, and the REPORT.md ones (through 3.1's LEARNED_KEY), also need TwoLayerNet.loss to be
 right on hidden inputs with backpropagated gradients: 1.3 times it on fresh inputs against
-the grader's forward (`settings["grad_cost"]`), which a numeric gradient cannot meet.
+the grader's forward (`settings["grad_cost"]`), which a numeric gradient cannot meet, and
+checks each parameter's gradient there (`backprop_<key>`, which its gradient check needs).
 `predict` is checked on random parameters nobody shipped. The worker never sees the test
 split.
 """
@@ -47,8 +48,10 @@ ACC_KEY = "two_layer_net.test_accuracy"
 LEARNED_KEY = "two_layer_net.train_learned"     # 3.1's trusted verdict, read by 3.2 and 3.3
 KINDS = {"scores": "its scores", "forward": "its scores or loss",
          "full": "its scores, loss or gradients", "stable": "its large-score case",
-         "backprop": "its gradient cost, far above a backward pass"}
-GRADIENTS = ("full", "backprop")     # gradients right, and computed by backpropagation
+         **{f"backprop_{k}": f"its grads['{k}'], wrong or far too slow on the cost test"
+            for k in PARAMS}}
+# gradients right, and each one right and computed by backpropagation on the cost test
+GRADIENTS = ("full",) + tuple(f"backprop_{k}" for k in PARAMS)
 CONSISTENCY = "a consistency check earns points only for a loss that is itself right."
 TRAINED = (f"training counts only when the loss and gradients it trains with ({LOSS}) are "
            "right and backpropagated: parameters fitted some other way earn nothing here.")
@@ -170,15 +173,18 @@ def check_gradient(ctx: Context, key: str) -> None:
         f"{LOSS}: grads['{key}'] (reg={reg:g})", rng=rng, hint=HINTS[key],
         epilogue=[req_set_item(model, "params", key, params[key])])
     require(ctx, f"{LOSS}: grads['{key}'] is consistent with the numeric gradient of your "
-                 "own loss", CONSISTENCY, ("forward", "backprop"))
+                 "own loss", CONSISTENCY, ("forward", f"backprop_{key}"))
 
 
 def check_gradient_cost(ctx: Context) -> None:
-    """TwoLayerNet.loss with y, timed against the grader's own forward on fresh inputs (each
-    answer checked): CheckFailed when it costs far more than a backward pass can."""
+    """TwoLayerNet.loss with y, timed against the grader's own forward on fresh inputs, every
+    answer checked. Records the verdict `backprop_<key>` for each parameter whose gradient
+    was right on every timed input, all False when the call costs far more than a backward
+    pass can (CheckFailed then) or the loss itself is wrong there."""
     s = ctx.settings["grad_cost"]
     rng = np.random.default_rng()       # OS entropy: inputs nobody can know in advance
-    reg = 0.1
+    reg, right = 0.1, set(PARAMS)
+    what = f"{LOSS} with gradients (N={s['n']}, hidden size {s['hidden_size']})"
 
     def draw() -> tuple[Handle, dict[str, np.ndarray], np.ndarray, np.ndarray]:
         params, X, y = inputs(rng, s["n"], 8, s["hidden_size"], ctx.settings["num_classes"],
@@ -188,17 +194,22 @@ def check_gradient_cost(ctx: Context) -> None:
     def check(x: tuple, out: Any, expected: float) -> None:
         _, params, X, y = x
         loss, grads = loss_and_grads(out)
-        what = f"{LOSS} on the cost test's input"
         assert_close(loss, expected, f"{what}: loss", reveal=False, hint=HINTS["loss"])
-        sanity.gradient_along(grads, params, lambda p: trusted.loss(p, X, y, reg), rng,
-                              f"{what}: grads", hint=HINTS["W1"])
+        for k in PARAMS:
+            try:
+                sanity.gradient_along({k: grads[k]}, {k: params[k]},
+                                      lambda q: trusted.loss({**params, **q}, X, y, reg), rng,
+                                      f"{what}: grads['{k}']", hint=HINTS[k])
+            except CheckFailed:
+                right.discard(k)
 
     timing = speed.fresh_against_yardstick(
         draw, lambda x: ctx.method(x[0], "loss", x[2], x[3], reg=reg),
         lambda x: trusted.loss(x[1], x[2], x[3], reg), check, repeats=s["repeats"],
         give_up=speed.GIVE_UP * s["max_ratio"])
-    what = f"{LOSS} with gradients (N={s['n']}, hidden size {s['hidden_size']})"
     speed.check_ratio(timing, s["max_ratio"], what, hint=BACKPROP_HINT)
+    for k in right:
+        sanity.record_verdict(ctx, verdict(f"backprop_{k}"), True)
     ctx.note(f"{what} took {timing.ratio:.1f}x the time of the grader's own forward (at most "
              f"{s['max_ratio']:g}x allowed).")
 
@@ -348,12 +359,18 @@ def test_loss_hidden(ctx: Context) -> None:
                                                                              "hidden")))
     cases = {c: ctx.fixture(c, "hidden") for c in ("net_a", "net_b")}
     got = {c: run_case(ctx, f) for c, f in cases.items()}
-    for parts, kind in ((("scores",), "scores"), (("loss",), "forward"), (("grads",), "full")):
+    for parts, kind in ((("scores",), "scores"), (("loss",), "forward")):
         for c, f in cases.items():
             compare_case(f, f"{LOSS} (case {c})", got[c], parts, False)
         sanity.record_verdict(ctx, verdict(kind), True)
+    try:        # the cost test runs even when a gradient is wrong: it judges each one
+        for c, f in cases.items():
+            compare_case(f, f"{LOSS} (case {c})", got[c], ("grads",), False)
+    except CheckFailed as exc:
+        check_gradient_cost(ctx)
+        raise exc
     check_gradient_cost(ctx)
-    sanity.record_verdict(ctx, verdict("backprop"), True)
+    sanity.record_verdict(ctx, verdict("full"), True)
 
 
 @weight(3)
@@ -371,7 +388,7 @@ def test_stable(ctx: Context) -> None:
     for k in PARAMS:
         assert_close(g[k], f[f"d{k}"], f"{what}: grads['{k}']",
                      hint=sanity.STABLE_MISMATCH_HINT)
-    require(ctx, what, REPLAY, ("forward", "stable", "backprop"))
+    require(ctx, what, REPLAY, ("forward", "stable") + GRADIENTS[1:])
 
 
 def _gradcheck_test(key: str, num: str):
