@@ -9,14 +9,13 @@ declaration's settings: generous, so only a loop-based "vectorized" version fail
 the student writes (a slow naive version, a sleeping helper) moves the yardstick.
 
     best_time(run, repeats=3) -> (seconds, last result)       run: a zero-argument callable
-    against_yardstick(worker, target, args, yardstick, ...) -> Timing
-    fresh_against_yardstick(draw, student, yardstick, check, repeats=) -> Timing
+    fresh_against_yardstick(draw, student, yardstick, check, repeats=, give_up=) -> Timing
     check_ratio(timing, max_ratio, what)                       raises CheckFailed when too slow
 
-`fresh_against_yardstick` is the one a verdict should use: every timed call gets an input
-drawn on the trusted side for that call alone, and every answer is checked against the
-trusted result, so neither a result cache nor a "this is the speed test" shortcut (a fixed
-shape, a fingerprint of the input) can make slow code look fast.
+Every timed call of `fresh_against_yardstick` gets an input drawn on the trusted side for
+that call alone, and every answer is checked against the trusted result, so neither a result
+cache nor a "this is the speed test" shortcut (a fixed shape, a fingerprint of the input) can
+make slow code look fast.
 """
 from __future__ import annotations
 
@@ -55,20 +54,6 @@ def best_time(run: Callable[[], Any], repeats: int = REPEATS) -> tuple[float, An
         t, result = _timed(run)
         best = min(best, t)
     return best, result
-
-
-def against_yardstick(worker: Any, target: str, args: tuple, yardstick: Callable[[], Any],
-                      kwargs: dict | None = None, *, repeats: int = REPEATS,
-                      timeout: float | None = None) -> Timing:
-    """Time `target` ("module.func", in the sandbox) and `yardstick()` (trusted, here) in
-    alternation; the first student call also warms up its imports and is not counted."""
-    out = worker.call(target, args, kwargs, timeout=timeout)
-    best_student = best_yard = float("inf")
-    for _ in range(repeats):
-        t, out = _timed(lambda: worker.call(target, args, kwargs, timeout=timeout))
-        best_student = min(best_student, t)
-        best_yard = min(best_yard, _timed(yardstick)[0])
-    return Timing(best_student, best_yard, out)
 
 
 def fresh_against_yardstick(draw: Callable[[], Any], student: Callable[[Any], Any],
@@ -114,7 +99,7 @@ def speedup(worker: Any, fast: str, slow: str, args: tuple, kwargs: dict | None 
             ) -> tuple[float, float, float, Any]:
     """Time the "module.func" targets `slow` and `fast` on the same arguments; return
     (t_slow / t_fast, t_fast, t_slow, the fast version's result). Student code controls
-    both sides of this ratio: prefer `against_yardstick` for a verdict."""
+    both sides of this ratio: prefer `fresh_against_yardstick` for a verdict."""
     t_slow, _ = best_time(lambda: worker.call(slow, args, kwargs, timeout=timeout), repeats)
     t_fast, out = best_time(lambda: worker.call(fast, args, kwargs, timeout=timeout), repeats)
     return t_slow / max(t_fast, 1e-9), t_fast, t_slow, out

@@ -12,8 +12,8 @@ Everything about the Softmax class is judged from the weights it trained, read o
 worker, with the grader's own forward (`trusted.py`): held-out accuracy, "the loss fell",
 determinism; and those points also need the vectorized loss (which Softmax.loss trains with)
 to be right on hidden inputs. The speed test draws fresh inputs for every timed call and
-checks every answer. `predict` is checked on weights the grader sets. The worker never receives the
-test split.
+checks every answer. `predict` is checked on weights the grader sets. The worker never
+receives the test split.
 """
 from __future__ import annotations
 
