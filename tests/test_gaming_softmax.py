@@ -113,7 +113,8 @@ def softmax_loss_vectorized(W, X, y, reg):
         Wp[i] = old
     return f(W), dW
 '''
-ROW_LOOP_HELPER = "\n_CACHE = {}\n" + ROW_LOOP.replace("def softmax_loss_vectorized(", "def _row_loop(")
+ROW_LOOP_HELPER = "\n_CACHE = {}\n" + ROW_LOOP.replace("def softmax_loss_vectorized(",
+                                                        "def _row_loop(")
 # Closed-form training with stubbed losses: ridge regression onto one-hot targets, scaled to
 # the best cross-entropy, and a made-up history falling to the real final loss.
 CLOSED_FORM_TRAIN = '''
