@@ -19,7 +19,10 @@ from suite_support import assert_no_grader_error
 # First lines a test of the untouched stubs may fail with (not implemented, unset
 # HYPERPARAMS, the empty REPORT.md template).
 STUB_MESSAGES = ("not implemented", "is not set (None)", "REPORT.md: empty section",
-                 "is not filled in")
+                 "is not filled in",
+                 # convnet's training tests name the functions that failed on hidden inputs
+                 # and do not train at all
+                 "earns no points (and is not run)")
 
 
 @pytest.mark.parametrize("name", NAMES)
