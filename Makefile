@@ -40,7 +40,7 @@ $(STAMP): requirements/core.txt requirements/dev.txt requirements/staff.txt
 	@touch $@
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q
 
 grade: $(STAMP)
 ifeq ($(SUBMISSIONS)$(EXPORT),)

@@ -179,11 +179,13 @@ def check_gradient(ctx: Context, key: str) -> None:
 def check_gradient_cost(ctx: Context) -> None:
     """TwoLayerNet.loss with y, timed against the grader's own forward on fresh inputs, every
     answer checked. Records the verdict `backprop_<key>` for each parameter whose gradient
-    was right on every timed input, all False when the call costs far more than a backward
+    was right on most timed inputs, all False when the call costs far more than a backward
     pass can (CheckFailed then) or the loss itself is wrong there."""
     s = ctx.settings["grad_cost"]
     rng = np.random.default_rng()       # OS entropy: inputs nobody can know in advance
-    reg, right = 0.1, set(PARAMS)
+    reg = 0.1
+    misses = {k: 0 for k in PARAMS}      # timed inputs on which grads[k] did not check out
+    checked = [0]
     what = f"{LOSS} with gradients (N={s['n']}, hidden size {s['hidden_size']})"
 
     def draw() -> tuple[Handle, dict[str, np.ndarray], np.ndarray, np.ndarray]:
@@ -195,19 +197,24 @@ def check_gradient_cost(ctx: Context) -> None:
         _, params, X, y = x
         loss, grads = loss_and_grads(out)
         assert_close(loss, expected, f"{what}: loss", reveal=False, hint=HINTS["loss"])
+        checked[0] += 1
         for k in PARAMS:
             try:
                 sanity.gradient_along({k: grads[k]}, {k: params[k]},
                                       lambda q: trusted.loss({**params, **q}, X, y, reg), rng,
                                       f"{what}: grads['{k}']", hint=HINTS[k])
             except CheckFailed:
-                right.discard(k)
+                misses[k] += 1
 
     timing = speed.fresh_against_yardstick(
         draw, lambda x: ctx.method(x[0], "loss", x[2], x[3], reg=reg),
         lambda x: trusted.loss(x[1], x[2], x[3], reg), check, repeats=s["repeats"],
         give_up=speed.GIVE_UP * s["max_ratio"])
     speed.check_ratio(timing, s["max_ratio"], what, hint=BACKPROP_HINT)
+    # A right gradient can miss on one input in about 1,500 (a ReLU pre-activation within a
+    # hair of 0 fools the directional check); a wrong one misses on every input. So a
+    # gradient is right when it checked out on most of the timed inputs.
+    right = [k for k in PARAMS if checked[0] and 2 * misses[k] < checked[0]]
     for k in right:
         sanity.record_verdict(ctx, verdict(f"backprop_{k}"), True)
     ctx.note(f"{what} took {timing.ratio:.1f}x the time of the grader's own forward (at most "
