@@ -109,3 +109,12 @@ def grade_files(name: str, files: dict[str, str], folder: Path, mode: str) -> di
 
 def scores_by_test(data: dict) -> dict[str, float]:
     return {t["number"]: t["score"] for t in data["tests"]}
+
+
+def assert_no_gain(got: dict, base: dict, label: str) -> None:
+    """A gaming submission's results earn no more than its honest baseline's: not in total and
+    not on any single test."""
+    before = scores_by_test(base)
+    gained = {n: s - before[n] for n, s in scores_by_test(got).items() if s > before[n] + 1e-9}
+    assert got["score"] <= base["score"] + 1e-9 and not gained, (label, got["score"],
+                                                                 base["score"], gained)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 from grader import fixtures
-from suite_support import (SANDBOX_MODES, grade_files, replace_definitions, scores_by_test,
+from suite_support import (SANDBOX_MODES, assert_no_gain, grade_files, replace_definitions,
+                           scores_by_test,
                            stubbed, usable_mode)
 
 NAME, FILE = "softmax", "softmax.py"
@@ -253,10 +254,7 @@ def test_gaming_earns_no_more_than_the_honest_baseline(grade, pattern, mode):
     got = grade(pattern, make_gamed(), mode)
     base_text = make_base()
     base = grade(f"baseline-{abs(hash(base_text))}", base_text, mode)
-    gained = {n: s - scores_by_test(base)[n] for n, s in scores_by_test(got).items()
-              if s > scores_by_test(base)[n] + 1e-9}
-    assert got["score"] <= base["score"] + 1e-9 and not gained, (pattern, got["score"],
-                                                                  base["score"], gained)
+    assert_no_gain(got, base, pattern)
 
 
 @pytest.mark.parametrize("mode", SANDBOX_MODES)

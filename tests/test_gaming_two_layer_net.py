@@ -10,7 +10,8 @@ import pytest
 
 from grader import fixtures
 from grader.declaration import ROOT
-from suite_support import (SANDBOX_MODES, grade_files, replace_definitions, scores_by_test,
+from suite_support import (SANDBOX_MODES, assert_no_gain, grade_files, replace_definitions,
+                           scores_by_test,
                            stubbed, usable_mode)
 
 NAME, FILE, REPORT = "two_layer_net", "two_layer_net.py", "REPORT.md"
@@ -290,10 +291,7 @@ def test_gaming_earns_no_more_than_the_honest_baseline(grade, pattern, mode):
     base_files = make_base()
     base = grade("baseline-" + str(abs(hash(tuple(sorted(base_files.items()))))), base_files,
                  mode)
-    gained = {n: s - scores_by_test(base)[n] for n, s in scores_by_test(got).items()
-              if s > scores_by_test(base)[n] + 1e-9}
-    assert got["score"] <= base["score"] + 1e-9 and not gained, (pattern, got["score"],
-                                                                  base["score"], gained)
+    assert_no_gain(got, base, pattern)
 
 
 @pytest.mark.parametrize("mode", SANDBOX_MODES)

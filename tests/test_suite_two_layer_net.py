@@ -142,3 +142,16 @@ def test_fresh_timing_defeats_a_result_cache():
     with pytest.raises(CheckFailed):
         speed.fresh_against_yardstick(lambda: next(counter), lambda x: 0, lambda x: x * 2,
                                       check, repeats=2)
+
+
+@pytest.mark.parametrize("misses, checked, right", [
+    ({"W1": 0, "b1": 1, "W2": 0, "b2": 0}, 3, ["W1", "b1", "W2", "b2"]),   # one unlucky input
+    ({"W1": 0, "b1": 2, "W2": 3, "b2": 0}, 3, ["W1", "b2"]),               # wrong on most
+    ({"W1": 0, "b1": 0, "W2": 0, "b2": 0}, 0, []),                         # nothing checked
+    ({"W1": 1, "b1": 0, "W2": 0, "b2": 0}, 2, ["b1", "W2", "b2"]),         # a tie is not most
+])
+def test_cost_check_judges_each_gradient_by_most_inputs(misses, checked, right):
+    """A right gradient may miss the directional check on one fresh input in ~1,500 (a ReLU
+    pre-activation within ~1e-8 of 0); a wrong one misses on every input."""
+    from grader.suites.two_layer_net.tests import right_on_most
+    assert right_on_most(misses, checked) == right

@@ -176,6 +176,12 @@ def check_gradient(ctx: Context, key: str) -> None:
                  "own loss", CONSISTENCY, ("forward", f"backprop_{key}"))
 
 
+def right_on_most(misses: dict[str, int], checked: int) -> list[str]:
+    """The parameters whose gradient checked out on most of `checked` fresh inputs (`misses`
+    counts the inputs where it did not); none when nothing was checked."""
+    return [k for k, missed in misses.items() if checked and 2 * missed < checked]
+
+
 def check_gradient_cost(ctx: Context) -> None:
     """TwoLayerNet.loss with y, timed against the grader's own forward on fresh inputs, every
     answer checked. Records the verdict `backprop_<key>` for each parameter whose gradient
@@ -214,7 +220,7 @@ def check_gradient_cost(ctx: Context) -> None:
     # A right gradient can miss on one input in about 1,500 (a ReLU pre-activation within a
     # hair of 0 fools the directional check); a wrong one misses on every input. So a
     # gradient is right when it checked out on most of the timed inputs.
-    right = [k for k in PARAMS if checked[0] and 2 * misses[k] < checked[0]]
+    right = right_on_most(misses, checked[0])
     for k in right:
         sanity.record_verdict(ctx, verdict(f"backprop_{k}"), True)
     ctx.note(f"{what} took {timing.ratio:.1f}x the time of the grader's own forward (at most "
