@@ -20,14 +20,14 @@ JOBS ?=
 SEED ?=
 CIFAR10 ?=
 
-.PHONY: help venv test grade datasets stubs fixtures calibrate release autograder bench demo clean
+.PHONY: help venv test grade datasets stubs expected calibrate release autograder bench demo clean
 
 help:
 	@echo "make grade      grade the demo class (or ASSIGNMENT= EXPORT=<gradescope export> SUBMISSIONS= OUT= JOBS=)"
 	@echo "make test       run the project's tests"
 	@echo "make datasets   rebuild datasets/ (SEED=<n> for a new-term variant, CIFAR10=<dir>)"
 	@echo "make stubs      regenerate assignments/ from reference/"
-	@echo "make fixtures   regenerate grader fixtures from reference/"
+	@echo "make expected   regenerate the expected values from reference/"
 	@echo "make calibrate  retrain the reference and record accuracy thresholds"
 	@echo "make release    student releases in dist/student/ (ASSIGNMENT= for one)"
 	@echo "make autograder Gradescope autograder zips in dist/autograder/"
@@ -55,8 +55,8 @@ datasets: $(STAMP)
 stubs: $(STAMP)
 	$(PY) -m publish.stubs
 
-fixtures: $(STAMP)
-	$(PY) -m grader.fixtures build $(ASSIGNMENT)
+expected: $(STAMP)
+	$(PY) -m grader.expected_values build $(ASSIGNMENT)
 
 calibrate: $(STAMP)
 	$(PY) -m grader.calibrate $(ASSIGNMENT)

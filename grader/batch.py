@@ -1,6 +1,6 @@
 """Grade a whole class: `python -m grader grade <assignment> <path>... [--out DIR] [--jobs N]`.
 
-Design (issue 5, SPEC §6):
+Design:
 
 * **One subprocess per submission.** Each submission is graded by `python -m grader.batch
   --child SPEC` in its own process group, with BLAS pinned to one thread, a wall-clock cap and

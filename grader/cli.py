@@ -1,4 +1,4 @@
-"""`python -m grader run|grade|check` (SPEC §6). Exit 0 whenever grading completed.
+"""`python -m grader run|grade|check` (README.md). Exit 0 whenever grading completed.
 
 Everything printed passes through `safetext.terminal` (student text may hold escape
 sequences). `run` and `grade` refuse the `plain` sandbox (no OS isolation) unless the TA

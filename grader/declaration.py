@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent          # the repository (or unpa
 SUITES = Path(__file__).resolve().parent / "suites"
 NAMES = ("softmax", "two_layer_net", "convnet")        # every assignment, in course order
 
-# Student code is numpy only (SPEC §2); these are refused by a static scan before grading.
+# Student code is numpy only (docs/assignments.md); these are refused by a static scan before grading.
 DEFAULT_FORBIDDEN = ("torch", "tensorflow", "jax", "sklearn", "scipy", "keras", "cupy")
 
 

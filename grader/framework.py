@@ -1,12 +1,14 @@
 """How a suite's tests are declared and what they get to work with.
 
-A test is a plain function `test_*(ctx)` in `grader/suites/<name>/tests.py`, decorated with
-gradescope-utils' metadata decorators (`weight`, `number`, `visibility`, `tags`; SPEC §4).
-Its first docstring line is its name. It fails by raising `CheckFailed` (a student-facing
-message) or through a `StudentError` from the sandbox; it earns partial credit with
-`ctx.set_score(points)`. gradescope-utils' own `partial_credit` keeps its score on the
-wrapper function (process-global state) and keeps a score set before a failure; here the
-score lives on the per-run `Context`, so neither quirk exists.
+A suite (`grader/suites/<name>/tests.py`) declares its tests as data: each is a plain function
+`f(ctx)` marked with `@test(number, weight, *tags, visibility=...)`, or a row of a table
+(`row(...)`, collected from the module's `TESTS` list) when many tests share one body. The
+name shown to students is the function's first docstring line unless the row gives one. A test
+fails by raising `CheckFailed` (a student-facing message) or through a `StudentError` from the
+sandbox; it earns partial credit with `ctx.set_score(points)`, and `ctx.test` is its own
+metadata (e.g. `ctx.test.weight`). The score lives on the per-run `Context`, never on the
+function, so nothing of one run leaks into the next. gradekit uses nothing from
+gradescope-utils: it writes Gradescope's results.json itself (`grader/results.py`).
 
 Order of a grading run (suites may rely on it): every non-visible test (`hidden`,
 `after_due_date`, `after_published`) runs first, in number order, in one fresh worker; then
@@ -33,13 +35,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
-from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
 
 from grader.declaration import Assignment
 from grader.sandbox import Handle, StudentError, Worker
 
-__all__ = ["weight", "number", "visibility", "tags", "CheckFailed", "Context", "TestSpec",
-           "collect", "VISIBILITIES", "PHASES", "Budget", "BudgetedWorker"]
+__all__ = ["test", "row", "CheckFailed", "Context", "TestSpec", "collect", "VISIBILITIES",
+           "PHASES", "Budget", "BudgetedWorker"]
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 PHASES = ("hidden", "visible")            # the order a grading run goes in (module doc)
@@ -68,31 +69,56 @@ class TestSpec:
         return self.visibility != "visible"
 
 
+MARK = "__gradekit_test__"       # the attribute `test` leaves on a marked function
+
+
+def _checked(spec: TestSpec) -> TestSpec:
+    if spec.visibility not in VISIBILITIES:
+        raise TypeError(f"test {spec.number}: unknown visibility {spec.visibility!r}")
+    if not re.fullmatch(r"\d+(\.\d+)*", spec.number):
+        raise TypeError(f"test {spec.number!r}: a number is dotted digits, e.g. '4.2'")
+    if not spec.weight >= 0:
+        raise TypeError(f"test {spec.number}: weight must be >= 0")
+    return spec
+
+
+def row(func: Callable[["Context"], None], number: str, weight: float, *tags: str,
+        visibility: str = "visible", name: str | None = None) -> TestSpec:
+    """One test as a table row: `func(ctx)` (often a `functools.partial` of a shared body),
+    its number, weight, the graded functions it exercises (tags) and visibility."""
+    label = name or (func.__doc__ or getattr(func, "__name__", "")).strip().splitlines()[0]
+    return _checked(TestSpec(func, label.strip(), number, float(weight), visibility, tags))
+
+
+def test(number: str, weight: float, *tags: str, visibility: str = "visible",
+         name: str | None = None) -> Callable[[Callable[["Context"], None]],
+                                              Callable[["Context"], None]]:
+    """Mark `func(ctx)` as a graded test: one line carries every fact about it."""
+    def mark(func: Callable[["Context"], None]) -> Callable[["Context"], None]:
+        setattr(func, MARK, row(func, number, weight, *tags, visibility=visibility, name=name))
+        return func
+    return mark
+
+
 def _number_key(num: str) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", num))
 
 
-def collect(assignment: str) -> list[TestSpec]:
-    """Every test of an assignment's suite, sorted by number; validates the metadata."""
-    module = importlib.import_module(f"grader.suites.{assignment}.tests")
-    specs = []
-    for attr, func in vars(module).items():
-        if not (attr.startswith("test_") and callable(func)):
-            continue
-        doc = (func.__doc__ or attr).strip().splitlines()[0].strip()
-        for meta in ("__weight__", "__number__", "__tags__"):
-            if not hasattr(func, meta):
-                raise TypeError(f"{assignment} suite: {attr} lacks @{meta.strip('_')}")
-        vis = getattr(func, "__visibility__", "visible")
-        if vis not in VISIBILITIES:
-            raise TypeError(f"{assignment} suite: {attr} has unknown visibility {vis!r}")
-        specs.append(TestSpec(func, doc, func.__number__, float(func.__weight__), vis,
-                              tuple(func.__tags__)))
+def specs_of(module: Any) -> list[TestSpec]:
+    """The tests a suite module declares: marked functions and its `TESTS` rows, by number."""
+    specs = [getattr(f, MARK) for f in vars(module).values() if hasattr(f, MARK)]
+    specs += list(getattr(module, "TESTS", ()))
     specs.sort(key=lambda s: _number_key(s.number))
     numbers = [s.number for s in specs]
-    if len(set(numbers)) != len(numbers):
-        raise TypeError(f"{assignment} suite: duplicate test numbers")
+    dup = sorted({n for n in numbers if numbers.count(n) > 1})
+    if dup:
+        raise TypeError(f"{module.__name__}: duplicate test numbers {dup}")
     return specs
+
+
+def collect(assignment: str) -> list[TestSpec]:
+    """Every test of an assignment's suite, sorted by number; validates the metadata."""
+    return specs_of(importlib.import_module(f"grader.suites.{assignment}.tests"))
 
 
 @dataclass
@@ -145,10 +171,10 @@ class BudgetedWorker:
 
 @dataclass
 class Context:
-    """What a running test may use: the sandboxed worker, fixtures, data, the declaration."""
+    """What a running test may use: the sandboxed worker, expected values, data, the declaration."""
     assignment: Assignment
     worker: Worker | BudgetedWorker      # a BudgetedWorker while grading
-    fixtures: Callable[[str], dict[str, dict[str, np.ndarray]]]   # set name -> cases
+    expected_sets: Callable[[str], dict[str, dict[str, np.ndarray]]]   # set name -> cases
     static_errors: dict[str, StudentError] = field(default_factory=dict)  # module -> error
     report_text: str | None = None       # the submitted report (trusted side reads it as text)
     sources: dict[str, str] = field(default_factory=dict)   # module -> submitted source text
@@ -165,6 +191,7 @@ class Context:
     # only because that test failed before writing it.
     self_check: bool = False
     budget: Budget | None = None         # the submission's time budget (None: no budget)
+    test: TestSpec | None = None         # the test now running (set by the runner)
 
     # -- results -----------------------------------------------------------------------
     def set_score(self, points: float) -> None:
@@ -176,12 +203,12 @@ class Context:
         self.notes.append(text)
 
     # -- inputs ------------------------------------------------------------------------
-    def fixture(self, case: str, set_name: str = "visible") -> dict[str, np.ndarray]:
-        """One fixture case: inputs and reference outputs built from `reference/`."""
-        cases = self.fixtures(set_name)
+    def expected(self, case: str, set_name: str = "visible") -> dict[str, np.ndarray]:
+        """One case of expected values: inputs and reference outputs built from `reference/`."""
+        cases = self.expected_sets(set_name)
         if case not in cases:
-            raise KeyError(f"fixture case {case!r} missing from the {set_name} set "
-                           f"(run `make fixtures`)")
+            raise KeyError(f"expected-value case {case!r} missing from the {set_name} set "
+                           f"(run `make expected`)")
         return cases[case]
 
     def constant(self, module: str, name: str) -> Any:

@@ -1,6 +1,6 @@
 """Find the submissions in what a TA hands `grade`, and unpack them safely.
 
-Accepted inputs (SPEC §6): a folder of submission folders, a folder of zips, single zips, and
+Accepted inputs (docs/staff/regrading.md): a folder of submission folders, a folder of zips, single zips, and
 a Gradescope "Export Submissions" download (folder or zip holding `submission_metadata.yml`
 and one `submission_<id>/` per submission, possibly under one top folder, possibly with
 `__MACOSX/`). A folder holding only loose files (no sub-folders, no zips) is one submission.

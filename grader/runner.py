@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from grader import fixtures as fixture_store
+from grader import expected_values
 from grader import results as res
 from grader import safetext
 from grader.declaration import Assignment, given_path, load
@@ -172,7 +172,7 @@ def open_submission(assignment: str, submission: Path, sandbox_mode: str = "auto
     with _prepared(decl, Path(submission)) as (workdir, static_errors, notes, report_text):
         with Worker(workdir, decl.limits, mode=sandbox_mode,
                     forbidden_imports=decl.forbidden_imports) as worker:
-            ctx = Context(decl, worker, lambda s: fixture_store.load(assignment, s),
+            ctx = Context(decl, worker, lambda s: expected_values.load(assignment, s),
                           static_errors, report_text, read_sources(decl, workdir))
             yield ctx, notes
 
@@ -215,7 +215,7 @@ def _printed_lines(captured: str, reveal: bool) -> list[str]:
 
 def run_test(spec: TestSpec, ctx: Context, flags: set[str]) -> dict[str, Any]:
     """Run one test; every failure mode becomes a failed test with a message."""
-    ctx.score, ctx.notes = None, []
+    ctx.score, ctx.notes, ctx.test = None, [], spec
     lines: list[str] = []
     failed = False
     reveal = spec.visibility == "visible"
@@ -377,7 +377,7 @@ def grade_submission(assignment: str, submission: Path, *, results_path: Path | 
                     run.sandbox, run.limits = worker.mode, worker.limits_note
                     run.header += [worker.isolation_note, "", "Files:", *notes]
                 ctx = Context(decl, BudgetedWorker(worker, budget),
-                              lambda s: fixture_store.load(assignment, s), dict(static_errors),
+                              lambda s: expected_values.load(assignment, s), dict(static_errors),
                               report_text, sources, shared=shared, phase=phase, budget=budget,
                               self_check=visible_only)
                 _run_phase(run, ctx, phase_specs, on_test)

@@ -106,6 +106,6 @@ def load(name: str, variant: str | int | None = None) -> dict[str, np.ndarray]:
 
 
 def add_bias_column(X: np.ndarray) -> np.ndarray:
-    """X (N, D) -> (N, D + 1) with a constant 1 appended (the bias trick, SPEC §3)."""
+    """X (N, D) -> (N, D + 1) with a constant 1 appended (the bias trick)."""
     X = np.asarray(X)
     return np.hstack([X, np.ones((X.shape[0], 1), dtype=X.dtype)])

@@ -6,7 +6,7 @@ writes `dist/autograder/<name>.zip` (deterministic; the staging folder beside it
 holds what Gradescope needs (`setup.sh`, `run_autograder`) and the kit the grader runs on:
 
     setup.sh run_autograder autograde.py autograder.json requirements.txt
-    grader/      the grader with this assignment's suite, ALL its fixtures, its calibration
+    grader/      the grader with this assignment's suite, ALL its expected values, its calibration
     assignments/ the given helpers (student code runs with these, never the student's copies)
                  and the report template (the report checks compare against it)
     hwdata/ datasets/   the loader and this assignment's data (manifest covering exactly it)

@@ -7,15 +7,15 @@ writes `dist/student/<name>/` and a deterministic `dist/student/<name>.zip` (one
 
     <graded stubs> <given helpers> README.md [REPORT.md]   what the student works on
     Makefile requirements.txt tools/                       `make check`, `make submit`
-    grader/      the self-check: this assignment's suite and its VISIBLE fixtures only
+    grader/      the self-check: this assignment's suite and its VISIBLE expected values only
     hwdata/ datasets/   the loader and this assignment's processed data WITHOUT the test
                  labels (see `without_test_labels`), with a manifest covering exactly the
                  files shipped
     assignments/ pristine copies of the given helpers (and report template), where
                  `given_path` finds them: the grader uses these, as Gradescope does
 
-Never shipped: `reference/`, hidden fixtures, the hidden fixture seed (blanked in
-`grader/fixtures.py`, see `_redact_hidden_seed`: a suite's `fixtures.py` ships because its
+Never shipped: `reference/`, hidden expected values, the hidden seed (blanked in
+`grader/expected_values.py`, see `_redact_hidden_seed`: a suite's `expected_values.py` ships because its
 tests import input helpers from it), `calibrate.py` and the class-grading modules, and of
 `calibration.json` anything but the keys `accuracy_band` reads (see `release_calibration`).
 
@@ -75,7 +75,7 @@ def rel(path: Path) -> str:
 
 def grader_files(decl: Assignment, *, hidden: bool) -> Files:
     """The `grader/` package for one assignment: its own suite only, no class-grading tools;
-    with `hidden=False` (the student release) only visible fixtures, the hidden seed blanked
+    with `hidden=False` (the student release) only visible expected values, the hidden seed blanked
     and a calibration reduced to what the thresholds need."""
     base = ROOT / "grader"
     files: Files = {}
@@ -88,7 +88,7 @@ def grader_files(decl: Assignment, *, hidden: bool) -> Files:
                 continue
             if not hidden and parts[2] in SUITE_GRADING_ONLY.get(decl.name, ()):
                 continue
-            if parts[2] == "fixtures" and (p.name.endswith(".tmp.npz")
+            if parts[2] == "expected" and (p.name.endswith(".tmp.npz")
                                            or (not hidden and not p.name.startswith("visible."))):
                 continue
             if parts[2] == "calibration.json" and not hidden:
@@ -96,25 +96,25 @@ def grader_files(decl: Assignment, *, hidden: bool) -> Files:
                 continue
         files[rel(p)] = p
     if not hidden:
-        fixtures_py = base / "fixtures.py"
-        files[rel(fixtures_py)] = _redact_hidden_seed(fixtures_py.read_text()).encode()
+        builder_py = base / "expected_values.py"
+        files[rel(builder_py)] = _redact_hidden_seed(builder_py.read_text()).encode()
     return files
 
 
 def _redact_hidden_seed(source: str) -> str:
-    """`grader/fixtures.py` with SEEDS reduced to the visible set: with the hidden seed and
+    """`grader/expected_values.py` with SEEDS reduced to the visible set: with the hidden seed and
     the suite's input generators a student could rebuild the hidden inputs."""
-    from grader import fixtures
+    from grader import expected_values
     tree_ = ast.parse(source)
     for node in tree_.body:
         if isinstance(node, (ast.Assign, ast.AnnAssign)) and any(
                 isinstance(t, ast.Name) and t.id == "SEEDS"
                 for t in (node.targets if isinstance(node, ast.Assign) else [node.target])):
             lines = source.splitlines(keepends=True)
-            visible = {k: v for k, v in fixtures.SEEDS.items() if k == "visible"}
+            visible = {k: v for k, v in expected_values.SEEDS.items() if k == "visible"}
             new = (f"SEEDS = {visible!r}   # student release: the hidden set is staff-only\n")
             return "".join(lines[:node.lineno - 1] + [new] + lines[node.end_lineno:])
-    raise RuntimeError("grader/fixtures.py defines no SEEDS: cannot blank the hidden seed "
+    raise RuntimeError("grader/expected_values.py defines no SEEDS: cannot blank the hidden seed "
                        "for the student release")
 
 

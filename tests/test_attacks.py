@@ -1,4 +1,4 @@
-"""Attacks on the grader, each from a real submission, each earning 0 points (issue 4).
+"""Attacks on the grader, each from a real submission, each earning 0 points.
 
 Every attack is the untouched stub (worth 0) plus the attack, or a submission whose only
 route to points is the attack; it must end with score 0, a schema-valid results file that
@@ -24,7 +24,7 @@ BWRAP_OK, BWRAP_WHY = available("bwrap")
 pytestmark = pytest.mark.skipif(not BWRAP_OK, reason=f"bubblewrap cannot run here: {BWRAP_WHY}")
 
 STUB = (ROOT / "assignments" / "softmax" / "softmax.py").read_text()
-FIXTURE = ROOT / "grader" / "suites" / "softmax" / "fixtures" / "visible.npz"
+FIXTURE = ROOT / "grader" / "suites" / "softmax" / "expected" / "visible.npz"
 REFERENCE = ROOT / "reference" / "softmax"
 
 # The stub's vectorized loss, replaced by a "solution" that only works if the attack works.

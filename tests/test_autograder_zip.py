@@ -107,7 +107,7 @@ def test_zip_layout(zips, name):
         assert (infos[script].external_attr >> 16) & 0o111 == 0o111, script
     assert {"autograde.py", "autograder.json", "requirements.txt"} <= set(infos)
     suite = f"grader/suites/{name}/"
-    assert {suite + "fixtures/visible.npz", suite + "fixtures/hidden.npz"} <= set(infos)
+    assert {suite + "expected/visible.npz", suite + "expected/hidden.npz"} <= set(infos)
     if (ROOT / suite / "calibration.json").exists():
         assert zf_bytes(zips[name], suite + "calibration.json") == \
             (ROOT / suite / "calibration.json").read_bytes()
@@ -238,7 +238,7 @@ def test_uid_sandbox_cannot_read_hidden_fixtures(zips, monkeypatch):
     parent = Path(tempfile.mkdtemp(prefix="gk-uid-"))
     try:
         parent.chmod(0o755)
-        hidden = parent / "autograder/source/grader/suites/softmax/fixtures/hidden.npz"
+        hidden = parent / "autograder/source/grader/suites/softmax/expected/hidden.npz"
         code = (ROOT / "reference/softmax/softmax.py").read_text() + "\n" + SNOOP % str(hidden)
         root = gradescope_root(zips["softmax"], parent, {"softmax.py": code.encode()})
         data = run_autograder(root, GRADEKIT_SANDBOX="uid", GRADEKIT_SANDBOX_UID=TEST_UID)

@@ -1,4 +1,4 @@
-"""The generic checks library (grader/checks): gradcheck, sanity, accuracy, speed, report_md.
+"""The generic checks library (grader/checks): gradcheck, sanity, accuracy, speed, writeup.
 
 A fake worker evaluates plain-Python functions for the request dicts the sandbox client
 builds, so these tests exercise the trusted-side logic without starting a sandbox.
@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from grader.checks import accuracy, gradcheck, report_md, sanity, speed
+from grader.checks import accuracy, gradcheck, sanity, speed, writeup
 from grader.checks.compare import as_scalar
 from grader.framework import CheckFailed
 from grader.sandbox import req_call
@@ -243,7 +243,7 @@ def test_speedup_is_the_ratio_of_best_times():
         speed.check_speedup(2.0, 3.0, "f", t_fast=0.001, t_slow=0.002)
 
 
-# -- report_md ---------------------------------------------------------------------------------
+# -- writeup ---------------------------------------------------------------------------------
 REPORT = """# Report
 
 ## 1. Loss function
@@ -268,50 +268,50 @@ Train accuracy 97.0%, test accuracy 93%.
 
 
 def test_report_sections_present_and_empty():
-    found = report_md.check_sections(REPORT, ["Loss function", "Hidden layer size"])
+    found = writeup.check_sections(REPORT, ["Loss function", "Hidden layer size"])
     assert "cross-entropy" in found["Loss function"]
     with pytest.raises(CheckFailed, match=r"missing section\(s\): 'Training curve'.*empty "
                                           r"section\(s\): 'Notes'"):
-        report_md.check_sections(REPORT, ["Training curve", "Notes", "Final accuracy"])
+        writeup.check_sections(REPORT, ["Training curve", "Notes", "Final accuracy"])
     with pytest.raises(CheckFailed, match="not submitted"):
-        report_md.check_sections(None, ["Loss function"])
-    assert report_md.is_empty("  <!-- write here -->\nTODO\n") and not report_md.is_empty("64")
+        writeup.check_sections(None, ["Loss function"])
+    assert writeup.is_empty("  <!-- write here -->\nTODO\n") and not writeup.is_empty("64")
 
 
 def test_report_number_parsing():
-    assert report_md._numbers("5e-1, 5 x 10^-1, 5×10^{-1}, 1,000 and .25") == \
+    assert writeup._numbers("5e-1, 5 x 10^-1, 5×10^{-1}, 1,000 and .25") == \
         pytest.approx([0.5, 0.5, 0.5, 1000, 0.25])
-    assert report_md._numbers("93% or 0.93 or 93.0", fractions=True) == \
+    assert writeup._numbers("93% or 0.93 or 93.0", fractions=True) == \
         pytest.approx([0.93, 0.93, 0.93])
-    assert report_md._numbers("W1 and b2") == []
+    assert writeup._numbers("W1 and b2") == []
 
 
 def test_report_stated_values():
-    report_md.check_stated_value(REPORT, "Hidden layer size", ["hidden"], 64, "hidden size")
-    report_md.check_stated_value(REPORT, "Batch size and learning-rate strategy", ["batch"], 32,
+    writeup.check_stated_value(REPORT, "Hidden layer size", ["hidden"], 64, "hidden size")
+    writeup.check_stated_value(REPORT, "Batch size and learning-rate strategy", ["batch"], 32,
                                  "batch size")
-    report_md.check_stated_value(REPORT, "Batch size and learning-rate strategy",
+    writeup.check_stated_value(REPORT, "Batch size and learning-rate strategy",
                                  ["learning rate", "lr"], 0.5, "learning rate")
     with pytest.raises(CheckFailed, match="has 0.1"):
-        report_md.check_stated_value(REPORT, "Batch size and learning-rate strategy",
+        writeup.check_stated_value(REPORT, "Batch size and learning-rate strategy",
                                      ["learning rate"], 0.1, "learning rate")
     with pytest.raises(CheckFailed, match="has 16"):
-        report_md.check_stated_value(REPORT, "Batch size and learning-rate strategy", ["batch"],
+        writeup.check_stated_value(REPORT, "Batch size and learning-rate strategy", ["batch"],
                                      16, "batch size")
 
 
 def test_report_test_accuracy():
-    assert sorted(report_md.stated_test_accuracy(report_md.find_section(REPORT, "Final"))) == \
+    assert sorted(writeup.stated_test_accuracy(writeup.find_section(REPORT, "Final"))) == \
         pytest.approx([0.93, 0.93])            # the sentence and the table's test column
-    assert report_md.check_test_accuracy(REPORT, "Final accuracy", 0.95, 0.03) == 0.93
+    assert writeup.check_test_accuracy(REPORT, "Final accuracy", 0.95, 0.03) == 0.93
     with pytest.raises(CheckFailed, match="93.0%.*80.0%"):
-        report_md.check_test_accuracy(REPORT, "Final accuracy", 0.80, 0.03)
+        writeup.check_test_accuracy(REPORT, "Final accuracy", 0.80, 0.03)
     with pytest.raises(CheckFailed, match="could not be measured"):
-        report_md.check_test_accuracy(REPORT, "Final accuracy", None, 0.03)
+        writeup.check_test_accuracy(REPORT, "Final accuracy", None, 0.03)
     with pytest.raises(CheckFailed, match="'Test accuracy:' line is not filled in"):
-        report_md.check_test_accuracy(TEMPLATE, "Final accuracy", None, 0.03)
+        writeup.check_test_accuracy(TEMPLATE, "Final accuracy", None, 0.03)
     with pytest.raises(CheckFailed, match="no test accuracy"):
-        report_md.check_test_accuracy("## Final accuracy\nvery good\n", "Final accuracy",
+        writeup.check_test_accuracy("## Final accuracy\nvery good\n", "Final accuracy",
                                       0.9, 0.03)
 
 
@@ -327,29 +327,29 @@ Test accuracy: <fill in>
 
 def test_report_unchanged_template_counts_as_empty():
     with pytest.raises(CheckFailed, match="empty section.*'Hidden layer size', 'Final accuracy'"):
-        report_md.check_sections(TEMPLATE, ["Hidden layer size", "Final accuracy"], TEMPLATE)
+        writeup.check_sections(TEMPLATE, ["Hidden layer size", "Final accuracy"], TEMPLATE)
     answered = TEMPLATE.replace("Hidden layer size: <fill in>", "Hidden layer size: 64") \
         .replace("Test accuracy: <fill in>", "Test accuracy: 0.9")
-    assert report_md.check_sections(answered, ["Hidden layer size", "Final accuracy"], TEMPLATE)
+    assert writeup.check_sections(answered, ["Hidden layer size", "Final accuracy"], TEMPLATE)
 
 
 def test_report_labelled_lines_win_over_prose():
     body = "Hidden layer size: 64\nI tried 16, 32 and 128 hidden units too.\n"
-    assert report_md.labelled_numbers(body, "Hidden layer size") == [64]
-    assert report_md.labelled_numbers("- **Test accuracy**: 94%", "Test accuracy",
+    assert writeup.labelled_numbers(body, "Hidden layer size") == [64]
+    assert writeup.labelled_numbers("- **Test accuracy**: 94%", "Test accuracy",
                                       fractions=True) == pytest.approx([0.94])
-    assert report_md.labelled_numbers("no such line", "Batch size") is None
+    assert writeup.labelled_numbers("no such line", "Batch size") is None
     with pytest.raises(CheckFailed, match=r"you state \(64"):
-        report_md.check_stated_value("## Hidden layer size\n" + body, "Hidden layer size",
+        writeup.check_stated_value("## Hidden layer size\n" + body, "Hidden layer size",
                                      ["hidden"], 32, "Hidden layer size")
     text = "## Final accuracy\nTest accuracy: 0.94\nOver seeds the test accuracy was 0.80.\n"
-    assert report_md.check_test_accuracy(text, "Final accuracy", 0.95, 0.03) == 0.94
+    assert writeup.check_test_accuracy(text, "Final accuracy", 0.95, 0.03) == 0.94
     with pytest.raises(CheckFailed):
-        report_md.check_test_accuracy(text, "Final accuracy", 0.81, 0.03)
+        writeup.check_test_accuracy(text, "Final accuracy", 0.81, 0.03)
 
 
 def test_report_sections_must_keep_the_template_order():
     swapped = "## Final accuracy\nTest accuracy: 0.9\n\n## Hidden layer size\n64 units\n"
     with pytest.raises(CheckFailed, match="order"):
-        report_md.check_sections(swapped, ["Hidden layer size", "Final accuracy"])
-    report_md.check_sections(swapped, ["Final accuracy", "Hidden layer size"])
+        writeup.check_sections(swapped, ["Hidden layer size", "Final accuracy"])
+    writeup.check_sections(swapped, ["Final accuracy", "Hidden layer size"])

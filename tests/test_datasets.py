@@ -1,4 +1,4 @@
-"""Datasets (issue 2): deterministic builds, the committed data, the SEED variant, loading."""
+"""Datasets: deterministic builds, the committed data, the SEED variant, loading."""
 from __future__ import annotations
 
 import hashlib

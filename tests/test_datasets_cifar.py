@@ -1,4 +1,4 @@
-"""Datasets (issue 2): CIFAR-10 from the published python-pickle batches (faked here)."""
+"""Datasets: CIFAR-10 from the published python-pickle batches (faked here)."""
 from __future__ import annotations
 
 import json

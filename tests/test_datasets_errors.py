@@ -1,4 +1,4 @@
-"""Datasets (issue 2): every bad input gives one clear DatasetError naming the file and fix."""
+"""Datasets: every bad input gives one clear DatasetError naming the file and fix."""
 from __future__ import annotations
 
 import gzip

@@ -1,4 +1,4 @@
-"""`make grade`'s demo class: every student lands in the band its edits deserve (issue 5)."""
+"""`make grade`'s demo class: every student lands in the band its edits deserve."""
 from __future__ import annotations
 
 import json

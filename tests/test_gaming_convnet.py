@@ -256,7 +256,7 @@ class ThreeLayerConvNet:
 def gaming_submission(dest: Path) -> Path:
     """The all-gaming submission: the stubs' files replaced by the fakes above, each carrying
     the shipped visible fixtures as an embedded table."""
-    blob = base64.b64encode((ROOT / "grader/suites/convnet/fixtures/visible.npz").read_bytes())
+    blob = base64.b64encode((ROOT / "grader/suites/convnet/expected/visible.npz").read_bytes())
     head = f"_BLOB = {blob.decode()!r}\n"
     dest.mkdir(parents=True)
     for filename, body in (("layers.py", LAYERS), ("optim.py", OPTIM), ("cnn.py", CNN)):
@@ -498,7 +498,7 @@ def test_model_free_training_earns_nothing(gaming):
 def _hidden_values() -> set[str]:
     """How the gaming code prints the first values of each hidden input array."""
     import numpy as np
-    hidden = np.load(ROOT / "grader/suites/convnet/fixtures/hidden.npz")
+    hidden = np.load(ROOT / "grader/suites/convnet/expected/hidden.npz")
     values = {repr(float(hidden[k].ravel()[0])) for k in hidden.files
               if hidden[k].dtype.kind == "f" and hidden[k].size > 1}
     return {v for v in values if len(v) >= 10}       # random draws, not 0.0 or 1.0

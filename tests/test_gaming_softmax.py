@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader import fixtures
+from grader import expected_values
 from suite_support import (SANDBOX_MODES, assert_no_gain, grade_files, replace_definitions,
                            scores_by_test,
                            stubbed, usable_mode)
@@ -22,7 +22,7 @@ TRAINING = ("Softmax.train", "Softmax.predict")
 def lookup_table() -> str:
     """The shipped visible cases as a literal table, the way a student could embed them."""
     rows = [(f["W"].tolist(), f["X"].tolist(), float(f["loss"]), f["dW"].tolist())
-            for f in fixtures.load(NAME, "visible").values()]
+            for f in expected_values.load(NAME, "visible").values()]
     return f"\n_TABLE = {rows!r}\n"
 
 
@@ -295,7 +295,7 @@ def test_printing_during_hidden_tests_shows_nothing(grade, mode):
     usable_mode(mode)
     got = grade("printing", printing_file(), mode)
     assert got["score"] == 100.0
-    hidden_shapes = {str(f["X"].shape) for f in fixtures.load(NAME, "hidden").values()}
+    hidden_shapes = {str(f["X"].shape) for f in expected_values.load(NAME, "hidden").values()}
     outputs = "\n".join(t["output"] for t in got["tests"]) + got.get("output", "")
     assert not [s for s in hidden_shapes if f"LEAK {s}" in outputs]
     visible = [t for t in got["tests"] if t["visibility"] == "visible"]

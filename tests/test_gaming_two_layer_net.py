@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader import fixtures
+from grader import expected_values
 from grader.declaration import ROOT
 from suite_support import (SANDBOX_MODES, assert_no_gain, grade_files, replace_definitions,
                            scores_by_test,
@@ -23,7 +23,7 @@ def lookup_table() -> str:
     """The shipped visible cases as a literal table, the way a student could embed them."""
     rows = [({k: f[k].tolist() for k in KEYS}, f["X"].tolist(), f["scores"].tolist(),
              float(f["loss"]), {k: f[f"d{k}"].tolist() for k in KEYS})
-            for f in fixtures.load(NAME, "visible").values()]
+            for f in expected_values.load(NAME, "visible").values()]
     return f"\n_TABLE = {rows!r}\n"
 
 
@@ -304,7 +304,7 @@ def test_printing_during_hidden_tests_shows_nothing(grade, mode):
         "\n", "\n    ") + "\n\n    def train(self", 1)
     got = grade("printing", {FILE: text}, mode)
     assert got["score"] == 100.0
-    sums = {"LEAK %.6f" % float(f["X"].sum()) for f in fixtures.load(NAME, "hidden").values()}
+    sums = {"LEAK %.6f" % float(f["X"].sum()) for f in expected_values.load(NAME, "hidden").values()}
     outputs = "\n".join(t["output"] for t in got["tests"]) + got.get("output", "")
     assert not [s for s in sums if s in outputs]
     assert any("LEAK" in t["output"] for t in got["tests"] if t["visibility"] == "visible")

@@ -173,8 +173,9 @@ def test_fake_randomness_loses_points_on_its_tagged_test(tmp_path, fake):
 
 # -- the gate: visible points need the hidden verdicts ---------------------------------------
 class _FakeCtx:
-    def __init__(self, shared, self_check):
+    def __init__(self, shared, self_check, test=None):
         self.shared, self.self_check, self.score, self.notes = shared, self_check, None, []
+        self.test = test
 
     def set_score(self, points):
         self.score = points
@@ -214,7 +215,7 @@ def test_every_visible_value_or_consistency_test_is_gated():
 
 def _training_verdicts(value):
     from grader.suites.convnet import tests as suite
-    fns = [t for t in suite.test_cnn_accuracy.__tags__ if t in suite.hidden_judged()]
+    fns = [t for t in suite.test_cnn_accuracy.__gradekit_test__.tags if t in suite.hidden_judged()]
     return {} if value is None else {suite.VERDICT + fn: value for fn in fns}
 
 
@@ -230,10 +231,9 @@ def test_training_tests_need_every_verdict_first(verdict, self_check, runs, note
     shared = _training_verdicts(verdict)
     if verdict is False:
         shared = {**_training_verdicts(True), suite.VERDICT + "adam": False}
-    ctx = _FakeCtx(shared, self_check)
+    ctx = _FakeCtx(shared, self_check, suite.test_cnn_accuracy.__gradekit_test__)
     ran = []
     test = suite.trained(lambda c: ran.append(c))
-    test.__tags__ = suite.test_cnn_accuracy.__tags__
     if runs:
         test(ctx)
     else:
@@ -248,4 +248,4 @@ def test_training_tests_are_tagged_with_the_update_rule_and_every_model_function
     from grader.suites.convnet import tests as suite
     for test, rule in ((suite.test_cnn_overfit, suite.OVERFIT_RULE),
                        (suite.test_cnn_accuracy, suite.RUN_RULE)):
-        assert set(test.__tags__) == set(suite.MODEL_TAGS) | {rule}
+        assert set(test.__gradekit_test__.tags) == set(suite.MODEL_TAGS) | {rule}

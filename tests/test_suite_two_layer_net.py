@@ -69,7 +69,7 @@ def test_correct_but_different_scores_full_marks(tmp_path, edits):
 def _net_problem(seed: int):
     import numpy as np
     from grader.suites.two_layer_net import trusted
-    from grader.suites.two_layer_net.fixtures import inputs
+    from grader.suites.two_layer_net.expected_values import inputs
     rng = np.random.default_rng(seed)
     params, X, y = inputs(rng, 200, 8, 300, 4, 0.3)
     return rng, params, lambda p: trusted.loss(p, X, y, 0.1), X, y

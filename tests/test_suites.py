@@ -9,7 +9,7 @@ import ast
 import pytest
 
 from examples.build import reference_copy
-from grader import fixtures, runner
+from grader import expected_values, runner
 from grader.checks.accuracy import accuracy_band
 from grader.declaration import NAMES, ROOT, load
 from grader.framework import collect
@@ -27,7 +27,7 @@ STUB_MESSAGES = ("not implemented", "is not set (None)", "REPORT.md: empty secti
 
 @pytest.mark.parametrize("name", NAMES)
 def test_fixtures_are_fresh(name):
-    assert fixtures.stale(name) == []
+    assert expected_values.stale(name) == []
 
 
 @pytest.mark.parametrize("name", NAMES)

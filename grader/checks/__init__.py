@@ -8,7 +8,7 @@ except through the worker handed in by the caller).
                label checks, determinism, overfitting a tiny set
 - `accuracy`   held-out accuracy computed here and its calibrated partial-credit band
 - `speed`      vectorized vs the student's own naive version, timed from the trusted side
-- `report_md`  the two_layer_net REPORT.md checks (sections, stated values)
+- `writeup`    the two_layer_net REPORT.md checks (sections, stated values)
 
 Import the submodules directly (`from grader.checks import gradcheck`).
 """

@@ -292,7 +292,7 @@ def _container(target, args, kwargs):
 
 
 def load_module(module):
-    """Import a student module; failures phrased per SPEC §4 (missing/import/forbidden)."""
+    """Import a student module; failures phrased for the student (missing/import/forbidden)."""
     if module in sys.modules and module in LOADED:
         return sys.modules[module]
     if module in sys.builtin_module_names or module in PROTECTED:

@@ -5,7 +5,7 @@
     solver.train()
     solver.check_accuracy(data["X_test"], data["y_test"])
 
-`model` needs `params` (a dict of arrays) and `loss(X, y=None)` as in SPEC section 2;
+`model` needs `params` (a dict of arrays) and `loss(X, y=None)` as in this assignment's README;
 `data` needs `X_train, y_train, X_val, y_val`. After `train()`, `model.params` holds the
 parameters with the best validation accuracy seen at the end of an epoch.
 """

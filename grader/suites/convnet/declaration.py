@@ -1,4 +1,4 @@
-"""convnet: layers, update rules and a three-layer ConvNet on MNIST digits (SPEC §3)."""
+"""convnet: layers, update rules and a three-layer ConvNet on MNIST digits."""
 from grader.declaration import Assignment, Limits
 
 ASSIGNMENT = Assignment(

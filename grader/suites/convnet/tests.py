@@ -1,4 +1,4 @@
-"""The convnet suite (SPEC §3): every layer, every update rule and the three-layer ConvNet.
+"""The convnet suite: every layer, every update rule and the three-layer ConvNet.
 
 Numbering: 1 affine, 2 relu, 3 softmax_loss, 4 conv naive, 5 conv fast, 6 max pool naive,
 7 max pool fast, 8 dropout, 9 batchnorm, 10 spatial batchnorm, 11 update rules,
@@ -43,6 +43,7 @@ import functools
 import importlib
 import math
 import secrets
+import sys
 import time
 from types import ModuleType
 from typing import Any, Callable, Iterator, Sequence
@@ -52,9 +53,9 @@ import numpy as np
 from grader.checks import accuracy, gradcheck, sanity, speed
 from grader.checks.compare import as_array, as_scalar, assert_close, unpack
 from grader.declaration import load
-from grader.framework import CheckFailed, Context, number, tags, visibility, weight
+from grader.framework import CheckFailed, Context, specs_of, test
 from grader.sandbox import Handle, StudentError, req_call, req_method, req_set_item
-from grader.suites.convnet.fixtures import CONV_CASES, OPTIM_CASES, OPTIM_STEPS, POOL_CASES
+from grader.suites.convnet.expected_values import CONV_CASES, OPTIM_CASES, OPTIM_STEPS, POOL_CASES
 
 NAME = "convnet"
 SETTINGS = load(NAME).settings
@@ -105,9 +106,8 @@ def _judged(ctx: Context, *fns: str) -> Iterator[None]:
 @functools.lru_cache(maxsize=1)
 def hidden_judged() -> frozenset[str]:
     """The functions some hidden test judges: the tags of the hidden tests."""
-    return frozenset(tag for f in globals().values()
-                     if callable(f) and getattr(f, "__visibility__", "visible") != "visible"
-                     for tag in getattr(f, "__tags__", ()))
+    return frozenset(tag for spec in specs_of(sys.modules[__name__])
+                     if spec.visibility != "visible" for tag in spec.tags)
 
 
 def gate(ctx: Context, fns: Sequence[str], what: str = "This test passes") -> None:
@@ -132,7 +132,7 @@ def gated(test: Callable[[Context], None]) -> Callable[[Context], None]:
     @functools.wraps(test)
     def run(ctx: Context) -> None:
         test(ctx)
-        gate(ctx, getattr(run, "__tags__", ()))
+        gate(ctx, ctx.test.tags if ctx.test else ())
     return run
 
 
@@ -150,7 +150,7 @@ def trained(test: Callable[[Context], None]) -> Callable[[Context], None]:
     provisional. Apply below the metadata decorators."""
     @functools.wraps(test)
     def run(ctx: Context) -> None:
-        judged = [fn for fn in getattr(run, "__tags__", ()) if fn in hidden_judged()]
+        judged = [fn for fn in (ctx.test.tags if ctx.test else ()) if fn in hidden_judged()]
         wrong = [fn for fn in judged if ctx.shared.get(VERDICT + fn) is False]
         unknown = [fn for fn in judged if VERDICT + fn not in ctx.shared]
         self_check = getattr(ctx, "self_check", True)
@@ -176,7 +176,7 @@ def _trusted() -> ModuleType | None:
 
 # -- helpers ---------------------------------------------------------------------------------
 def _fx(ctx: Context, case: str, hidden: bool) -> dict[str, np.ndarray]:
-    return ctx.fixture(case, "hidden" if hidden else "visible")
+    return ctx.expected(case, "hidden" if hidden else "visible")
 
 
 def _conv_param(f: dict[str, np.ndarray]) -> dict[str, int]:
@@ -308,10 +308,7 @@ AFFINE_BACK_HINT = ("match the shapes: dx like x (un-flattened), dw like w, db l
                     "bias gradient collects every example in the batch.")
 
 
-@weight(2)
-@number("1.1")
-@visibility("visible")
-@tags("affine_forward")
+@test("1.1", 2, "affine_forward")
 @gated
 def test_affine_forward(ctx: Context) -> None:
     """affine_forward: output matches the reference (4-d input flattened per example)"""
@@ -320,10 +317,7 @@ def test_affine_forward(ctx: Context) -> None:
                  reveal=True, hint=AFFINE_HINT)
 
 
-@weight(2.5)
-@number("1.2")
-@visibility("visible")
-@tags("affine_forward", "affine_backward")
+@test("1.2", 2.5, "affine_forward", "affine_backward")
 @gated
 def test_affine_backward(ctx: Context) -> None:
     """affine_backward: dx, dw, db match numeric gradients of your affine_forward"""
@@ -332,10 +326,7 @@ def test_affine_backward(ctx: Context) -> None:
                      ("dx", "dw", "db"), f["dout"], seed=SEED + 1, hint=AFFINE_BACK_HINT)
 
 
-@weight(1)
-@number("1.3")
-@visibility("hidden")
-@tags("affine_forward", "affine_backward")
+@test("1.3", 1, "affine_forward", "affine_backward", visibility="hidden")
 def test_affine_hidden(ctx: Context) -> None:
     """affine_forward / affine_backward: match the reference (hidden inputs)"""
     f = _fx(ctx, "affine", True)
@@ -345,10 +336,7 @@ def test_affine_hidden(ctx: Context) -> None:
 
 
 # -- 2. relu ---------------------------------------------------------------------------------
-@weight(1)
-@number("2.1")
-@visibility("visible")
-@tags("relu_forward")
+@test("2.1", 1, "relu_forward")
 @gated
 def test_relu_forward(ctx: Context) -> None:
     """relu_forward: output matches the reference"""
@@ -357,10 +345,7 @@ def test_relu_forward(ctx: Context) -> None:
                  hint="out = np.maximum(x, 0).")
 
 
-@weight(1)
-@number("2.2")
-@visibility("visible")
-@tags("relu_forward", "relu_backward")
+@test("2.2", 1, "relu_forward", "relu_backward")
 @gated
 def test_relu_backward(ctx: Context) -> None:
     """relu_backward: dx matches the numeric gradient of your relu_forward"""
@@ -369,10 +354,7 @@ def test_relu_backward(ctx: Context) -> None:
                      seed=SEED + 2, hint="dx = dout where x > 0, else 0.")
 
 
-@weight(0.5)
-@number("2.3")
-@visibility("hidden")
-@tags("relu_forward", "relu_backward")
+@test("2.3", 0.5, "relu_forward", "relu_backward", visibility="hidden")
 def test_relu_hidden(ctx: Context) -> None:
     """relu_forward / relu_backward: match the reference (hidden inputs)"""
     f = _fx(ctx, "relu", True)
@@ -396,20 +378,14 @@ def _softmax_case(ctx: Context, case: str, hidden: bool, hint: str = SOFTMAX_HIN
     assert_close(dx, f["dx"], f"softmax_loss ({label}): dx", reveal=reveal, hint=hint)
 
 
-@weight(2)
-@number("3.1")
-@visibility("visible")
-@tags("softmax_loss")
+@test("3.1", 2, "softmax_loss")
 @gated
 def test_softmax_loss(ctx: Context) -> None:
     """softmax_loss: loss and dx match the reference"""
     _softmax_case(ctx, "softmax", False)
 
 
-@weight(1.5)
-@number("3.2")
-@visibility("visible")
-@tags("softmax_loss")
+@test("3.2", 1.5, "softmax_loss")
 @gated
 def test_softmax_gradcheck(ctx: Context) -> None:
     """softmax_loss: dx matches the numeric gradient of your loss"""
@@ -422,20 +398,14 @@ def test_softmax_gradcheck(ctx: Context) -> None:
         "softmax_loss: dx", rng=np.random.default_rng(SEED + 3), hint=SOFTMAX_HINT)
 
 
-@weight(1)
-@number("3.3")
-@visibility("visible")
-@tags("softmax_loss")
+@test("3.3", 1, "softmax_loss")
 @gated
 def test_softmax_stable(ctx: Context) -> None:
     """softmax_loss: numerically stable for scores of about 1e4"""
     _softmax_case(ctx, "softmax_large", False, sanity.STABILITY_HINT)
 
 
-@weight(0.5)
-@number("3.4")
-@visibility("hidden")
-@tags("softmax_loss")
+@test("3.4", 0.5, "softmax_loss", visibility="hidden")
 def test_softmax_hidden(ctx: Context) -> None:
     """softmax_loss: loss and dx match the reference (hidden inputs)"""
     with _judged(ctx, "softmax_loss"):
@@ -463,30 +433,21 @@ def _conv_fixture(ctx: Context, fwd: str, bwd: str | None, case: str, hidden: bo
                  hint=hint, back_hint=back_hint)
 
 
-@weight(3)
-@number("4.1")
-@visibility("visible")
-@tags("conv_forward_naive")
+@test("4.1", 3, "conv_forward_naive")
 @gated
 def test_conv_naive_forward(ctx: Context) -> None:
     """conv_forward_naive: output matches the reference (stride 1, pad 1, 3x3 filters)"""
     _conv_fixture(ctx, "conv_forward_naive", None, "conv_s1", False)
 
 
-@weight(2)
-@number("4.2")
-@visibility("visible")
-@tags("conv_forward_naive")
+@test("4.2", 2, "conv_forward_naive")
 @gated
 def test_conv_naive_forward_s2(ctx: Context) -> None:
     """conv_forward_naive: output matches the reference (stride 2, 3x2 filters, size rounds down)"""
     _conv_fixture(ctx, "conv_forward_naive", None, "conv_s2", False)
 
 
-@weight(2.5)
-@number("4.3")
-@visibility("visible")
-@tags("conv_forward_naive", "conv_backward_naive")
+@test("4.3", 2.5, "conv_forward_naive", "conv_backward_naive")
 @gated
 def test_conv_naive_backward(ctx: Context) -> None:
     """conv_backward_naive: dx, dw, db match numeric gradients of your forward (stride 1)"""
@@ -495,10 +456,7 @@ def test_conv_naive_backward(ctx: Context) -> None:
                      ("dx", "dw", "db"), f["dout"], seed=SEED + 4, hint=CONV_BACK_HINT)
 
 
-@weight(2)
-@number("4.4")
-@visibility("visible")
-@tags("conv_forward_naive", "conv_backward_naive")
+@test("4.4", 2, "conv_forward_naive", "conv_backward_naive")
 @gated
 def test_conv_naive_backward_s2(ctx: Context) -> None:
     """conv_backward_naive: dx, dw, db match numeric gradients of your forward (stride 2, 3x2)"""
@@ -507,10 +465,7 @@ def test_conv_naive_backward_s2(ctx: Context) -> None:
                      ("dx", "dw", "db"), f["dout"], seed=SEED + 5, hint=CONV_BACK_HINT)
 
 
-@weight(1.5)
-@number("4.5")
-@visibility("hidden")
-@tags("conv_forward_naive", "conv_backward_naive")
+@test("4.5", 1.5, "conv_forward_naive", "conv_backward_naive", visibility="hidden")
 def test_conv_naive_hidden(ctx: Context) -> None:
     """conv_forward_naive / conv_backward_naive: match the reference (hidden inputs)"""
     for case in CONV_CASES:
@@ -571,10 +526,7 @@ def _backward_cost(ctx: Context, kind: str, draw: Draw,
 FAST_HINT = "the fast version must compute exactly what the naive definition does."
 
 
-@weight(3)
-@number("5.1")
-@visibility("visible")
-@tags("conv_forward_fast")
+@test("5.1", 3, "conv_forward_fast")
 @gated
 def test_conv_fast_forward(ctx: Context) -> None:
     """conv_forward_fast: equals the naive definition (stride 1 and 2, non-square filters)"""
@@ -582,10 +534,7 @@ def test_conv_fast_forward(ctx: Context) -> None:
         _conv_fixture(ctx, "conv_forward_fast", None, case, False, f"{FAST_HINT} {CONV_HINT}")
 
 
-@weight(3)
-@number("5.2")
-@visibility("visible")
-@tags("conv_forward_fast", "conv_backward_fast")
+@test("5.2", 3, "conv_forward_fast", "conv_backward_fast")
 @gated
 def test_conv_fast_backward(ctx: Context) -> None:
     """conv_backward_fast: equals the naive backward (stride 1 and 2, non-square filters)"""
@@ -682,10 +631,7 @@ def _conv_draw(s: dict[str, Any]) -> Draw:
     return draw
 
 
-@weight(3)
-@number("5.3")
-@visibility("visible")
-@tags("conv_forward_fast", "conv_backward_fast")
+@test("5.3", 3, "conv_forward_fast", "conv_backward_fast")
 @gated
 def test_conv_speedup(ctx: Context) -> None:
     """conv_forward_fast + conv_backward_fast: about as fast as a vectorized version"""
@@ -696,10 +642,7 @@ def test_conv_speedup(ctx: Context) -> None:
                  lambda args, dout: T.conv_pair(*args[:3], dout, args[3]))
 
 
-@weight(1)
-@number("5.4")
-@visibility("hidden")
-@tags("conv_forward_fast", "conv_backward_fast")
+@test("5.4", 1, "conv_forward_fast", "conv_backward_fast", visibility="hidden")
 def test_conv_fast_hidden(ctx: Context) -> None:
     """conv_forward_fast / conv_backward_fast: match the reference (hidden inputs)"""
     for case in CONV_CASES:
@@ -721,10 +664,7 @@ def _pool_fixture(ctx: Context, fwd: str, bwd: str | None, case: str, hidden: bo
                  reveal=not hidden, hint=hint, back_hint=back_hint)
 
 
-@weight(2)
-@number("6.1")
-@visibility("visible")
-@tags("max_pool_forward_naive")
+@test("6.1", 2, "max_pool_forward_naive")
 @gated
 def test_pool_naive_forward(ctx: Context) -> None:
     """max_pool_forward_naive: output matches the reference (2x2/2, 3x2/1, 2x3/2 windows)"""
@@ -732,10 +672,7 @@ def test_pool_naive_forward(ctx: Context) -> None:
         _pool_fixture(ctx, "max_pool_forward_naive", None, case, False)
 
 
-@weight(3)
-@number("6.2")
-@visibility("visible")
-@tags("max_pool_forward_naive", "max_pool_backward_naive")
+@test("6.2", 3, "max_pool_forward_naive", "max_pool_backward_naive")
 @gated
 def test_pool_naive_backward(ctx: Context) -> None:
     """max_pool_backward_naive: dx matches the numeric gradient of your max_pool_forward_naive"""
@@ -746,10 +683,7 @@ def test_pool_naive_backward(ctx: Context) -> None:
                          hint=POOL_BACK_HINT)
 
 
-@weight(1)
-@number("6.3")
-@visibility("hidden")
-@tags("max_pool_forward_naive", "max_pool_backward_naive")
+@test("6.3", 1, "max_pool_forward_naive", "max_pool_backward_naive", visibility="hidden")
 def test_pool_naive_hidden(ctx: Context) -> None:
     """max_pool_forward_naive / max_pool_backward_naive: match the reference (hidden inputs)"""
     for case in POOL_CASES:
@@ -771,10 +705,7 @@ def test_pool_naive_hidden(ctx: Context) -> None:
 
 
 # -- 7. max pool fast ------------------------------------------------------------------------
-@weight(2)
-@number("7.1")
-@visibility("visible")
-@tags("max_pool_forward_fast")
+@test("7.1", 2, "max_pool_forward_fast")
 @gated
 def test_pool_fast_forward(ctx: Context) -> None:
     """max_pool_forward_fast: equals the naive definition (tiling and overlapping windows)"""
@@ -782,10 +713,7 @@ def test_pool_fast_forward(ctx: Context) -> None:
         _pool_fixture(ctx, "max_pool_forward_fast", None, case, False, f"{FAST_HINT} {POOL_HINT}")
 
 
-@weight(2)
-@number("7.2")
-@visibility("visible")
-@tags("max_pool_forward_fast", "max_pool_backward_fast")
+@test("7.2", 2, "max_pool_forward_fast", "max_pool_backward_fast")
 @gated
 def test_pool_fast_backward(ctx: Context) -> None:
     """max_pool_backward_fast: equals the naive backward (tiling and overlapping windows)"""
@@ -808,10 +736,7 @@ def _pool_draw(s: dict[str, Any]) -> Draw:
     return draw
 
 
-@weight(1.5)
-@number("7.3")
-@visibility("visible")
-@tags("max_pool_forward_fast", "max_pool_backward_fast")
+@test("7.3", 1.5, "max_pool_forward_fast", "max_pool_backward_fast")
 @gated
 def test_pool_speedup(ctx: Context) -> None:
     """max_pool_forward_fast + max_pool_backward_fast: about as fast as a vectorized version"""
@@ -822,10 +747,7 @@ def test_pool_speedup(ctx: Context) -> None:
                  lambda args, dout: T.pool_pair(args[0], dout, args[1]))
 
 
-@weight(0.5)
-@number("7.4")
-@visibility("hidden")
-@tags("max_pool_forward_fast", "max_pool_backward_fast")
+@test("7.4", 0.5, "max_pool_forward_fast", "max_pool_backward_fast", visibility="hidden")
 def test_pool_fast_hidden(ctx: Context) -> None:
     """max_pool_forward_fast / max_pool_backward_fast: match the reference (hidden inputs)"""
     for case in POOL_CASES:
@@ -899,10 +821,7 @@ def _masks_independent(ctx: Context, a: np.ndarray, b: np.ndarray, p: float, wha
                           "repeatable mask, no seed a fresh one every call.")
 
 
-@weight(2.5)
-@number("8.1")
-@visibility("visible")
-@tags("dropout_forward")
+@test("8.1", 2.5, "dropout_forward")
 def test_dropout_train(ctx: Context) -> None:
     """dropout_forward (train): keeps each unit independently with probability p, scales by 1/p"""
     x = np.random.default_rng(SEED + 20).uniform(0.5, 1.5, (200, 250))
@@ -923,10 +842,7 @@ def test_dropout_train(ctx: Context) -> None:
                               f"{mean_out:.4f}. Hint: divide the kept values by p.")
 
 
-@weight(1)
-@number("8.2")
-@visibility("visible")
-@tags("dropout_forward", "dropout_backward")
+@test("8.2", 1, "dropout_forward", "dropout_backward")
 def test_dropout_test_mode(ctx: Context) -> None:
     """dropout_forward / dropout_backward (test mode): the identity"""
     rng = np.random.default_rng(SEED + 21)
@@ -943,10 +859,7 @@ def test_dropout_test_mode(ctx: Context) -> None:
     assert_close(dx, dout, "dropout_backward (test mode): dx", hint="in test mode dx = dout.")
 
 
-@weight(1.5)
-@number("8.3")
-@visibility("visible")
-@tags("dropout_forward", "dropout_backward")
+@test("8.3", 1.5, "dropout_forward", "dropout_backward")
 def test_dropout_backward(ctx: Context) -> None:
     """dropout_backward (train): uses the forward pass's mask and scaling"""
     rng = np.random.default_rng(SEED + 22)
@@ -965,10 +878,7 @@ def test_dropout_backward(ctx: Context) -> None:
                       "it in the cache rather than drawing a new one.")
 
 
-@weight(1)
-@number("8.4")
-@visibility("visible")
-@tags("dropout_forward")
+@test("8.4", 1, "dropout_forward")
 def test_dropout_seed(ctx: Context) -> None:
     """dropout_forward: the same seed gives the same mask; other seeds and unseeded calls independent ones"""
     x = np.random.default_rng(SEED + 23).uniform(0.5, 1.5, (100, 100))
@@ -1056,10 +966,7 @@ def _bn_gradcheck(ctx: Context, fwd: str, bwd: str, case: str, mode: str, seed: 
                      hint=BN_BACK_HINT if mode == "train" else BN_TEST_BACK_HINT)
 
 
-@weight(2)
-@number("9.1")
-@visibility("visible")
-@tags("batchnorm_forward")
+@test("9.1", 2, "batchnorm_forward")
 @gated
 def test_bn_forward_train(ctx: Context) -> None:
     """batchnorm_forward (train): output matches the reference (given and default eps)"""
@@ -1067,10 +974,7 @@ def test_bn_forward_train(ctx: Context) -> None:
     _check_bn(ctx, "batchnorm_forward", None, "bn_defaults", "train", False)
 
 
-@weight(1.5)
-@number("9.2")
-@visibility("visible")
-@tags("batchnorm_forward")
+@test("9.2", 1.5, "batchnorm_forward")
 @gated
 def test_bn_running_stats(ctx: Context) -> None:
     """batchnorm_forward (train): running mean and variance are updated and written back"""
@@ -1079,20 +983,14 @@ def test_bn_running_stats(ctx: Context) -> None:
               stats=True)
 
 
-@weight(1.5)
-@number("9.3")
-@visibility("visible")
-@tags("batchnorm_forward")
+@test("9.3", 1.5, "batchnorm_forward")
 @gated
 def test_bn_forward_test(ctx: Context) -> None:
     """batchnorm_forward (test): normalizes with the running statistics and leaves them unchanged"""
     _check_bn(ctx, "batchnorm_forward", None, "bn_test", "test", False, stats=True)
 
 
-@weight(3)
-@number("9.4")
-@visibility("visible")
-@tags("batchnorm_forward", "batchnorm_backward")
+@test("9.4", 3, "batchnorm_forward", "batchnorm_backward")
 @gated
 def test_bn_backward_train(ctx: Context) -> None:
     """batchnorm_backward (train): dx, dgamma, dbeta match numeric gradients of your forward"""
@@ -1100,20 +998,14 @@ def test_bn_backward_train(ctx: Context) -> None:
                   SEED + 30)
 
 
-@weight(1)
-@number("9.5")
-@visibility("visible")
-@tags("batchnorm_forward", "batchnorm_backward")
+@test("9.5", 1, "batchnorm_forward", "batchnorm_backward")
 @gated
 def test_bn_backward_test(ctx: Context) -> None:
     """batchnorm_backward (test): dx, dgamma, dbeta match numeric gradients of your forward"""
     _bn_gradcheck(ctx, "batchnorm_forward", "batchnorm_backward", "bn_test", "test", SEED + 31)
 
 
-@weight(1)
-@number("9.6")
-@visibility("hidden")
-@tags("batchnorm_forward", "batchnorm_backward")
+@test("9.6", 1, "batchnorm_forward", "batchnorm_backward", visibility="hidden")
 def test_bn_hidden(ctx: Context) -> None:
     """batchnorm_forward / batchnorm_backward: match the reference (hidden inputs)"""
     _check_bn(ctx, "batchnorm_forward", "batchnorm_backward", "bn_train", "train", True,
@@ -1129,42 +1021,30 @@ def test_bn_hidden(ctx: Context) -> None:
 SBN = ("spatial_batchnorm_forward", "spatial_batchnorm_backward")
 
 
-@weight(1.5)
-@number("10.1")
-@visibility("visible")
-@tags("spatial_batchnorm_forward", "batchnorm_forward")
+@test("10.1", 1.5, "spatial_batchnorm_forward", "batchnorm_forward")
 @gated
 def test_sbn_forward_train(ctx: Context) -> None:
     """spatial_batchnorm_forward (train): output and running statistics match the reference"""
     _check_bn(ctx, SBN[0], None, "sbn_train", "train", False, stats=True)
 
 
-@weight(1)
-@number("10.2")
-@visibility("visible")
-@tags("spatial_batchnorm_forward", "batchnorm_forward")
+@test("10.2", 1, "spatial_batchnorm_forward", "batchnorm_forward")
 @gated
 def test_sbn_forward_test(ctx: Context) -> None:
     """spatial_batchnorm_forward (test): normalizes each channel with the running statistics"""
     _check_bn(ctx, SBN[0], None, "sbn_test", "test", False, stats=True)
 
 
-@weight(1.5)
-@number("10.3")
-@visibility("visible")
-@tags("spatial_batchnorm_forward", "spatial_batchnorm_backward", "batchnorm_forward",
-      "batchnorm_backward")
+@test("10.3", 1.5,
+      "spatial_batchnorm_forward", "spatial_batchnorm_backward", "batchnorm_forward", "batchnorm_backward")
 @gated
 def test_sbn_backward(ctx: Context) -> None:
     """spatial_batchnorm_backward (train): dx, dgamma, dbeta match numeric gradients"""
     _bn_gradcheck(ctx, *SBN, "sbn_train", "train", SEED + 32)
 
 
-@weight(0.5)
-@number("10.4")
-@visibility("hidden")
-@tags("spatial_batchnorm_forward", "spatial_batchnorm_backward", "batchnorm_forward",
-      "batchnorm_backward")
+@test("10.4", 0.5,
+      "spatial_batchnorm_forward", "spatial_batchnorm_backward", "batchnorm_forward", "batchnorm_backward", visibility="hidden")
 def test_sbn_hidden(ctx: Context) -> None:
     """spatial_batchnorm_forward / _backward: match the reference (hidden inputs)"""
     _check_bn(ctx, *SBN, "sbn_train", "train", True, stats=True)
@@ -1206,50 +1086,35 @@ def _check_rule(ctx: Context, rule: str, hidden: bool) -> None:
                  reveal=reveal, hint="fill in the default hyper-parameters when config is None.")
 
 
-@weight(1.5)
-@number("11.1")
-@visibility("visible")
-@tags("sgd")
+@test("11.1", 1.5, "sgd")
 @gated
 def test_sgd(ctx: Context) -> None:
     """sgd: three steps match the reference"""
     _check_rule(ctx, "sgd", False)
 
 
-@weight(2)
-@number("11.2")
-@visibility("visible")
-@tags("sgd_momentum")
+@test("11.2", 2, "sgd_momentum")
 @gated
 def test_sgd_momentum(ctx: Context) -> None:
     """sgd_momentum: three steps match the reference (velocity kept in config)"""
     _check_rule(ctx, "sgd_momentum", False)
 
 
-@weight(2)
-@number("11.3")
-@visibility("visible")
-@tags("rmsprop")
+@test("11.3", 2, "rmsprop")
 @gated
 def test_rmsprop(ctx: Context) -> None:
     """rmsprop: three steps match the reference (cache kept in config)"""
     _check_rule(ctx, "rmsprop", False)
 
 
-@weight(3)
-@number("11.4")
-@visibility("visible")
-@tags("adam")
+@test("11.4", 3, "adam")
 @gated
 def test_adam(ctx: Context) -> None:
     """adam: three steps match the reference (m, v, t kept in config)"""
     _check_rule(ctx, "adam", False)
 
 
-@weight(1)
-@number("11.5")
-@visibility("hidden")
-@tags("sgd", "sgd_momentum", "rmsprop", "adam")
+@test("11.5", 1, "sgd", "sgd_momentum", "rmsprop", "adam", visibility="hidden")
 def test_rules_hidden(ctx: Context) -> None:
     """sgd, sgd_momentum, rmsprop, adam: match the reference (hidden inputs and fresh ones)"""
     rng = np.random.default_rng(secrets.randbits(64))    # inputs nobody has seen before
@@ -1375,10 +1240,7 @@ def _normal_ks(values: np.ndarray, scale: float) -> float:
     return float(max((np.arange(1, n + 1) / n - cdf).max(), (cdf - np.arange(n) / n).max()))
 
 
-@weight(2)
-@number("12.1")
-@visibility("visible")
-@tags("ThreeLayerConvNet")
+@test("12.1", 2, "ThreeLayerConvNet")
 def test_cnn_init(ctx: Context) -> None:
     """ThreeLayerConvNet: parameter keys, shapes, dtype, scale, and seeding"""
     dims = dict(input_dim=(3, 16, 16), num_filters=5, filter_size=5, hidden_dim=20,
@@ -1418,10 +1280,7 @@ def test_cnn_init(ctx: Context) -> None:
                            f"ThreeLayerConvNet(seed=3): params[{key!r}]")
 
 
-@weight(3)
-@number("12.2")
-@visibility("visible")
-@tags(*MODEL_TAGS)
+@test("12.2", 3, *MODEL_TAGS)
 @gated
 def test_cnn_loss_reference(ctx: Context) -> None:
     """ThreeLayerConvNet.loss: scores, loss and gradients match the reference (given params)"""
@@ -1445,10 +1304,7 @@ def _cnn_loss_reference(ctx: Context, f: dict[str, np.ndarray], reveal: bool = T
                           "2 * reg * W to each weight gradient.")
 
 
-@weight(1)
-@number("12.8")
-@visibility("hidden")
-@tags(*MODEL_TAGS)
+@test("12.8", 1, *MODEL_TAGS, visibility="hidden")
 def test_cnn_hidden(ctx: Context) -> None:
     """ThreeLayerConvNet.loss: scores, loss and gradients match the reference (hidden case)"""
     f = _fx(ctx, "cnn", True)
@@ -1464,10 +1320,7 @@ def test_cnn_hidden(ctx: Context) -> None:
     _record(ctx, ["ThreeLayerConvNet"], True)
 
 
-@weight(1)
-@number("12.3")
-@visibility("visible")
-@tags(*MODEL_TAGS)          # loss(X, y) runs the backward pass too
+@test("12.3", 1, *MODEL_TAGS)
 @gated
 def test_cnn_chance_loss(ctx: Context) -> None:
     """ThreeLayerConvNet: the loss is about ln 10 with small weights"""
@@ -1480,10 +1333,7 @@ def test_cnn_chance_loss(ctx: Context) -> None:
     sanity.chance_loss(loss, 10, "ThreeLayerConvNet.loss (weight_scale=1e-3, reg=0)")
 
 
-@weight(1.5)
-@number("12.4")
-@visibility("visible")
-@tags(*MODEL_TAGS)
+@test("12.4", 1.5, *MODEL_TAGS)
 @gated
 def test_cnn_reg(ctx: Context) -> None:
     """ThreeLayerConvNet: reg adds reg * sum(W**2) to the loss and 2 * reg * W to the gradients"""
@@ -1505,10 +1355,7 @@ def test_cnn_reg(ctx: Context) -> None:
                           "for the biases.")
 
 
-@weight(4)
-@number("12.5")
-@visibility("visible")
-@tags(*MODEL_TAGS)
+@test("12.5", 4, *MODEL_TAGS)
 @gated
 def test_cnn_gradcheck(ctx: Context) -> None:
     """ThreeLayerConvNet: every gradient matches the numeric gradient of your loss (float64)"""
@@ -1544,10 +1391,7 @@ def _mnist() -> dict[str, np.ndarray]:
     return dict(hwdata.load("mnist"))
 
 
-@weight(3.5)
-@number("12.6")
-@visibility("visible")
-@tags(*MODEL_TAGS, OVERFIT_RULE)
+@test("12.6", 3.5, *MODEL_TAGS, OVERFIT_RULE)
 @trained
 def test_cnn_overfit(ctx: Context) -> None:
     """ThreeLayerConvNet: overfits 50 training images with the given Solver"""
@@ -1624,10 +1468,7 @@ def accuracy_run(ctx: Context, seed: int | None = None) -> float:
     return accuracy.accuracy(pred, d[f"y_{split}"], num_classes, "ThreeLayerConvNet predictions")
 
 
-@weight(8)
-@number("12.7")
-@visibility("visible")
-@tags(*MODEL_TAGS, RUN_RULE)
+@test("12.7", 8, *MODEL_TAGS, RUN_RULE)
 @trained
 def test_cnn_accuracy(ctx: Context) -> None:
     """ThreeLayerConvNet: test accuracy after a bounded training run with the given Solver"""
@@ -1635,7 +1476,7 @@ def test_cnn_accuracy(ctx: Context) -> None:
     acc = accuracy_run(ctx)
     ctx.note(f"Trained with {run['solver']['update_rule']} for {run['solver']['num_epochs']} "
              f"epochs (the assignment's settings, not yours).")
-    points_for(ctx, acc, float(test_cnn_accuracy.__weight__))
+    points_for(ctx, acc, ctx.test.weight)
 
 
 def points_for(ctx: Context, acc: float, weight_: float) -> None:

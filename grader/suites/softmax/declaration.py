@@ -1,4 +1,4 @@
-"""softmax: a linear softmax classifier on the 8x8 digits (SPEC §3)."""
+"""softmax: a linear softmax classifier on the 8x8 digits."""
 from grader.declaration import Assignment, Limits
 
 ASSIGNMENT = Assignment(

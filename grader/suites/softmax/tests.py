@@ -1,4 +1,4 @@
-"""The softmax suite (SPEC §3): loss + gradient (naive and vectorized), sanity, speed, training.
+"""The softmax suite: loss + gradient (naive and vectorized), sanity, speed, training.
 
 Numbering: 1.x softmax_loss_naive, 2.x softmax_loss_vectorized (and checks shared with the
 naive one), 3.x the Softmax class. Weights total 100. Inputs other than fixtures are drawn on
@@ -25,10 +25,10 @@ import numpy as np
 
 from grader.checks import accuracy, gradcheck, sanity, speed
 from grader.checks.compare import as_scalar, assert_close, unpack
-from grader.framework import CheckFailed, Context, number, tags, visibility, weight
+from grader.framework import CheckFailed, Context, test
 from grader.sandbox import Handle, StudentError, req_call
 from grader.suites.softmax import trusted
-from grader.suites.softmax.fixtures import inputs
+from grader.suites.softmax.expected_values import inputs
 
 MODULE = "softmax"
 NAIVE, VEC = "softmax_loss_naive", "softmax_loss_vectorized"
@@ -76,7 +76,7 @@ def require(ctx: Context, what: str, why: str, funcs: tuple[str, ...],
 def check_fixtures(ctx: Context, func: str) -> None:
     """The visible cases: expected vs got (teaching); points need the hidden verdict."""
     for case in ("loss_a", "loss_b"):
-        f = ctx.fixture(case, "visible")
+        f = ctx.expected(case, "visible")
         loss, dW = loss_and_grad(ctx, func, f["W"], f["X"], f["y"], float(f["reg"]))
         label = f"{func} (case {case}, reg={float(f['reg']):g})"
         assert_close(loss, f["loss"], f"{label}: loss", hint=LOSS_HINT)
@@ -101,17 +101,17 @@ def check_hidden(ctx: Context, func: str) -> None:
     for kind in KINDS:
         sanity.record_verdict(ctx, key(kind, func), False)
     sanity.record_verdict(ctx, key("stable", func), stable_ok(ctx, func,
-                                                              ctx.fixture("stable", "hidden")))
+                                                              ctx.expected("stable", "hidden")))
     outs = {}
     for case in ("loss_a", "loss_b"):
-        f = ctx.fixture(case, "hidden")
+        f = ctx.expected(case, "hidden")
         outs[case] = loss_and_grad(ctx, func, f["W"], f["X"], f["y"], float(f["reg"]))
     for case, (loss, _) in outs.items():
-        assert_close(loss, ctx.fixture(case, "hidden")["loss"], f"{func} (case {case}): loss",
+        assert_close(loss, ctx.expected(case, "hidden")["loss"], f"{func} (case {case}): loss",
                      reveal=False, hint=LOSS_HINT)
     sanity.record_verdict(ctx, key("forward", func), True)
     for case, (_, dW) in outs.items():
-        assert_close(dW, ctx.fixture(case, "hidden")["dW"], f"{func} (case {case}): dW",
+        assert_close(dW, ctx.expected(case, "hidden")["dW"], f"{func} (case {case}): dW",
                      reveal=False, hint=GRAD_HINT)
     sanity.record_verdict(ctx, key("full", func), True)
 
@@ -132,7 +132,7 @@ def check_gradient(ctx: Context, func: str) -> None:
 
 
 def check_stable(ctx: Context, func: str) -> None:
-    f = ctx.fixture("stable", "visible")
+    f = ctx.expected("stable", "visible")
     loss, dW = loss_and_grad(ctx, func, f["W"], f["X"], f["y"], float(f["reg"]))
     what = f"{func} with every score near 1e4"
     sanity.finite_scalar(loss, f"{what}: loss", sanity.STABILITY_HINT)
@@ -206,83 +206,56 @@ def learned(ctx: Context, W: np.ndarray, what: str) -> float:
 
 
 # -- 1. softmax_loss_naive -------------------------------------------------------------------
-@weight(9)
-@number("1.1")
-@visibility("visible")
-@tags(NAIVE)
+@test("1.1", 9, NAIVE)
 def test_naive_fixtures(ctx: Context) -> None:
     """softmax_loss_naive: loss and gradient match the reference"""
     check_fixtures(ctx, NAIVE)
 
 
-@weight(4)
-@number("1.2")
-@visibility("hidden")
-@tags(NAIVE)
+@test("1.2", 4, NAIVE, visibility="hidden")
 def test_naive_fixtures_hidden(ctx: Context) -> None:
     """softmax_loss_naive: loss and gradient match the reference (hidden inputs)"""
     check_hidden(ctx, NAIVE)
 
 
-@weight(7)
-@number("1.3")
-@visibility("visible")
-@tags(NAIVE)
+@test("1.3", 7, NAIVE)
 def test_naive_gradcheck(ctx: Context) -> None:
     """softmax_loss_naive: dW matches the numeric gradient of your loss (reg > 0)"""
     check_gradient(ctx, NAIVE)
 
 
-@weight(3)
-@number("1.4")
-@visibility("visible")
-@tags(NAIVE)
+@test("1.4", 3, NAIVE)
 def test_naive_stable(ctx: Context) -> None:
     """softmax_loss_naive: numerically stable for large scores"""
     check_stable(ctx, NAIVE)
 
 
 # -- 2. softmax_loss_vectorized --------------------------------------------------------------
-@weight(9)
-@number("2.1")
-@visibility("visible")
-@tags(VEC)
+@test("2.1", 9, VEC)
 def test_vec_fixtures(ctx: Context) -> None:
     """softmax_loss_vectorized: loss and gradient match the reference"""
     check_fixtures(ctx, VEC)
 
 
-@weight(4)
-@number("2.2")
-@visibility("hidden")
-@tags(VEC)
+@test("2.2", 4, VEC, visibility="hidden")
 def test_vec_fixtures_hidden(ctx: Context) -> None:
     """softmax_loss_vectorized: loss and gradient match the reference (hidden inputs)"""
     check_hidden(ctx, VEC)
 
 
-@weight(7)
-@number("2.3")
-@visibility("visible")
-@tags(VEC)
+@test("2.3", 7, VEC)
 def test_vec_gradcheck(ctx: Context) -> None:
     """softmax_loss_vectorized: dW matches the numeric gradient of your loss (reg > 0)"""
     check_gradient(ctx, VEC)
 
 
-@weight(3)
-@number("2.4")
-@visibility("visible")
-@tags(VEC)
+@test("2.4", 3, VEC)
 def test_vec_stable(ctx: Context) -> None:
     """softmax_loss_vectorized: numerically stable for large scores"""
     check_stable(ctx, VEC)
 
 
-@weight(5)
-@number("2.5")
-@visibility("visible")
-@tags(NAIVE, VEC)
+@test("2.5", 5, NAIVE, VEC)
 def test_naive_equals_vec(ctx: Context) -> None:
     """softmax_loss_vectorized and softmax_loss_naive agree on random inputs"""
     rng = np.random.default_rng(ctx.settings["gradcheck_seed"] + 1)
@@ -298,10 +271,7 @@ def test_naive_equals_vec(ctx: Context) -> None:
     require(ctx, f"{VEC} and {NAIVE} agree", CONSISTENCY, (NAIVE, VEC), ("full",))
 
 
-@weight(4)
-@number("2.6")
-@visibility("visible")
-@tags(NAIVE, VEC)
+@test("2.6", 4, NAIVE, VEC)
 def test_chance_loss(ctx: Context) -> None:
     """Loss is about ln 10 with small random weights (naive and vectorized)"""
     rng = np.random.default_rng(ctx.settings["gradcheck_seed"] + 2)
@@ -315,10 +285,7 @@ def test_chance_loss(ctx: Context) -> None:
     require(ctx, "the loss at chance", CONSISTENCY, (NAIVE, VEC))
 
 
-@weight(4)
-@number("2.7")
-@visibility("visible")
-@tags(NAIVE, VEC)
+@test("2.7", 4, NAIVE, VEC)
 def test_reg_raises_loss(ctx: Context) -> None:
     """Regularization adds reg * sum(W**2) to the loss (naive and vectorized)"""
     rng = np.random.default_rng(ctx.settings["gradcheck_seed"] + 3)
@@ -343,10 +310,7 @@ def speed_check(rng: np.random.Generator, W: np.ndarray, X: np.ndarray,
                           f"{what}: dW", hint=GRAD_HINT)
 
 
-@weight(6)
-@number("2.8")
-@visibility("visible")
-@tags(VEC)
+@test("2.8", 6, VEC)
 def test_vec_speed(ctx: Context) -> None:
     """softmax_loss_vectorized: as fast as whole-array numpy code"""
     rng = np.random.default_rng()       # OS entropy: inputs nobody can know in advance
@@ -366,10 +330,7 @@ def test_vec_speed(ctx: Context) -> None:
 
 
 # -- 3. the Softmax class --------------------------------------------------------------------
-@weight(7)
-@number("3.1")
-@visibility("visible")
-@tags("Softmax.train", VEC)
+@test("3.1", 7, "Softmax.train", VEC)
 def test_train_loss_decreases(ctx: Context) -> None:
     """Softmax.train: returns one loss per iteration, and the loss decreases"""
     iters = ctx.settings["small_train"]["num_iters"]
@@ -389,10 +350,7 @@ def test_train_loss_decreases(ctx: Context) -> None:
     require_training_loss(ctx, "Softmax.train: the loss fell")
 
 
-@weight(5)
-@number("3.2")
-@visibility("visible")
-@tags("Softmax.predict")
+@test("3.2", 5, "Softmax.predict")
 def test_predict(ctx: Context) -> None:
     """Softmax.predict: (N,) integer labels, the highest-scoring class of X @ self.W"""
     rng = np.random.default_rng(ctx.settings["gradcheck_seed"] + 5)
@@ -412,10 +370,7 @@ def test_predict(ctx: Context) -> None:
                           "use the current self.W, whatever set it.")
 
 
-@weight(5)
-@number("3.3")
-@visibility("visible")
-@tags("Softmax.train", VEC)
+@test("3.3", 5, "Softmax.train", VEC)
 def test_seeded_determinism(ctx: Context) -> None:
     """Softmax.train: the same seed gives the same run"""
     iters = ctx.settings["small_train"]["num_iters"]
@@ -428,14 +383,11 @@ def test_seeded_determinism(ctx: Context) -> None:
     require_training_loss(ctx, "Softmax.train: determinism")
 
 
-@weight(18)
-@number("3.4")
-@visibility("visible")
-@tags("Softmax.train", VEC)
+@test("3.4", 18, "Softmax.train", VEC)
 def test_accuracy(ctx: Context) -> None:
     """Softmax: test accuracy when trained with your HYPERPARAMS"""
     hp = ctx.constant(MODULE, "HYPERPARAMS")
     acc = train_and_score(ctx, hp, ctx.settings["train_seed"])
     require_training_loss(ctx, f"Softmax: {accuracy.held_out(digits())[2]} accuracy {acc:.1%}")
-    accuracy.grade_accuracy(ctx, acc, test_accuracy.__weight__, "Softmax",
+    accuracy.grade_accuracy(ctx, acc, ctx.test.weight, "Softmax",
                             accuracy.held_out(digits())[2])

@@ -1,4 +1,4 @@
-"""two_layer_net: the 8-feature / 4-class homework with a ReLU hidden layer (SPEC §3)."""
+"""two_layer_net: the 8-feature / 4-class homework with a ReLU hidden layer."""
 from grader.declaration import Assignment, Limits
 
 ASSIGNMENT = Assignment(
@@ -12,7 +12,7 @@ ASSIGNMENT = Assignment(
     settings={
         "max_iters": 20000,        # cap on HYPERPARAMS['num_iters'] in the accuracy run
         "num_classes": 4,
-        "report_sections": (       # SPEC §3, in this order in the REPORT.md template
+        "report_sections": (       # in this order in the REPORT.md template
             "Loss function",
             "Hidden layer size",
             "Batch size and learning-rate strategy",

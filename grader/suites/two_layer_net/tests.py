@@ -1,4 +1,4 @@
-"""The two_layer_net suite (SPEC §3): forward/loss/gradients, sanity, training, REPORT.md.
+"""The two_layer_net suite: forward/loss/gradients, sanity, training, REPORT.md.
 
 Numbering: 1.x TwoLayerNet.loss, 2.x initialization, 3.x TwoLayerNet.train, 4.x predict and
 the accuracy run, 5.x REPORT.md. Weights total 100.
@@ -31,13 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from grader.checks import accuracy, gradcheck, report_md, sanity, speed
+from grader.checks import accuracy, gradcheck, sanity, speed, writeup
 from grader.checks.compare import as_scalar, assert_close, unpack
 from grader.declaration import given_path
-from grader.framework import CheckFailed, Context, number, tags, visibility, weight
+from grader.framework import CheckFailed, Context, row, test
 from grader.sandbox import Handle, StudentError, req_method, req_set_item
 from grader.suites.two_layer_net import trusted
-from grader.suites.two_layer_net.fixtures import PARAMS, inputs
+from grader.suites.two_layer_net.expected_values import PARAMS, inputs
 
 MODULE = "two_layer_net"
 CLS = f"{MODULE}.TwoLayerNet"
@@ -137,7 +137,7 @@ def compare_case(f: dict[str, np.ndarray], label: str, got: tuple[Any, Any, dict
 
 def check_case(ctx: Context, case: str, *, scores: bool, grads: bool) -> None:
     """One visible case: expected vs got (teaching); the caller requires the verdicts."""
-    f = ctx.fixture(case, "visible")
+    f = ctx.expected(case, "visible")
     model = net_with(ctx, {k: f[k] for k in PARAMS})
     label = f"{LOSS} (case {case}, reg={float(f['reg']):g})"
     if scores:
@@ -338,10 +338,7 @@ def train_and_score(ctx: Context, hyperparams: dict[str, Any], seed: int) -> flo
 
 
 # -- 1. TwoLayerNet.loss ---------------------------------------------------------------------
-@weight(8)
-@number("1.1")
-@visibility("visible")
-@tags(LOSS)
+@test("1.1", 8, LOSS)
 def test_scores(ctx: Context) -> None:
     """TwoLayerNet.loss: scores (y=None) match the reference"""
     for case in ("net_a", "net_b"):
@@ -349,10 +346,7 @@ def test_scores(ctx: Context) -> None:
     require(ctx, f"{LOSS}: scores", REPLAY, ("scores",))
 
 
-@weight(10)
-@number("1.2")
-@visibility("visible")
-@tags(LOSS)
+@test("1.2", 10, LOSS)
 def test_loss_and_grads(ctx: Context) -> None:
     """TwoLayerNet.loss: loss and gradients match the reference"""
     for case in ("net_a", "net_b"):
@@ -360,17 +354,14 @@ def test_loss_and_grads(ctx: Context) -> None:
     require(ctx, f"{LOSS}: loss and gradients", REPLAY, GRADIENTS)
 
 
-@weight(5)
-@number("1.3")
-@visibility("hidden")
-@tags(LOSS)
+@test("1.3", 5, LOSS, visibility="hidden")
 def test_loss_hidden(ctx: Context) -> None:
     """TwoLayerNet.loss: scores, loss and gradients match the reference (hidden inputs)"""
     for kind in KINDS:
         sanity.record_verdict(ctx, verdict(kind), False)
-    sanity.record_verdict(ctx, verdict("stable"), stable_ok(ctx, ctx.fixture("stable",
+    sanity.record_verdict(ctx, verdict("stable"), stable_ok(ctx, ctx.expected("stable",
                                                                              "hidden")))
-    cases = {c: ctx.fixture(c, "hidden") for c in ("net_a", "net_b")}
+    cases = {c: ctx.expected(c, "hidden") for c in ("net_a", "net_b")}
     got = {c: run_case(ctx, f) for c, f in cases.items()}
     for parts, kind in ((("scores",), "scores"), (("loss",), "forward")):
         for c, f in cases.items():
@@ -386,13 +377,10 @@ def test_loss_hidden(ctx: Context) -> None:
     sanity.record_verdict(ctx, verdict("full"), True)
 
 
-@weight(3)
-@number("1.4")
-@visibility("visible")
-@tags(LOSS)
+@test("1.4", 3, LOSS)
 def test_stable(ctx: Context) -> None:
     """TwoLayerNet.loss: numerically stable for large scores"""
-    f = ctx.fixture("stable", "visible")
+    f = ctx.expected("stable", "visible")
     model = net_with(ctx, {k: f[k] for k in PARAMS})
     loss, g = loss_and_grads(ctx.method(model, "loss", f["X"], f["y"], reg=float(f["reg"])))
     what = f"{LOSS} with every score near 1e4"
@@ -404,28 +392,12 @@ def test_stable(ctx: Context) -> None:
     require(ctx, what, REPLAY, ("forward", "stable") + GRADIENTS[1:])
 
 
-def _gradcheck_test(key: str, num: str):
-    @weight(3)
-    @number(num)
-    @visibility("visible")
-    @tags(LOSS)
-    def test(ctx: Context) -> None:
-        check_gradient(ctx, key)
-    test.__doc__ = f"TwoLayerNet.loss: grads['{key}'] matches the numeric gradient of your loss"
-    test.__name__ = f"test_gradcheck_{key}"
-    return test
+TESTS = [row(functools.partial(check_gradient, key=key), num, 3, LOSS,
+             name=f"TwoLayerNet.loss: grads['{key}'] matches the numeric gradient of your loss")
+         for key, num in (("W1", "1.5"), ("b1", "1.6"), ("W2", "1.7"), ("b2", "1.8"))]
 
 
-test_gradcheck_W1 = _gradcheck_test("W1", "1.5")
-test_gradcheck_b1 = _gradcheck_test("b1", "1.6")
-test_gradcheck_W2 = _gradcheck_test("W2", "1.7")
-test_gradcheck_b2 = _gradcheck_test("b2", "1.8")
-
-
-@weight(3)
-@number("1.9")
-@visibility("visible")
-@tags(LOSS)
+@test("1.9", 3, LOSS)
 def test_reg_raises_loss(ctx: Context) -> None:
     """TwoLayerNet.loss: regularization adds reg * (sum(W1**2) + sum(W2**2))"""
     rng = np.random.default_rng(ctx.settings["gradcheck_seed"] + 1)
@@ -440,10 +412,7 @@ def test_reg_raises_loss(ctx: Context) -> None:
 
 
 # -- 2. initialization -----------------------------------------------------------------------
-@weight(7)
-@number("2.1")
-@visibility("visible")
-@tags(INIT, LOSS)
+@test("2.1", 7, INIT, LOSS)
 def test_init_and_chance(ctx: Context) -> None:
     """TwoLayerNet: initial parameters (shapes, zero biases, std) and loss about ln 4"""
     d, h, c, std = 8, 500, 4, 0.1
@@ -486,10 +455,7 @@ def require_learned(ctx: Context, what: str) -> None:
                           "checks count only for a network that really trains.")
 
 
-@weight(5)
-@number("3.1")
-@visibility("visible")
-@tags(TRAIN, LOSS, PREDICT)
+@test("3.1", 5, TRAIN, LOSS, PREDICT)
 def test_train_history(ctx: Context) -> None:
     """TwoLayerNet.train: returns the loss and accuracy histories, and the loss decreases"""
     sanity.record_verdict(ctx, LEARNED_KEY, False)
@@ -510,10 +476,7 @@ def test_train_history(ctx: Context) -> None:
     sanity.record_verdict(ctx, LEARNED_KEY, True)
 
 
-@weight(5)
-@number("3.2")
-@visibility("visible")
-@tags(TRAIN, LOSS)
+@test("3.2", 5, TRAIN, LOSS)
 def test_lr_decay(ctx: Context) -> None:
     """TwoLayerNet.train: the learning rate decays once per epoch"""
     # 40 rows, batches of 10: an epoch is 4 iterations. With learning_rate_decay = 0 the
@@ -545,10 +508,7 @@ def test_lr_decay(ctx: Context) -> None:
     require_learned(ctx, f"{TRAIN}: learning-rate decay")
 
 
-@weight(4)
-@number("3.3")
-@visibility("visible")
-@tags(TRAIN, LOSS)
+@test("3.3", 4, TRAIN, LOSS)
 def test_train_determinism(ctx: Context) -> None:
     """TwoLayerNet.train: the same seeds give the same run"""
     m1, out1 = small_run(ctx, 100, init_seed=2, num_iters=30, seed=9)
@@ -561,10 +521,7 @@ def test_train_determinism(ctx: Context) -> None:
     require_learned(ctx, f"{TRAIN}: determinism")
 
 
-@weight(8)
-@number("3.4")
-@visibility("visible")
-@tags(TRAIN, LOSS)
+@test("3.4", 8, TRAIN, LOSS)
 def test_overfit(ctx: Context) -> None:
     """TwoLayerNet: overfits 20 training samples (100% training accuracy)"""
     o = ctx.settings["overfit"]
@@ -583,10 +540,7 @@ def test_overfit(ctx: Context) -> None:
 
 
 # -- 4. predict and the accuracy run ---------------------------------------------------------
-@weight(4)
-@number("4.1")
-@visibility("visible")
-@tags(PREDICT)
+@test("4.1", 4, PREDICT)
 def test_predict(ctx: Context) -> None:
     """TwoLayerNet.predict: (N,) integer labels, the highest-scoring class"""
     rng = np.random.default_rng(ctx.settings["gradcheck_seed"] + 2)
@@ -604,10 +558,7 @@ def test_predict(ctx: Context) -> None:
                           "must use the current self.params, one label per row of X.")
 
 
-@weight(16)
-@number("4.2")
-@visibility("visible")
-@tags(TRAIN, LOSS)
+@test("4.2", 16, TRAIN, LOSS)
 def test_accuracy(ctx: Context) -> None:
     """TwoLayerNet: test accuracy when trained with your HYPERPARAMS"""
     hp = ctx.constant(MODULE, "HYPERPARAMS")
@@ -616,15 +567,12 @@ def test_accuracy(ctx: Context) -> None:
                                f"{acc:.1%}")
     if accuracy.held_out(cihlab())[2] == "test":     # a self-check measures validation data
         ctx.shared[ACC_KEY] = acc
-    accuracy.grade_accuracy(ctx, acc, test_accuracy.__weight__, "TwoLayerNet",
+    accuracy.grade_accuracy(ctx, acc, ctx.test.weight, "TwoLayerNet",
                             accuracy.held_out(cihlab())[2])
 
 
 # -- 5. REPORT.md ----------------------------------------------------------------------------
-@weight(4)
-@number("5.1")
-@visibility("visible")
-@tags(REPORT, TRAIN, LOSS)
+@test("5.1", 4, REPORT, TRAIN, LOSS)
 def test_report_sections(ctx: Context) -> None:
     """REPORT.md: every required section is present and filled in"""
     # The handed-out template tells an unfilled section (its instructions left as they are)
@@ -632,19 +580,16 @@ def test_report_sections(ctx: Context) -> None:
     template = given_path("assignments", MODULE, REPORT)
     if not template.is_file():
         raise RuntimeError(f"{template} (the report template) is missing from the grader kit")
-    report_md.check_sections(ctx.report_text, ctx.settings["report_sections"],
+    writeup.check_sections(ctx.report_text, ctx.settings["report_sections"],
                              template.read_text())
     require_learned(ctx, "REPORT.md: sections")
 
 
-@weight(3)
-@number("5.2")
-@visibility("visible")
-@tags(REPORT, TRAIN, LOSS)
+@test("5.2", 3, REPORT, TRAIN, LOSS)
 def test_report_hyperparams(ctx: Context) -> None:
     """REPORT.md: the hidden size, batch size and learning rate stated match HYPERPARAMS"""
     if ctx.report_text is None:
-        report_md.check_sections(None, ())
+        writeup.check_sections(None, ())
     hp = ctx.constant(MODULE, "HYPERPARAMS")
     for key, (section, keywords, label) in ctx.settings["report_values"].items():
         value = hp.get(key) if isinstance(hp, dict) else None
@@ -653,27 +598,24 @@ def test_report_hyperparams(ctx: Context) -> None:
                               "report it.")
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise CheckFailed(f"HYPERPARAMS[{key!r}] must be a number, got {value!r}.")
-        report_md.check_stated_value(ctx.report_text, section, keywords, value, label)
+        writeup.check_stated_value(ctx.report_text, section, keywords, value, label)
     require_learned(ctx, "REPORT.md: stated hyper-parameters")
 
 
-@weight(3)
-@number("5.3")
-@visibility("visible")
-@tags(REPORT, TRAIN, LOSS)
+@test("5.3", 3, REPORT, TRAIN, LOSS)
 def test_report_accuracy(ctx: Context) -> None:
     """REPORT.md: the stated test accuracy matches the one measured in this run"""
     measured = ctx.shared.get(ACC_KEY)
     if measured is None and ctx.report_text is not None \
             and accuracy.held_out(cihlab())[2] != "test":
         section = ctx.settings["report_accuracy_section"]
-        report_md.stated_accuracy(report_md.find_section(ctx.report_text, section)
+        writeup.stated_accuracy(writeup.find_section(ctx.report_text, section)
                                   or ctx.report_text)
         ctx.note("Self-check: the release has no test labels, so the accuracy you state is "
                  "compared with the grader's test accuracy after you submit (provisional).")
         require_learned(ctx, "REPORT.md: stated accuracy")
         return
-    report_md.check_test_accuracy(ctx.report_text, ctx.settings["report_accuracy_section"],
+    writeup.check_test_accuracy(ctx.report_text, ctx.settings["report_accuracy_section"],
                                   measured, ctx.settings["report_accuracy_tolerance"])
     zero_at = accuracy.accuracy_band(ctx.assignment)[0]
     if measured is not None and measured <= zero_at:

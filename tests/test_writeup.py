@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from examples.build import reference_copy
-from grader.checks import report_md
+from grader.checks import writeup
 from grader.declaration import ROOT, load
 from grader.framework import CheckFailed
 from grader.runner import grade_submission
@@ -30,11 +30,11 @@ def with_accuracy(lines: str) -> str:
 
 def check_everything(text: str, measured: float = STATED) -> None:
     """Every REPORT.md check the suite runs, as the suite runs them (CheckFailed allowed)."""
-    checks = [lambda: report_md.check_sections(text, DECL.settings["report_sections"], text),
-              lambda: report_md.check_test_accuracy(text, SECTION, measured, TOLERANCE)]
+    checks = [lambda: writeup.check_sections(text, DECL.settings["report_sections"], text),
+              lambda: writeup.check_test_accuracy(text, SECTION, measured, TOLERANCE)]
     for section, keywords, label in DECL.settings["report_values"].values():
         checks.append(lambda s=section, k=keywords, lb=label:
-                      report_md.check_stated_value(text, s, k, 32, lb))
+                      writeup.check_stated_value(text, s, k, 32, lb))
     for check in checks:
         try:
             check()
@@ -44,7 +44,7 @@ def check_everything(text: str, measured: float = STATED) -> None:
 
 # -- one stated number ------------------------------------------------------------------------
 def test_the_reference_report_passes():
-    assert report_md.check_test_accuracy(REFERENCE, SECTION, 0.95, TOLERANCE) == STATED
+    assert writeup.check_test_accuracy(REFERENCE, SECTION, 0.95, TOLERANCE) == STATED
 
 
 @pytest.mark.parametrize("measured", [0.30, 0.64, 0.94, 1.0])
@@ -58,10 +58,10 @@ def test_the_reference_report_passes():
 def test_many_numbers_never_match_whatever_was_measured(gaming, measured):
     text = with_accuracy(gaming)
     if gaming.startswith("Test accuracy: 0.30,") and measured == 0.30:
-        report_md.check_test_accuracy(text, SECTION, measured, TOLERANCE)   # 0.30 is its one
+        writeup.check_test_accuracy(text, SECTION, measured, TOLERANCE)   # 0.30 is its one
         return
     with pytest.raises(CheckFailed, match="several different|you state a test accuracy of 30"):
-        report_md.check_test_accuracy(text, SECTION, measured, TOLERANCE)
+        writeup.check_test_accuracy(text, SECTION, measured, TOLERANCE)
 
 
 @pytest.mark.parametrize("text, value", [
@@ -72,23 +72,23 @@ def test_many_numbers_never_match_whatever_was_measured(gaming, measured):
     ("**Test accuracy**: 9.4 x 10^-1", 0.94),
 ])
 def test_one_statement_in_any_form_is_read(text, value):
-    assert report_md.stated_accuracy(text) == pytest.approx(value)
+    assert writeup.stated_accuracy(text) == pytest.approx(value)
 
 
 def test_disagreeing_statements_fail_with_a_clear_message():
     with pytest.raises(CheckFailed, match=r"several different test accuracies are stated "
                                           r"\(94\.0%, 80\.0%\)"):
-        report_md.stated_accuracy("The test accuracy is 0.94.\nOn seed 1 the test set gave 0.8.")
+        writeup.stated_accuracy("The test accuracy is 0.94.\nOn seed 1 the test set gave 0.8.")
     with pytest.raises(CheckFailed, match="not an accuracy"):
-        report_md.stated_accuracy("Test accuracy: 2026 (this year's run)")
+        writeup.stated_accuracy("Test accuracy: 2026 (this year's run)")
 
 
 def test_a_labelled_hyperparameter_states_its_first_number_only():
     text = "## Batch size and learning-rate strategy\nBatch size: 1, 2, 4, 8, 16, 32, 64\n"
     with pytest.raises(CheckFailed, match="you state \\(1\\b"):
-        report_md.check_stated_value(text, "Batch size and learning-rate strategy", ["batch"],
+        writeup.check_stated_value(text, "Batch size and learning-rate strategy", ["batch"],
                                      32, "Batch size")
-    report_md.check_stated_value(text, "Batch size and learning-rate strategy", ["batch"], 1,
+    writeup.check_stated_value(text, "Batch size and learning-rate strategy", ["batch"], 1,
                                  "Batch size")
 
 
@@ -100,12 +100,12 @@ def test_a_labelled_hyperparameter_states_its_first_number_only():
     ("text ## not a heading", None),
 ])
 def test_headings_are_read_without_regular_expressions(line, title):
-    assert report_md.heading(line) == title
+    assert writeup.heading(line) == title
 
 
 def test_comments_are_removed_even_when_unclosed():
-    assert report_md.strip_comments("a<!-- x -->b<!--c") == "a b "
-    assert report_md.stated_accuracy("<!-- Test accuracy: 0.5 -->\nTest accuracy: 0.9") == 0.9
+    assert writeup.strip_comments("a<!-- x -->b<!--c") == "a b "
+    assert writeup.stated_accuracy("<!-- Test accuracy: 0.5 -->\nTest accuracy: 0.9") == 0.9
 
 
 # -- linear time ------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """convnet fixtures: small seeded inputs and the reference's outputs (staff time only).
 
-`build(ref, set_name, rng)` is called by `grader.fixtures` once per set (visible, hidden: the
+`build(ref, set_name, rng)` is called by `grader.expected_values` once per set (visible, hidden: the
 seeds differ, the shapes do not). Every case stores its inputs, the upstream gradient `dout`
 where there is a backward pass, and the reference's outputs; dict parameters (`conv_param`,
 `pool_param`, `bn_param`, optimizer configs) are stored as 0-d arrays, one per key. All

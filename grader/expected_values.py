@@ -1,13 +1,13 @@
 """Fixtures: inputs and reference outputs, built from `reference/` by course staff.
 
 Grading reads only these files and never imports the reference. Each suite has a
-`fixtures.py` with `build(ref, set_name, rng) -> {case: {field: array}}`; `ref(module)`
+`expected_values.py` with `build(ref, set_name, rng) -> {case: {field: array}}`; `ref(module)`
 imports a reference module by file path (staff time only). The `visible` and `hidden` sets
 use different seeds (`SEEDS`), so hidden inputs cannot be derived from the visible ones, and
 the student release ships only `visible.npz`.
 
-    python -m grader.fixtures build [assignment]    # make fixtures
-    python -m grader.fixtures check [assignment]    # exit 1 when stale
+    python -m grader.expected_values build [assignment]    # make expected
+    python -m grader.expected_values check [assignment]    # exit 1 when stale
 """
 from __future__ import annotations
 
@@ -29,15 +29,15 @@ Cases = dict[str, dict[str, np.ndarray]]
 
 
 def path(assignment: str, set_name: str) -> Path:
-    return SUITES / assignment / "fixtures" / f"{set_name}.npz"
+    return SUITES / assignment / "expected" / f"{set_name}.npz"
 
 
 @functools.lru_cache(maxsize=None)
 def load(assignment: str, set_name: str) -> Cases:
-    """One fixture set; a clear error when it is absent (e.g. hidden set in a release)."""
+    """One set of expected values; a clear error when it is absent (e.g. hidden set in a release)."""
     p = path(assignment, set_name)
     if not p.exists():
-        raise FileNotFoundError(f"{p} is missing: run `make fixtures`")
+        raise FileNotFoundError(f"{p} is missing: run `make expected`")
     cases: Cases = {}
     with np.load(p, allow_pickle=False) as data:
         for key in data.files:
@@ -69,13 +69,13 @@ def _flatten(cases: Cases) -> dict[str, np.ndarray]:
         for field, value in sorted(fields.items()):
             arr = np.asarray(value)
             if arr.dtype == object:
-                raise TypeError(f"fixture {case}/{field} is not numeric")
+                raise TypeError(f"expected value {case}/{field} is not numeric")
             flat[f"{case}/{field}"] = arr
     return flat
 
 
 def build_cases(assignment: str, set_name: str) -> Cases:
-    builder = importlib.import_module(f"grader.suites.{assignment}.fixtures")
+    builder = importlib.import_module(f"grader.suites.{assignment}.expected_values")
     rng = np.random.default_rng(SEEDS[set_name])
     return builder.build(reference_importer(assignment), set_name, rng)
 
@@ -94,7 +94,7 @@ def write(assignment: str) -> list[Path]:
 
 
 def stale(assignment: str) -> list[str]:
-    """Cases whose committed fixtures differ from a fresh build (empty when up to date)."""
+    """Cases whose committed expected values differ from a fresh build (empty when up to date)."""
     problems = []
     for set_name in SEEDS:
         fresh = _flatten(build_cases(assignment, set_name))
@@ -113,7 +113,7 @@ def stale(assignment: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grader.fixtures")
+    parser = argparse.ArgumentParser(prog="python -m grader.expected_values")
     parser.add_argument("action", choices=("build", "check"))
     parser.add_argument("assignment", nargs="?", choices=NAMES)
     args = parser.parse_args(argv)
