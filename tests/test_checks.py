@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from grader.checks import accuracy, gradcheck, sanity, speed, writeup
+from grader.checks import accuracy, gradcheck, sanity, speed, verdicts, writeup
 from grader.checks.compare import as_scalar
 from grader.framework import CheckFailed
 from grader.sandbox import req_call

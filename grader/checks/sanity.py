@@ -17,15 +17,6 @@ the suite decides what to run, these decide whether the answer is sane.
     gradient_along(grads, params, loss_of, rng, what)   a returned gradient against a
                                                  trusted loss, along a random direction
 
-Points that follow correct code (the grading policy in docs/staff/grading-policy.md): a
-hidden test records, per student function, whether it was right on inputs the student never
-saw (`record_verdict`); a visible test that could be passed by replaying shipped values, or
-by a self-consistent but wrong function, pays out only when those verdicts are true
-(`require_verdicts`). The visible check still runs first, so its feedback still teaches.
-
-    verdict_key(assignment, kind, func)          e.g. "softmax.hidden_ok.forward.softmax_loss_naive"
-    record_verdict(ctx, key, ok)                 stored in ctx.shared (trusted side)
-    require_verdicts(ctx, keys, what, why)       zero points unless every verdict is true
 """
 from __future__ import annotations
 
@@ -45,8 +36,6 @@ STABILITY_HINT = ("exp() of scores in the thousands overflows to inf (and of lar
 STABLE_MISMATCH_HINT = ("with large scores the result must still match: shift each row of "
                         "scores by a constant of that row rather than clipping them. If the "
                         "test on ordinary inputs fails as well, fix that one first.")
-PROVISIONAL = ("Self-check: these points are provisional; they also require the same "
-               "function to be right on hidden inputs, which are checked after you submit.")
 
 
 def chance_loss(loss: Any, num_classes: int, what: str, *, atol: float = CHANCE_ATOL) -> float:
@@ -224,38 +213,3 @@ def gradient_along(grads: dict[str, Any], params: dict[str, np.ndarray],
     raise CheckFailed(f"{what}: the gradient returned is not the gradient of the loss "
                       f"(along a random direction it gives {along:.6g}, the loss changes "
                       f"at a rate of {expected:.6g})." + (f" Hint: {hint}" if hint else ""))
-
-
-# -- verdicts from hidden inputs -------------------------------------------------------------
-def verdict_key(assignment: str, kind: str, func: str) -> str:
-    """The ctx.shared key of one verdict: kind "forward" (the function's value is right),
-    "full" (value and gradient) or "stable" (right for large scores)."""
-    return f"{assignment}.hidden_ok.{kind}.{func}"
-
-
-def record_verdict(ctx: Any, key: str, ok: bool) -> None:
-    """Store a verdict for the visible tests (hidden tests run first, in a worker of their
-    own). A hidden test records False before it calls anything, so a crash counts as wrong."""
-    ctx.shared[key] = bool(ok)
-
-
-def require_verdicts(ctx: Any, keys: dict[str, str], what: str, why: str) -> None:
-    """After a visible check passed: zero points (CheckFailed) unless every verdict in `keys`
-    ({key: student-facing description}) is true. A verdict that is absent means the hidden
-    tests did not run (the student self-check): the points stay, with a note saying they are
-    provisional. In a real grading (`ctx.self_check` false) an absent verdict means the hidden
-    test never got to run, and the points are withheld."""
-    missing = [k for k in keys if k not in ctx.shared]
-    wrong = [desc for k, desc in keys.items() if k in ctx.shared and not ctx.shared[k]]
-    if wrong:
-        ctx.set_score(0.0)
-        raise CheckFailed(f"{what}: passed on these inputs, but {' and '.join(wrong)} "
-                          f"{'is' if len(wrong) == 1 else 'are'} wrong on the hidden inputs "
-                          f"(see the hidden test), so this test earns no points: {why}")
-    if missing and not getattr(ctx, "self_check", True):
-        ctx.set_score(0.0)
-        raise CheckFailed(f"{what}: passed on these inputs, but the hidden test of the same "
-                          f"function did not run to the end, so this test earns no points: "
-                          f"{why}")
-    if missing:
-        ctx.note(PROVISIONAL)

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.checks import accuracy, gradcheck, sanity, speed
+from grader.checks import accuracy, gradcheck, sanity, speed, verdicts
 from grader.checks.compare import as_scalar, assert_close, unpack
 from grader.framework import CheckFailed, Context, test
 from grader.sandbox import Handle, StudentError, req_call
@@ -63,13 +63,13 @@ def loss_and_grad(ctx: Context, func: str, W: np.ndarray, X: np.ndarray, y: np.n
 
 
 def key(kind: str, func: str) -> str:
-    return sanity.verdict_key(MODULE, kind, func)
+    return verdicts.key(MODULE, kind, func)
 
 
 def require(ctx: Context, what: str, why: str, funcs: tuple[str, ...],
             kinds: tuple[str, ...] = ("forward",)) -> None:
     """Zero points unless each of `funcs` was right on hidden inputs (see module doc)."""
-    sanity.require_verdicts(ctx, {key(k, f): f"{f} ({KINDS[k]})" for f in funcs for k in kinds},
+    verdicts.require(ctx, {key(k, f): f"{f} ({KINDS[k]})" for f in funcs for k in kinds},
                             what, why)
 
 
@@ -99,8 +99,8 @@ def check_hidden(ctx: Context, func: str) -> None:
     """The hidden cases: records the forward / full / stable verdicts, then grades loss and
     dW (values never shown). Verdicts start False, so a crash counts as wrong."""
     for kind in KINDS:
-        sanity.record_verdict(ctx, key(kind, func), False)
-    sanity.record_verdict(ctx, key("stable", func), stable_ok(ctx, func,
+        verdicts.record(ctx, key(kind, func), False)
+    verdicts.record(ctx, key("stable", func), stable_ok(ctx, func,
                                                               ctx.expected("stable", "hidden")))
     outs = {}
     for case in ("loss_a", "loss_b"):
@@ -109,11 +109,11 @@ def check_hidden(ctx: Context, func: str) -> None:
     for case, (loss, _) in outs.items():
         assert_close(loss, ctx.expected(case, "hidden")["loss"], f"{func} (case {case}): loss",
                      reveal=False, hint=LOSS_HINT)
-    sanity.record_verdict(ctx, key("forward", func), True)
+    verdicts.record(ctx, key("forward", func), True)
     for case, (_, dW) in outs.items():
         assert_close(dW, ctx.expected(case, "hidden")["dW"], f"{func} (case {case}): dW",
                      reveal=False, hint=GRAD_HINT)
-    sanity.record_verdict(ctx, key("full", func), True)
+    verdicts.record(ctx, key("full", func), True)
 
 
 def check_gradient(ctx: Context, func: str) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.checks import accuracy, gradcheck, sanity, speed, writeup
+from grader.checks import accuracy, gradcheck, sanity, speed, verdicts, writeup
 from grader.checks.compare import as_scalar, assert_close, unpack
 from grader.declaration import given_path
 from grader.framework import CheckFailed, Context, row, test
@@ -103,12 +103,12 @@ def loss_and_grads(out: Any, what: str = LOSS) -> tuple[Any, dict[str, Any]]:
 
 
 def verdict(kind: str) -> str:
-    return sanity.verdict_key(MODULE, kind, LOSS)
+    return verdicts.key(MODULE, kind, LOSS)
 
 
 def require(ctx: Context, what: str, why: str, kinds: tuple[str, ...] = ("forward",)) -> None:
     """Zero points unless TwoLayerNet.loss was right on hidden inputs (see module doc)."""
-    sanity.require_verdicts(ctx, {verdict(k): f"{LOSS} ({KINDS[k]})" for k in kinds}, what,
+    verdicts.require(ctx, {verdict(k): f"{LOSS} ({KINDS[k]})" for k in kinds}, what,
                             why)
 
 
@@ -222,7 +222,7 @@ def check_gradient_cost(ctx: Context) -> None:
     # gradient is right when it checked out on most of the timed inputs.
     right = right_on_most(misses, checked[0])
     for k in right:
-        sanity.record_verdict(ctx, verdict(f"backprop_{k}"), True)
+        verdicts.record(ctx, verdict(f"backprop_{k}"), True)
     ctx.note(f"{what} took {timing.ratio:.1f}x the time of the grader's own forward (at most "
              f"{s['max_ratio']:g}x allowed).")
 
@@ -358,15 +358,15 @@ def test_loss_and_grads(ctx: Context) -> None:
 def test_loss_hidden(ctx: Context) -> None:
     """TwoLayerNet.loss: scores, loss and gradients match the reference (hidden inputs)"""
     for kind in KINDS:
-        sanity.record_verdict(ctx, verdict(kind), False)
-    sanity.record_verdict(ctx, verdict("stable"), stable_ok(ctx, ctx.expected("stable",
+        verdicts.record(ctx, verdict(kind), False)
+    verdicts.record(ctx, verdict("stable"), stable_ok(ctx, ctx.expected("stable",
                                                                              "hidden")))
     cases = {c: ctx.expected(c, "hidden") for c in ("net_a", "net_b")}
     got = {c: run_case(ctx, f) for c, f in cases.items()}
     for parts, kind in ((("scores",), "scores"), (("loss",), "forward")):
         for c, f in cases.items():
             compare_case(f, f"{LOSS} (case {c})", got[c], parts, False)
-        sanity.record_verdict(ctx, verdict(kind), True)
+        verdicts.record(ctx, verdict(kind), True)
     try:        # the cost test runs even when a gradient is wrong: it judges each one
         for c, f in cases.items():
             compare_case(f, f"{LOSS} (case {c})", got[c], ("grads",), False)
@@ -374,7 +374,7 @@ def test_loss_hidden(ctx: Context) -> None:
         check_gradient_cost(ctx)
         raise exc
     check_gradient_cost(ctx)
-    sanity.record_verdict(ctx, verdict("full"), True)
+    verdicts.record(ctx, verdict("full"), True)
 
 
 @test("1.4", 3, LOSS)
@@ -458,7 +458,7 @@ def require_learned(ctx: Context, what: str) -> None:
 @test("3.1", 5, TRAIN, LOSS, PREDICT)
 def test_train_history(ctx: Context) -> None:
     """TwoLayerNet.train: returns the loss and accuracy histories, and the loss decreases"""
-    sanity.record_verdict(ctx, LEARNED_KEY, False)
+    verdicts.record(ctx, LEARNED_KEY, False)
     n, reg = 200, train_kwargs()["reg"]
     model, out = small_run(ctx, n, init_seed=0, num_iters=100)
     hist = train_history(out, 100)
@@ -473,7 +473,7 @@ def test_train_history(ctx: Context) -> None:
                           "every iteration.")
     check_histories(ctx, hist, params, X, y, reg)
     require_training_loss(ctx, f"{TRAIN}: the loss fell")
-    sanity.record_verdict(ctx, LEARNED_KEY, True)
+    verdicts.record(ctx, LEARNED_KEY, True)
 
 
 @test("3.2", 5, TRAIN, LOSS)
