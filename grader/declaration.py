@@ -50,6 +50,7 @@ class Assignment:
     forbidden_imports: tuple[str, ...] = DEFAULT_FORBIDDEN
     limits: Limits = field(default_factory=Limits)
     settings: dict[str, Any] = field(default_factory=dict)   # assignment-specific knobs
+    total_points: float = 100.0             # the tests' weights must sum to this
 
     @property
     def submitted(self) -> tuple[str, ...]:
