@@ -6,7 +6,7 @@ not a number are rejected, so no `__eq__` of the student's can decide a test.
 
 Tolerance (documented for students in the feedback): an element passes when
     |got - expected| <= atol + rtol * |expected|
-and the reported relative error is CS231n-style `max |g - e| / max(FLOOR, |g| + |e|)`.
+and the reported relative error is CS231n-style `max |g - e| / max(REL_ERROR_FLOOR, |g| + |e|)`.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from grader.sandbox.errors import StudentError
 
 RTOL = 1e-6           # default relative tolerance for float64 reference values
 ATOL = 1e-8           # absolute floor: near zero, relative error means nothing
-FLOOR = 1e-8          # denominator floor of the relative error (as in rel_error)
+REL_ERROR_FLOOR = 1e-8   # denominator floor of rel_error (the students' rel_error uses 1e-8)
 NUMERIC_KINDS = "biuf"
 
 
@@ -77,7 +77,7 @@ def rel_error(a: np.ndarray, b: np.ndarray) -> float:
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if a.size == 0:
         return 0.0
-    return float(np.max(np.abs(a - b) / np.maximum(FLOOR, np.abs(a) + np.abs(b))))
+    return float(np.max(np.abs(a - b) / np.maximum(REL_ERROR_FLOOR, np.abs(a) + np.abs(b))))
 
 
 def _fmt(x: float) -> str:

@@ -25,12 +25,13 @@ and how to turn that value into a scalar (`objective(value) -> float`). Examples
     epilogue = [req_set_item(h, "params", "W1", W1)]
 
 Tolerance (stated in every failure message): coordinate i passes when
-    |analytic_i - numeric_i| / max(FLOOR, |analytic_i| + |numeric_i|) <= TOL
+    |analytic_i - numeric_i| / max(SMALL_GRADIENT, |analytic_i| + |numeric_i|) <= TOL
 or when the difference is within the round-off of the centred difference itself,
     |analytic_i - numeric_i| <= ROUNDOFF * max|f| / h      (ROUNDOFF = 100 float64 eps)
-The floor keeps round-off on near-zero entries (about 1e-10 absolute for f ~ 1, h = 1e-5)
-from counting as an error, the round-off term does the same for objectives with large values;
-a genuinely wrong gradient is off by 1e-3 (relative) or more.
+SMALL_GRADIENT keeps round-off on near-zero entries (about 1e-10 absolute for f ~ 1,
+h = 1e-5) from counting as an error, the round-off term does the same for objectives with
+large values; a genuinely wrong gradient is off by 1e-3 (relative) or more. (It is not
+compare.REL_ERROR_FLOOR, the 1e-8 floor of the reported `rel_error`.)
 
 Functions: `sample_indices`, `numeric_gradient`, `compare_gradients`, `gradcheck` (the last
 combines the other three and is what a suite normally calls).
@@ -46,7 +47,7 @@ from grader.framework import CheckFailed
 
 H = 1e-5              # step of the centred difference (float64 inputs)
 TOL = 1e-6            # max relative error per coordinate
-FLOOR = 1e-3          # denominator floor of that relative error
+SMALL_GRADIENT = 1e-3  # below this |a| + |n| the error is absolute: |a - n| / SMALL_GRADIENT
 ROUNDOFF = 100 * np.finfo(np.float64).eps   # relative round-off of one forward evaluation
 MAX_COORDS = 60       # coordinates sampled per array when it has more
 GROUPS_PER_BATCH = 64    # perturbed evaluations per worker.batch call (each call has its own timeout)
@@ -109,7 +110,7 @@ def _fmt_index(idx: Index) -> str:
 
 
 def compare_gradients(analytic: np.ndarray, numeric: np.ndarray, indices: Sequence[Index],
-                      what: str, *, tol: float = TOL, floor: float = FLOOR,
+                      what: str, *, tol: float = TOL, floor: float = SMALL_GRADIENT,
                       reveal: bool = True, hint: str = "", h: float = H,
                       f_scale: float = 0.0) -> float:
     """Compare the student's analytic gradient (full array) at `indices` with `numeric`;
@@ -148,7 +149,7 @@ def compare_gradients(analytic: np.ndarray, numeric: np.ndarray, indices: Sequen
 def gradcheck(worker: Any, requests_for: Callable[[np.ndarray], list], x: np.ndarray,
               analytic: Any, objective: Callable[[Any], float], what: str, *,
               rng: np.random.Generator, max_coords: int = MAX_COORDS, h: float = H,
-              tol: float = TOL, floor: float = FLOOR, reveal: bool = True, hint: str = "",
+              tol: float = TOL, floor: float = SMALL_GRADIENT, reveal: bool = True, hint: str = "",
               epilogue: Sequence[Any] = (), timeout: float | None = None) -> float:
     """Check the student's `analytic` gradient w.r.t. `x` against centred differences of
     their forward (see the module docstring); coerces `analytic` (shape must equal x's).
