@@ -5,10 +5,13 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-staff
 
 # One BLAS thread in every grading/benchmark process: on 2 cores a second thread costs 10-100x
-# as soon as anything else runs.
+# as soon as anything else runs. The variables are grader/environment.py's ONE_BLAS_THREAD
+# (tests/test_environment.py keeps this list equal to it).
 export OPENBLAS_NUM_THREADS := 1
 export OMP_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
+export VECLIB_MAXIMUM_THREADS := 1
+export NUMEXPR_NUM_THREADS := 1
 export PYTHONPATH := $(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 

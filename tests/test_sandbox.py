@@ -15,6 +15,7 @@ import time
 import numpy as np
 import pytest
 
+from grader.environment import ONE_BLAS_THREAD
 from grader.sandbox import (KINDS, Handle, StudentError, Worker, req_call, req_get_attr,
                             req_method, req_new, req_set_item, start_worker)
 from grader.sandbox import isolation, protocol
@@ -265,6 +266,13 @@ def test_ten_megabyte_arrays_both_ways(worker):
 def test_student_error_kinds_and_clipping():
     e = StudentError("exception", "x" * 5000, "y" * 10000)
     assert len(e.message) < 700 and len(e.detail) < 4200 and e.detail.endswith("y")
+    assert e.message == "x" * protocol.MAX_MESSAGE + " […]"
+    assert e.detail == "[… cut]\n" + "y" * protocol.MAX_DETAIL
+    # The worker clips with the same caps; clipping what it sent again changes nothing.
+    assert StudentError("exception", protocol.clip("x" * 5000, protocol.MAX_MESSAGE)).message \
+        == e.message
+    assert StudentError("exception", "m", protocol.clip("y" * 10000, protocol.MAX_DETAIL,
+                                                        keep_tail=True)).detail == e.detail
     assert StudentError("weird", "m").kind == "protocol"
     assert {"not_implemented", "timeout", "memory", "crash", "bad_value"} <= KINDS
 
@@ -291,6 +299,7 @@ def test_environment_limits_and_files(worker):
     env = worker.call("basic.environment")
     assert env["as_mb"] == LIMITS.memory_mb and env["nofile"] == LIMITS.open_files
     assert env["blas_threads"] == "1"
+    assert {k: env["env"].get(k) for k in ONE_BLAS_THREAD} == dict(ONE_BLAS_THREAD)
     assert "GRADEKIT_TEST_SECRET" not in env["env"] and "PYTHONPATH" not in env["env"]
     assert env["files"] == sorted(ALL_CASES)
     assert env["path0"] == env["cwd"]

@@ -91,6 +91,18 @@ def test_an_extra_frame_after_the_reply_is_caught(worker):
     _still_works(worker)
 
 
+def test_a_forged_failure_is_clipped_to_the_shared_caps(worker):
+    """The worker clips its messages to protocol's caps; a forged reply that does not is
+    clipped again on the trusted side, to the same caps."""
+    with pytest.raises(StudentError) as err:
+        worker.call("hostile.fail_at_length", (100_000,))
+    assert err.value.kind == "exception"
+    assert err.value.message == "m" * protocol.MAX_MESSAGE + " […]"
+    assert err.value.detail == "[… cut]\n" + "d" * protocol.MAX_DETAIL
+    _wait_for_exit(worker)          # it exited after forging: the next call gets a fresh one
+    _still_works(worker)
+
+
 # --------------------------------------------------------------------------- sizes, overflow
 def test_bool_replies_are_capped_at_their_float64_size(worker, monkeypatch):
     """A bool reply is checked at 8 bytes per element (what the checks widen it to) before

@@ -1,16 +1,20 @@
 """StudentError: how every failure of student code reaches the checks (trusted side)."""
 from __future__ import annotations
 
+from grader.sandbox.protocol import MAX_DETAIL, MAX_MESSAGE, clip
+
 KINDS = frozenset({"not_implemented", "exception", "timeout", "memory", "crash", "import",
                    "missing", "forbidden", "bad_value", "protocol", "tamper"})
 
-MAX_MESSAGE = 600        # characters of a student-facing message
-MAX_DETAIL = 4096        # characters of a student traceback
+__all__ = ["KINDS", "MAX_DETAIL", "MAX_MESSAGE", "StudentError", "clip"]
 
 
 class StudentError(Exception):
     """Student code failed. `kind` is one of KINDS; `message` is one student-facing sentence
-    naming the function or module; `detail` is the student-only traceback (may be "")."""
+    naming the function or module; `detail` is the student-only traceback (may be "").
+
+    Message and detail are clipped here to the caps of `protocol` (the worker clips to the
+    same caps, but a hostile worker may send anything)."""
 
     def __init__(self, kind: str, message: str, detail: str = ""):
         if kind not in KINDS:
@@ -22,13 +26,3 @@ class StudentError(Exception):
 
     def __repr__(self) -> str:
         return f"StudentError(kind={self.kind!r}, message={self.message!r})"
-
-
-def clip(text: str, limit: int, keep_tail: bool = False) -> str:
-    """`text` cut to about `limit` characters with a note (the tail for tracebacks)."""
-    text = str(text)
-    if len(text) <= limit:
-        return text
-    if keep_tail:
-        return "[… cut]\n" + text[-limit:]
-    return text[:limit] + " […]"

@@ -59,13 +59,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from grader.environment import ONE_BLAS_THREAD
+
 HERE = Path(__file__).resolve().parent
 WORKER_FILES = ("worker_main.py", "protocol.py")
 MODES = ("bwrap", "uid", "plain")
 INNER_SUBMISSION = "/submission"
 INNER_WORKER_DIR = "/gradekit"
-BLAS_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-            "VECLIB_MAXIMUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1"}
 TMPFS_MB = 64                 # the sandbox's /tmp (bwrap)
 
 
@@ -216,8 +216,10 @@ def _link_tree(src: Path, dest: Path) -> None:
 
 
 def base_env(home: str) -> dict[str, str]:
+    """The worker's whole environment (nothing inherited), one BLAS thread included: the
+    worker does not set those itself, so they are in place before it imports numpy."""
     return {"PATH": "/usr/bin:/bin", "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8",
-            "LC_ALL": "C.UTF-8", **BLAS_ENV}
+            "LC_ALL": "C.UTF-8", **ONE_BLAS_THREAD}
 
 
 def _tool(name: str) -> str | None:

@@ -40,6 +40,12 @@ MAX_NDIM = 32
 MAX_INT_DIGITS = 40                 # a JSON integer longer than this is not plain data
 MAX_INT = 10 ** (MAX_INT_DIGITS - 1)  # so every integer sent converts to a finite float
 
+# A failure reply {"id", "ok": False, "kind", "message", "detail"}: the worker clips its text
+# with `clip` to these caps, and the trusted side (errors.StudentError) clips again, since
+# nothing the worker sends is trusted.
+MAX_MESSAGE = 600                   # characters of a student-facing message
+MAX_DETAIL = 4000                   # characters of a student traceback (its tail is kept)
+
 # dtype whitelist: native little-endian numeric and bool only (no object, str, void, complex).
 DTYPES: dict[str, np.dtype] = {s: np.dtype(s) for s in (
     "|b1", "|i1", "<i2", "<i4", "<i8", "|u1", "<u2", "<u4", "<u8", "<f2", "<f4", "<f8")}
@@ -258,6 +264,16 @@ def _bounded_int(text: str) -> int:
     if len(text) > MAX_INT_DIGITS:
         raise ValueError("integer with %d digits" % len(text))
     return int(text)
+
+
+def clip(text: str, limit: int, keep_tail: bool = False) -> str:
+    """`text` cut to about `limit` characters with a note (the tail for tracebacks)."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    if keep_tail:
+        return "[… cut]\n" + text[-limit:]
+    return text[:limit] + " […]"
 
 
 # ----------------------------------------------------------------------------- framing

@@ -7,10 +7,12 @@ bubblewrap, as an unprivileged uid, or plain) as
 
 and talks to it over two dedicated pipes with the framed plain-data format of
 `protocol.py` (loaded from the same folder under a private name). Student stdout/stderr go
-to fds 1 and 2, which the client drains into a capped log. Order matters: limits and the
-one-thread BLAS environment are set before numpy is imported, and the submission folder
-joins `sys.path` only after everything the worker itself needs is imported, so a student
-file named `json.py` or `numpy.py` cannot replace them.
+to fds 1 and 2, which the client drains into a capped log. Order matters: limits are set
+before numpy is imported (the one-thread BLAS variables are already in the environment the
+client starts this process with: `isolation.base_env`, from `grader.environment`), and the
+submission folder joins `sys.path` only after everything the worker itself needs is
+imported, so a student file named `json.py` or `numpy.py` cannot replace them. Message caps
+come from `protocol.py`, shared with the trusted side.
 
 Everything here is defence in depth: the student controls this process once their module
 is imported, so nothing the worker says is trusted by the grader.
@@ -142,9 +144,6 @@ if CONFIG.get("monitor"):
     _monitor()
 os.umask(0o077)
 _set_limits()
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-             "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"):
-    os.environ[_var] = "1"
 
 sys.path.extend(CONFIG.get("site") or ())      # numpy's folder, for another interpreter
 
@@ -166,8 +165,8 @@ def _load_protocol():
 
 P = _load_protocol()
 REQ_FD, RESP_FD = CONFIG["req_fd"], CONFIG["resp_fd"]
-MAX_FRAMES = 15
-MAX_DETAIL = 4000
+MAX_FRAMES = 15          # student frames kept in a traceback
+MAX_EXC_TEXT = 400       # characters of str(exception) inside a message
 
 
 class ForbiddenImport(ImportError):
@@ -235,7 +234,7 @@ def _detail(exc):
         text = "".join(lines) + only.replace(os.path.join(WORKDIR, ""), "")
         if lines:
             text = "Traceback (your code, most recent call last):\n" + text
-        return text[-MAX_DETAIL:]
+        return P.clip(text, P.MAX_DETAIL, keep_tail=True)
     except BaseException:
         return ""
 
@@ -245,7 +244,7 @@ def _exc_text(exc):
         text = str(exc)
     except BaseException:
         text = "<unprintable>"
-    return text[:400]
+    return text[:MAX_EXC_TEXT]
 
 
 def _is_forbidden(exc):
@@ -318,7 +317,7 @@ def _import_failure(exc, module):
     f = _failure(exc, f"{module}.py")
     if f.kind in ("exception", "not_implemented"):
         what = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        what = what.replace(os.path.join(WORKDIR, ""), "").splitlines()[-1][:400]
+        what = what.replace(os.path.join(WORKDIR, ""), "").splitlines()[-1][:MAX_EXC_TEXT]
         if isinstance(exc, SyntaxError):
             what = f"{what} (line {exc.lineno})"
         return Failure("import", f"{module}.py could not be imported: {what}", f.detail)
@@ -467,8 +466,9 @@ def respond(rid, value=None, failure=None):
                                            f"converted to plain data ({type(exc).__name__})")
     if failure is not None:
         pieces = P.encode({"id": rid, "ok": False, "kind": failure.kind,
-                           "message": failure.message[:1000],
-                           "detail": (failure.detail or "")[-MAX_DETAIL:]})
+                           "message": P.clip(failure.message, P.MAX_MESSAGE),
+                           "detail": P.clip(failure.detail or "", P.MAX_DETAIL,
+                                            keep_tail=True)})
     P.write_frame(RESP_FD, pieces)
 
 

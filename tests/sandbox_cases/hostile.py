@@ -42,6 +42,15 @@ def answer_twice():
     return 0.0
 
 
+def fail_at_length(n):
+    """This request's failure reply, forged with an n-character message and traceback, then
+    exit (so no real reply follows): the trusted side must clip it to its own caps."""
+    os.write(_config()["resp_fd"], _frame(["d", "id", _current_id(), "ok", False, "kind",
+                                           "exception", "message", "m" * n,
+                                           "detail", "d" * n]))
+    os._exit(0)
+
+
 # -- sizes and overflow ----------------------------------------------------------------------
 def bool_reply(n):
     return np.ones(n, dtype=bool)

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from grader.declaration import given_path, load  # noqa: E402  (needs ROOT on sys.path)
+from grader.environment import ONE_BLAS_THREAD  # noqa: E402
 from grader.runner import forbidden_imports  # noqa: E402
 
 IMPORT_SECONDS = 60
@@ -34,8 +35,7 @@ IMPORT_CODE = "import sys, importlib; sys.path.insert(0, '.'); importlib.import_
 def import_error(module: str, folder: Path) -> str | None:
     """Import `module` from `folder` in a fresh interpreter; the error text, or None."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(folder),
-           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg"}
+           **ONE_BLAS_THREAD, "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg"}
     if "SYSTEMROOT" in os.environ:                       # Windows needs it to start Python
         env["SYSTEMROOT"] = os.environ["SYSTEMROOT"]
     try:
