@@ -332,7 +332,7 @@ def tempfile_root() -> str:
 def test_start_worker_and_context_manager(tmp_path):
     w = start_worker(make_workdir(tmp_path, ["basic.py"]), LIMITS, mode="plain")
     assert w.alive and w.info["numpy"] == np.__version__ and w.start_seconds > 0
-    pid = w._proc.pid
+    pid = w._process.pid
     with w:
         assert w.call("basic.double", (4,)) == 8
     assert not w.alive and not os.path.exists(f"/proc/{pid}/cmdline") or \

@@ -55,11 +55,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from grader.environment import ONE_BLAS_THREAD
+from grader.sandbox.process import Launch, Launcher, OutputLog, spawn, worker_config
 
 HERE = Path(__file__).resolve().parent
 WORKER_FILES = ("worker_main.py", "protocol.py")
@@ -71,34 +71,6 @@ TMPFS_MB = 64                 # the sandbox's /tmp (bwrap)
 
 class SandboxUnavailable(RuntimeError):
     """The requested isolation mode cannot run on this machine."""
-
-
-@dataclass
-class Launch:
-    """Everything `subprocess.Popen` needs to start one worker, plus its cleanup."""
-    argv: list[str]
-    env: dict[str, str]
-    cwd: str
-    pass_fds: tuple[int, ...]
-    popen_kwargs: dict[str, Any] = field(default_factory=dict)
-    data_fds: list[int] = field(default_factory=list)    # ours to close once started
-    cleanups: list[Callable[[], None]] = field(default_factory=list)
-
-    def close_data(self) -> None:
-        """Close the fds bwrap copies files from (idempotent: each fd closed once)."""
-        while self.data_fds:
-            try:
-                os.close(self.data_fds.pop())
-            except OSError:
-                pass
-
-    def cleanup(self) -> None:
-        self.close_data()
-        while self.cleanups:
-            try:
-                self.cleanups.pop()()
-            except Exception:
-                pass
 
 
 # --------------------------------------------------------------------------- facts
@@ -522,17 +494,20 @@ def _setpriv(uid: int, gid: int) -> list[str]:
 
 
 # --------------------------------------------------------------------------- probing
-def _probe(launcher: Callable[..., Launch]) -> tuple[bool, str]:
+def _probe(launcher: Launcher) -> tuple[bool, str]:
     """Start a real worker with `launcher` on an empty submission: (worked?, why not)."""
     from grader.declaration import Limits
-    from grader.sandbox.client import Worker
+    limits = Limits()
     with tempfile.TemporaryDirectory(prefix="gradekit-probe-") as tmp:
         work = Path(tmp) / "work"
         work.mkdir()
         work.chmod(0o755)
         try:
-            with Worker(work, Limits(), launcher=launcher) as w:
-                w.start()
+            process = spawn(launcher, work, worker_config(limits),
+                            OutputLog(limits.output_kb * 1024), mode="probe",
+                            name="sandbox-probe-output")
+            process.end_requests(grace=1.0)
+            process.kill()
             return True, ""
         except Exception as exc:                        # the reason goes into the note
             return False, " ".join(str(exc).split())[:300]
