@@ -1,9 +1,9 @@
 """One worker process: start it from a `Launch`, read its hello, kill its whole tree.
 
 This is the part of the trusted side that knows about processes and pipes, and nothing about
-requests or isolation modes: `client.Worker` sends requests through a `WorkerProcess`, and
-`isolation` builds the `Launch` for a mode and probes a mode by starting one (so neither needs
-the other's module at import: no cycle).
+requests or isolation modes: `client.Worker` sends requests through a `WorkerProcess`;
+`isolation` builds the `Launch` for a mode and probes whether a mode works by starting one
+here, so isolation never needs the client (the client imports isolation: one way only).
 
 Pipes: requests go on one pipe, replies come back on another (both dedicated, passed as fds
 listed in the worker's config); the student's stdout and stderr share a third, drained by an
@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from grader.declaration import Limits
 import grader.sandbox.protocol as protocol
+from grader.declaration import Limits
 
 START_SECONDS = 60.0          # bwrap + Python + numpy on a loaded 2-core machine
 
