@@ -1,13 +1,17 @@
 """The demo class: a realistic-looking class per assignment, built from the reference.
 
-Every student is the reference (or the untouched stubs) plus small scripted text edits, and
-each carries its *intent* — the score band it must land in — so a test can check that the
-grader gives every demo student what its edits deserve. An edit whose text is not found
-fails the build loudly: a demo student is never silently the reference.
+Who is in it is declared with each assignment's bug table (`grader/suites/<name>/bugs.py`,
+its `Demo`): students who hand in the reference with one bug or variant of the table, and
+the generic hostile students declared once here (`HOSTILE`: untouched stubs, a crash at
+import, an infinite loop, a forged results.json, a missing file), each aimed at a file of
+the assignment. Every student carries its *intent* — the score band it must land in — so a
+test can check that the grader gives every demo student what its edits deserve. An edit
+whose text is not found fails the build loudly: a demo student is never silently the
+reference.
 
-The three assignments use the three intake layouts the batch grader accepts: a folder of
-submission folders (softmax), a folder of zips (two_layer_net) and a Gradescope
-"Export Submissions" folder with `submission_metadata.yml` (convnet).
+Each assignment's class arrives in the intake layout its `Demo` declares: a folder of
+submission folders (`folders`), a folder of zips (`zips`) or a Gradescope
+"Export Submissions" folder with `submission_metadata.yml` (`export`).
 
     python -m examples.build --out examples/class
 """
@@ -17,10 +21,11 @@ import argparse
 import json
 import shutil
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from grader.declaration import ROOT, load
+from grader import bugs
+from grader.declaration import NAMES, ROOT, load
 
 FORGE = '''
 import os as _os, json as _json
@@ -39,137 +44,100 @@ HANG = '\nwhile True:  # demo: an infinite loop at import\n    pass\n'
 
 
 @dataclass(frozen=True)
+class Kind:
+    """A generic hostile student: who it is and what it does to the file it is aimed at."""
+    sid: str
+    name: str
+    story: str                      # "{file}" stands for that file
+    base: str = "reference"         # "reference" or "assignments" (the stubs)
+    code: str = ""                  # appended to the file (a "hang" given an edit loops there)
+    drop: bool = False              # the file is left out of the submission
+
+
+HOSTILE = {
+    "blank": Kind("blank", "Bo Blank", "the untouched stubs", base="assignments"),
+    "crash": Kind("crash", "Fay Crash", "crashes at import", code=CRASH),
+    "hang": Kind("loop", "Gus Spin", "infinite loop at import", code=HANG),
+    "forger": Kind("forger", "Hal Forge", "writes a fake results.json and exits at import",
+                   code=FORGE),
+    "missing": Kind("nofile", "Ivy Gone", "forgot {file}", drop=True),
+}
+
+
+@dataclass(frozen=True)
 class Student:
     """One demo student: where its files come from, the edits made, the score it deserves."""
     sid: str
     name: str
     story: str
     base: str = "reference"                 # "reference" or "assignments" (the stubs)
-    edits: tuple[tuple[str, str, str], ...] = ()  # (file, old text, new text)
-    append: tuple[tuple[str, str], ...] = ()      # (file, code appended at module level)
-    drop: tuple[str, ...] = ()                    # files left out of the submission
-    intent: tuple[float, float] = (100.0, 100.0)  # inclusive score band out of 100
-    loses: tuple[str, ...] = ()                   # tags that must lose points
+    edits: tuple[bugs.Edit, ...] = ()       # (file, old text, new text)
+    append: tuple[bugs.Append, ...] = ()    # (file, code appended at module level)
+    drop: tuple[str, ...] = ()              # files left out of the submission
+    intent: bugs.Band = bugs.FULL           # inclusive score band out of 100
+    loses: tuple[str, ...] = ()             # tags that must lose points
 
 
-FULL, ZERO, PARTIAL = (100.0, 100.0), (0.0, 0.0), (1.0, 99.0)
+def hostile(entry: bugs.Hostile) -> Student:
+    """A generic hostile student (`HOSTILE`) aimed at the file its table names."""
+    if entry.kind not in HOSTILE:
+        raise ValueError(f"unknown hostile kind {entry.kind!r}: one of {', '.join(HOSTILE)}")
+    if entry.edit and entry.kind != "hang":
+        raise ValueError(f"hostile kind {entry.kind!r} takes no edit")
+    kind = HOSTILE[entry.kind]
+    return Student(entry.sid or kind.sid, kind.name, entry.story or kind.story.format(file=entry.file),
+                   base=kind.base, edits=(entry.edit,) if entry.edit else (),
+                   append=((entry.file, kind.code),) if kind.code and not entry.edit else (),
+                   drop=(entry.file,) if kind.drop else (), intent=entry.band, loses=entry.loses)
 
-CLASS: dict[str, list[Student]] = {
-    "softmax": [
-        Student("ada", "Ada Lovelace", "a correct, vectorized solution"),
-        Student("blank", "Bo Blank", "the untouched stubs", base="assignments", intent=ZERO),
-        Student("regbug", "Cy Reg", "regularization gradient reg*W instead of 2*reg*W",
-                edits=(("softmax.py", "dW = X.T @ dscores / num_train + 2 * reg * W",
-                        "dW = X.T @ dscores / num_train + reg * W"),),
-                intent=PARTIAL, loses=("softmax_loss_vectorized",)),
-        Student("nomax", "Di Overflow", "no max-subtraction: exp overflows on large logits",
-                edits=(("softmax.py", "scores = scores - np.max(scores, axis=1, keepdims=True)",
-                        "scores = scores"),),
-                intent=PARTIAL, loses=("softmax_loss_vectorized",)),
-        Student("slow", "Ed Loop", "'vectorized' loss that calls the naive loops",
-                edits=(("softmax.py", "    num_train = X.shape[0]\n    scores = X @ W\n",
-                        "    return softmax_loss_naive(W, X, y, reg)\n    num_train = X.shape[0]\n"
-                        "    scores = X @ W\n"),),
-                intent=PARTIAL, loses=("softmax_loss_vectorized",)),
-        Student("crash", "Fay Crash", "crashes at import", append=(("softmax.py", CRASH),),
-                intent=ZERO),
-        Student("loop", "Gus Spin", "infinite loop in predict",
-                edits=(("softmax.py", "        return np.argmax(X @ self.W, axis=1)",
-                        "        while True:\n            pass"),),
-                intent=PARTIAL, loses=("Softmax.predict",)),
-        Student("forger", "Hal Forge", "writes a fake results.json and exits at import",
-                append=(("softmax.py", FORGE),), intent=ZERO),
-        Student("nofile", "Ivy Gone", "forgot to upload softmax.py", drop=("softmax.py",),
-                intent=ZERO),
-    ],
-    "two_layer_net": [
-        Student("ada", "Ada Lovelace", "a correct solution with a filled-in report"),
-        Student("blank", "Bo Blank", "the untouched stubs and report template",
-                base="assignments", intent=ZERO),
-        Student("regbug", "Cy Reg", "regularization gradient reg*W2 instead of 2*reg*W2",
-                edits=(("two_layer_net.py", '"W2": hidden.T @ dscores + 2 * reg * W2',
-                        '"W2": hidden.T @ dscores + reg * W2'),),
-                intent=PARTIAL, loses=("TwoLayerNet.loss",)),
-        Student("dbbug", "Dee Bias", "b1 gradient not summed over the batch",
-                edits=(("two_layer_net.py", 'grads["b1"] = np.sum(dhidden, axis=0)',
-                        'grads["b1"] = dhidden[0]'),),
-                intent=PARTIAL, loses=("TwoLayerNet.loss",)),
-        Student("slow", "Ed Loop", "correct, but predicts one example at a time",
-                edits=(("two_layer_net.py", "        return np.argmax(self.loss(X), axis=1)",
-                        "        return np.array([int(np.argmax(self.loss(X[i:i + 1])))\n"
-                        "                         for i in range(X.shape[0])], dtype=np.int64)"),),
-                intent=FULL),
-        Student("crash", "Fay Crash", "crashes at import", append=(("two_layer_net.py", CRASH),),
-                intent=(0.0, 15.0)),
-        Student("loop", "Gus Spin", "infinite loop at import", append=(("two_layer_net.py", HANG),),
-                intent=(0.0, 15.0)),
-        Student("forger", "Hal Forge", "writes a fake results.json and exits at import",
-                append=(("two_layer_net.py", FORGE),), intent=(0.0, 15.0)),
-        Student("noreport", "Ivy Gone", "forgot REPORT.md", drop=("REPORT.md",),
-                intent=PARTIAL, loses=("REPORT.md",)),
-    ],
-    "convnet": [
-        Student("ada", "Ada Lovelace", "a correct solution"),
-        Student("blank", "Bo Blank", "the untouched stubs", base="assignments", intent=ZERO),
-        Student("stride", "Cy Stride", "conv backward (naive) ignores the stride",
-                edits=(("layers.py", "                    rows = slice(i * stride, i * stride + hh)\n"
-                        "                    cols = slice(j * stride, j * stride + ww)",
-                        "                    rows = slice(i, i + hh)\n"
-                        "                    cols = slice(j, j + ww)"),),
-                intent=PARTIAL, loses=("conv_backward_naive",)),
-        Student("adam", "Dee Adam", "Adam never increments t",
-                edits=(("optim.py", 't = config["t"] + 1', 't = max(config["t"], 1)'),),
-                intent=PARTIAL, loses=("adam",)),
-        Student("slow", "Ed Loop", "'fast' conv that calls the naive loops",
-                edits=(("layers.py", "    s_n, s_c, s_h, s_w = xp.strides\n",
-                        "    return conv_forward_naive(x, w, b, conv_param)\n"
-                        "    s_n, s_c, s_h, s_w = xp.strides\n"),),
-                intent=PARTIAL, loses=("conv_forward_fast",)),
-        Student("crash", "Fay Crash", "cnn.py crashes at import (the layers still count)",
-                append=(("cnn.py", CRASH),), intent=PARTIAL, loses=("ThreeLayerConvNet",)),
-        Student("loop", "Gus Spin", "infinite loop in rmsprop",
-                edits=(("optim.py", '    cache = config.get("cache")',
-                        '    while True:\n        pass\n    cache = config.get("cache")'),),
-                intent=PARTIAL, loses=("rmsprop",)),
-        Student("forger", "Hal Forge", "layers.py forges results.json and exits at import",
-                append=(("layers.py", FORGE),), intent=(0.0, 20.0)),
-        Student("nooptim", "Ivy Gone", "forgot optim.py", drop=("optim.py",),
-                intent=PARTIAL, loses=("adam",)),
-    ],
-}
+
+def student(table: bugs.Table, entry: bugs.Student | bugs.Hostile) -> Student:
+    """The demo student a table entry declares: a bug loses points (band 1-99) on its tags,
+    the reference and a variant keep full marks."""
+    if isinstance(entry, bugs.Hostile):
+        return hostile(entry)
+    item = table.find(entry.plays) if entry.plays else None
+    story = entry.story or (item.story if item else "")
+    if isinstance(item, bugs.Bug):
+        return Student(entry.sid, entry.name, story, edits=item.edits, intent=bugs.PARTIAL,
+                       loses=item.loses)
+    return Student(entry.sid, entry.name, story, edits=item.edits if item else (),
+                   append=item.append if item else ())
+
+
+def demo_names() -> list[str]:
+    """The assignments whose bug table declares a demo class, in course order."""
+    return [name for name in NAMES if bugs.table(name).demo is not None]
+
+
+def students(assignment: str) -> list[Student]:
+    table = bugs.table(assignment)
+    return [student(table, entry) for entry in table.demo.students]
+
+
+def layout(assignment: str) -> str:
+    """How the assignment's demo class arrives: "folders", "zips" or "export"."""
+    return bugs.table(assignment).demo.layout
+
+
+CLASS: dict[str, list[Student]] = {name: students(name) for name in demo_names()}
 
 
 def apply_edit(text: str, old: str, new: str, where: str) -> str:
-    """Replace `old`, which must occur exactly once, so a changed reference is noticed."""
-    if text.count(old) != 1:
-        raise ValueError(f"{where}: the text to edit was not found exactly once: {old[:60]!r}")
-    return text.replace(old, new)
+    """Replace `old`, which must occur exactly once (`grader.bugs.apply_edit`)."""
+    return bugs.apply_edit(text, old, new, where)
 
 
 def reference_copy(assignment: str, dest: Path, edits=(), base: str = "reference") -> Path:
     """The submitted files of `base` (reference or stubs) in `dest`, with (file, old, new) edits."""
-    dest.mkdir(parents=True)
-    for filename in load(assignment).submitted:
-        (dest / filename).write_text((ROOT / base / assignment / filename).read_text())
-    for filename, old, new in edits:
-        path = dest / filename
-        path.write_text(apply_edit(path.read_text(), old, new, f"{assignment}/{filename}"))
-    return dest
+    return bugs.edited_copy(ROOT / base / assignment, load(assignment).submitted, dest, edits)
 
 
-def _files(assignment: str, student: Student) -> dict[str, str]:
-    decl = load(assignment)
-    files = {}
-    for filename in decl.submitted:
-        if filename in student.drop:
-            continue
-        files[filename] = (ROOT / student.base / assignment / filename).read_text()
-    for filename, old, new in student.edits:
-        files[filename] = apply_edit(files[filename], old, new,
-                                     f"demo student {assignment}/{student.sid}, {filename}")
-    for filename, code in student.append:
-        files[filename] += code
-    return files
+def student_files(assignment: str, student: Student) -> dict[str, str]:
+    """The files a demo student hands in (name -> text)."""
+    submitted = [f for f in load(assignment).submitted if f not in student.drop]
+    return bugs.edited_files(ROOT / student.base / assignment, submitted, student.edits,
+                             student.append, where=f"demo student {assignment}/{student.sid}")
 
 
 def build(out: Path) -> dict[str, dict[str, dict]]:
@@ -177,30 +145,31 @@ def build(out: Path) -> dict[str, dict[str, dict]]:
     if out.exists():
         shutil.rmtree(out)
     intents: dict[str, dict[str, dict]] = {}
-    for assignment, students in CLASS.items():
+    for assignment, students_ in CLASS.items():
         folder = out / assignment
         folder.mkdir(parents=True)
+        how = layout(assignment)
         meta_lines = []
-        for number, student in enumerate(students, start=101):
-            files = _files(assignment, student)
-            if assignment == "two_layer_net":            # a folder of zips
-                with zipfile.ZipFile(folder / f"{student.sid}.zip", "w") as zf:
+        for number, student_ in enumerate(students_, start=101):
+            files = student_files(assignment, student_)
+            if how == "zips":
+                with zipfile.ZipFile(folder / f"{student_.sid}.zip", "w") as zf:
                     for filename, text in sorted(files.items()):
                         zf.writestr(filename, text)
-                sub_id = student.sid
+                sub_id = student_.sid
             else:
-                sub_id = f"submission_{number}" if assignment == "convnet" else student.sid
+                sub_id = f"submission_{number}" if how == "export" else student_.sid
                 (folder / sub_id).mkdir()
                 for filename, text in files.items():
                     (folder / sub_id / filename).write_text(text)
-            if assignment == "convnet":                  # a Gradescope export
-                meta_lines += [f"{sub_id}:", "  :submitters:", f"  - :name: {student.name}",
+            if how == "export":
+                meta_lines += [f"{sub_id}:", "  :submitters:", f"  - :name: {student_.name}",
                                f"    :sid: '{number}'",
-                               f"    :email: {student.sid}@example.edu",
+                               f"    :email: {student_.sid}@example.edu",
                                "  :created_at: 2026-11-20 12:00:00.000000000 -08:00"]
             intents.setdefault(assignment, {})[sub_id] = {
-                "name": student.name, "story": student.story, "intent": list(student.intent),
-                "loses": list(student.loses)}
+                "name": student_.name, "story": student_.story, "intent": list(student_.intent),
+                "loses": list(student_.loses)}
         if meta_lines:
             (folder / "submission_metadata.yml").write_text("\n".join(meta_lines) + "\n")
     (out / "intents.json").write_text(json.dumps(intents, indent=2) + "\n")

@@ -13,8 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from examples.build import build
-from grader.declaration import NAMES
+from examples.build import build, layout
 
 
 def check_intents(intents: dict[str, dict], frames: dict) -> list[str]:
@@ -47,7 +46,6 @@ def ensure_sandbox() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from grader.batch import grade_batch
-    from grader.intake import METADATA
     from grader.report import write_index
     parser = argparse.ArgumentParser(prog="python -m examples.demo", description=__doc__)
     parser.add_argument("--class-dir", default=Path("examples/class"), type=Path)
@@ -58,12 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     ensure_sandbox()
     intents = build(args.class_dir)
     frames = {}
-    for assignment in NAMES:
+    for assignment in intents:
         print(f"\n== {assignment} ==")
-        # The demo builds one class as a Gradescope export (examples/build.py); the TA's
-        # explicit choice, here the demo's own, is what makes a folder an export.
+        # An assignment's demo class may arrive as a Gradescope export (its bug table's
+        # `Demo.layout`); the TA's explicit choice, here the demo's own, is what makes a
+        # folder an export.
         folder = args.class_dir / assignment
-        export = (folder / METADATA).is_file()
+        export = layout(assignment) == "export"
         frames[assignment] = grade_batch(assignment, [] if export else [folder],
                                          args.out / assignment, jobs=args.jobs,
                                          force=args.force, exports=[folder] if export else [])

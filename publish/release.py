@@ -16,8 +16,9 @@ writes `dist/student/<name>/` and a deterministic `dist/student/<name>.zip` (one
 
 Never shipped: `reference/`, hidden expected values, the hidden seed (blanked in
 `grader/expected_values.py`, see `_redact_hidden_seed`: a suite's `expected_values.py` ships because its
-tests import input helpers from it), `calibrate.py` and the class-grading modules, and of
-`calibration.json` anything but the keys `accuracy_band` reads (see `release_calibration`).
+tests import input helpers from it), `calibrate.py`, the bug tables (`bugs.py`) and the
+class-grading modules, and of `calibration.json` anything but the keys `accuracy_band` reads
+(see `release_calibration`).
 
 The helpers at the top (zip, file selection, requirements) are shared with
 `publish.autograder`.
@@ -47,8 +48,10 @@ JUNK_DIRS = {"__pycache__", ".pytest_cache", ".git"}
 # Class-grading and staff modules of grader/: grading one submission never imports them (they
 # need pandas, matplotlib, ... which neither students nor Gradescope need). The tests grade
 # with the packaged grader, which proves nothing needed is missing.
-CLASS_TOOLS = ("batch.py", "intake.py", "report.py", "feedback.py", "calibrate.py")
-SUITE_STAFF_ONLY = ("calibrate.py",)       # trains the reference; never run at grade time
+CLASS_TOOLS = ("batch.py", "intake.py", "report.py", "feedback.py", "calibrate.py", "bugs.py")
+# Suite files never used at grade time: training the reference, and the bug table (whose
+# edits quote the reference's solution lines).
+SUITE_STAFF_ONLY = ("calibrate.py", "bugs.py")
 # Suite files the autograder needs but the student release must not carry: convnet's trusted
 # forward pass holds layer code the students write (its suite copes with its absence). The
 # softmax / two_layer_net trusted forwards are a few lines the stubs already describe.

@@ -1,37 +1,53 @@
 """Helpers shared by the suite tests (imported as `suite_support`; pytest puts tests/ on
-sys.path): grading a reference copy with one bug, and the no-grader-error assertion."""
+sys.path): grading a copy of the reference with a bug or variant of its table, and the
+no-grader-error assertion."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from examples.build import reference_copy
-from grader.runner import grade_submission
+from grader import bugs
+from grader.declaration import ROOT, load
+from grader.framework import TestSpec
+from grader.runner import grade_submission, open_submission, run_test
 
 
 def assert_no_grader_error(data: dict) -> None:
     assert "grader_error" not in data["extra_data"]["gradekit"]["flags"]
-    for t in data["tests"]:
+    assert_no_internal_error(data["tests"])
+
+
+def assert_no_internal_error(tests: list[dict]) -> None:
+    for t in tests:
         assert "Internal grader error" not in t["output"], (t["number"], t["output"])
 
 
-def assert_bug_loses_points(name: str, tmp_path: Path, filename: str, func: str, old: str,
-                            new: str) -> None:
-    """A copy of the reference with one text edit loses points on a test tagged `func`."""
-    sub = reference_copy(name, tmp_path / "submission", [(filename, old, new)])
-    data = grade_submission(name, sub, sandbox_mode="auto")
-    assert_no_grader_error(data)
-    lost = [t for t in data["tests"] if t["score"] < t["max_score"]]
-    assert data["score"] < 100.0
-    assert any(func in t["tags"] for t in lost), [(t["number"], t["tags"]) for t in lost]
+def table_copy(name: str, item: bugs.Bug | bugs.Variant, dest: Path) -> Path:
+    """A copy of reference/<name>/'s submitted files with a bug's or variant's edits."""
+    return bugs.edited_copy(ROOT / "reference" / name, load(name).submitted, dest, item.edits,
+                            getattr(item, "append", ()))
 
 
-def assert_full_marks(name: str, tmp_path: Path, edits: list[tuple[str, str, str]]) -> None:
-    """A correct-but-different copy of the reference ((file, old, new) edits) scores 100."""
-    sub = reference_copy(name, tmp_path / "submission", edits)
-    data = grade_submission(name, sub, sandbox_mode="auto")
+def grade_whole(name: str, submission: Path) -> dict[str, Any]:
+    """A whole grading in the default (isolated) sandbox, free of grader errors."""
+    data = grade_submission(name, submission, sandbox_mode="auto")
     assert_no_grader_error(data)
-    assert data["score"] == 100.0, [(t["number"], t["output"][:300]) for t in data["tests"]
-                                    if t["status"] != "passed"]
+    return data
+
+
+def grade_only(name: str, submission: Path, specs: list[TestSpec]) -> list[dict[str, Any]]:
+    """Only `specs`, in number order, in one unisolated worker (our own reference copies;
+    the caller sets GRADEKIT_ALLOW_PLAIN): seconds where a whole grading takes minutes."""
+    assert specs, "no test selected"
+    flags: set[str] = set()
+    with open_submission(name, submission, "plain") as (ctx, _):
+        assert not ctx.static_errors, ctx.static_errors
+        for module in (Path(f).stem for f in load(name).graded):
+            ctx.worker.load(module)
+        results = [run_test(s, ctx, flags) for s in specs]
+    assert "grader_error" not in flags
+    assert_no_internal_error(results)
+    return results
 
 
 # -- gaming submissions ------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """What every suite must satisfy: fresh fixtures, a calibration that matches its declaration,
 the reference at 100 under the default (isolated) sandbox, the stubs at 0 with clean
-messages, and tags that name the graded functions. Bug-by-bug checks live in
-tests/test_suite_<name>.py."""
+messages, and tags that name the graded functions; then what single suites promise beyond
+that (softmax's self-check, the checks two_layer_net's cost test relies on). Bug-by-bug
+checks, from each suite's bug table, live in tests/test_suite_bugs.py."""
 from __future__ import annotations
 
 import ast
@@ -163,3 +164,107 @@ def test_shared_log_finds_a_hidden_test_that_reads_a_visible_tests_value():
     log.test = ("5.4", "visible")
     assert "acc" in log
     assert log.hidden_reads_of_visible_writes() == [("5.3", "acc", ("4.2",))]
+
+
+# -- softmax: the student's self-check -------------------------------------------------------
+def test_softmax_self_check_shows_gated_points_as_provisional(tmp_path):
+    """Without the hidden tests (the student self-check) the gated visible tests keep their
+    points, with a note that they are provisional."""
+    data = grade_submission("softmax", reference_copy("softmax", tmp_path / "sub"),
+                            visible_only=True, sandbox_mode="auto")
+    visible = {t["number"]: t for t in data["tests"]}
+    assert all(t["score"] == t["max_score"] for t in visible.values())
+    for number in ("1.1", "1.3", "2.1", "2.5", "2.8"):
+        assert "provisional" in visible[number]["output"], number
+
+
+# -- two_layer_net: the checks its cost test relies on ---------------------------------------
+def _net_problem(seed: int):
+    import numpy as np
+    from grader.suites.two_layer_net import trusted
+    from grader.suites.two_layer_net.expected_values import inputs
+    rng = np.random.default_rng(seed)
+    params, X, y = inputs(rng, 200, 8, 300, 4, 0.3)
+    return rng, params, lambda p: trusted.loss(p, X, y, 0.1), X, y
+
+
+def _backprop(params, X, y, reg=0.1, mask=True):
+    """Gradients of the two-layer loss, written here independently of the reference."""
+    import numpy as np
+    pre = X @ params["W1"] + params["b1"]
+    h = np.maximum(pre, 0)
+    s = h @ params["W2"] + params["b2"]
+    p = np.exp(s - s.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    p[np.arange(len(y)), y] -= 1
+    p /= len(y)
+    dh = (p @ params["W2"].T) * ((pre > 0) if mask else 1.0)
+    return {"W1": X.T @ dh + 2 * reg * params["W1"], "b1": dh.sum(axis=0),
+            "W2": h.T @ p + 2 * reg * params["W2"], "b2": p.sum(axis=0)}
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_gradient_along_accepts_the_exact_gradient_of_a_relu_net(seed):
+    """Kinks of the ReLU never make a right gradient fail (20 fresh problems)."""
+    from grader.checks import sanity
+    import numpy as np
+    rng, params, loss_of, X, y = _net_problem(seed)
+    g = _backprop(params, X, y)
+    sanity.gradient_along(g, params, loss_of, rng, "grads")
+    sanity.gradient_along({k: v.astype(np.float32) for k, v in g.items()}, params, loss_of,
+                          rng, "grads (float32)")
+
+
+@pytest.mark.parametrize("wrong", ["zeros", "half-reg", "no-relu-mask", "noise-1e-3"])
+def test_gradient_along_rejects_a_wrong_gradient(wrong):
+    import numpy as np
+    from grader.checks import sanity
+    from grader.framework import CheckFailed
+    rng, params, loss_of, X, y = _net_problem(1)
+    g = _backprop(params, X, y)
+    if wrong == "zeros":
+        g = {k: np.zeros_like(v) for k, v in g.items()}
+    elif wrong == "half-reg":
+        g["W2"] = g["W2"] - 0.1 * params["W2"]
+    elif wrong == "no-relu-mask":
+        g = _backprop(params, X, y, mask=False)
+    else:
+        g["W1"] = g["W1"] * (1 + 1e-3 * rng.standard_normal(g["W1"].shape))
+    with pytest.raises(CheckFailed, match="not the gradient of the loss"):
+        sanity.gradient_along(g, params, loss_of, rng, "grads")
+
+
+def test_fresh_timing_defeats_a_result_cache():
+    """Every timed call gets a new input and its answer is checked: a cache keyed on the
+    input never hits, and a wrong answer fails the check."""
+    import itertools
+    from grader.checks import speed
+    from grader.framework import CheckFailed
+    counter, seen = itertools.count(), set()
+
+    def student(x):
+        seen.add(x)
+        return x * 2
+
+    def check(x, out, expected):
+        if out != expected:
+            raise CheckFailed("wrong")
+    timing = speed.fresh_against_yardstick(lambda: next(counter), student, lambda x: x * 2,
+                                           check, repeats=5)
+    assert len(seen) == 6 and timing.result == 10
+    with pytest.raises(CheckFailed):
+        speed.fresh_against_yardstick(lambda: next(counter), lambda x: 0, lambda x: x * 2,
+                                      check, repeats=2)
+
+
+@pytest.mark.parametrize("misses, checked, right", [
+    ({"W1": 0, "b1": 1, "W2": 0, "b2": 0}, 3, ["W1", "b1", "W2", "b2"]),   # one unlucky input
+    ({"W1": 0, "b1": 2, "W2": 3, "b2": 0}, 3, ["W1", "b2"]),               # wrong on most
+    ({"W1": 0, "b1": 0, "W2": 0, "b2": 0}, 0, []),                         # nothing checked
+    ({"W1": 1, "b1": 0, "W2": 0, "b2": 0}, 2, ["b1", "W2", "b2"]),         # a tie is not most
+])
+def test_cost_check_judges_each_gradient_by_most_inputs(misses, checked, right):
+    """A right gradient may miss the directional check on one fresh input in ~1,500 (a ReLU
+    pre-activation within ~1e-8 of 0); a wrong one misses on every input."""
+    from grader.suites.two_layer_net.tests import right_on_most
+    assert right_on_most(misses, checked) == right

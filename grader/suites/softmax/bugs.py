@@ -1,0 +1,74 @@
+"""The softmax suite's bug table (`grader.bugs`): realistic bugs, each a small edit of a copy
+of reference/softmax/ that must lose points on a test tagged with the bugged function;
+correct code written differently (as the docstrings teach, einsum, float32 training) that
+must keep full marks; and the demo class of `make grade` (a folder per student)."""
+from grader.bugs import PARTIAL, ZERO, Bug, Demo, Hostile, Student, Table, Variant
+
+FILE = "softmax.py"
+NAIVE, VEC = "softmax_loss_naive", "softmax_loss_vectorized"
+
+BUGS = (
+    Bug("reg-grad-half", "regularization gradient reg*W instead of 2*reg*W", (VEC,),
+        ((FILE, "dW = X.T @ dscores / num_train + 2 * reg * W",
+          "dW = X.T @ dscores / num_train + reg * W"),)),
+    Bug("no-max-shift", "naive loss without max-subtraction", (NAIVE,),
+        ((FILE, "        scores = scores - np.max(scores)\n", ""),)),
+    Bug("loss-not-averaged", "vectorized loss summed, not averaged, over the batch", (VEC,),
+        ((FILE, "loss = -np.mean(log_probs[rows, y])", "loss = -np.sum(log_probs[rows, y])"),)),
+    Bug("naive-dW-not-averaged", "naive dW not divided by the batch size", (NAIVE,),
+        ((FILE, "dW = dW / num_train + 2 * reg * W", "dW = dW + 2 * reg * W"),)),
+    Bug("gradient-ascent", "training steps up the gradient", ("Softmax.train",),
+        ((FILE, "self.W -= learning_rate * grad", "self.W += learning_rate * grad"),)),
+    Bug("argmin", "predict takes the argmin", ("Softmax.predict",),
+        ((FILE, "return np.argmax(X @ self.W, axis=1)", "return np.argmin(X @ self.W, axis=1)"),)),
+    Bug("global-rng", "minibatches drawn from the global RNG, not the seeded one",
+        ("Softmax.train",),
+        ((FILE, "idx = rng.choice(num_train, batch_size, replace=True)",
+          "idx = np.random.choice(num_train, batch_size, replace=True)"),)),
+    Bug("vec-no-max-shift", "no max-subtraction: exp overflows on large logits", (VEC,),
+        ((FILE, "scores = scores - np.max(scores, axis=1, keepdims=True)", "scores = scores"),)),
+    Bug("vec-calls-naive", "'vectorized' loss that calls the naive loops", (VEC,),
+        ((FILE, "    num_train = X.shape[0]\n    scores = X @ W\n",
+          "    return softmax_loss_naive(W, X, y, reg)\n    num_train = X.shape[0]\n"
+          "    scores = X @ W\n"),)),
+)
+
+VEC_LSE = ("    log_norm = np.log(np.sum(np.exp(scores), axis=1, keepdims=True))\n"
+           "    log_probs = scores - log_norm\n    rows = np.arange(num_train)\n"
+           "    loss = -np.mean(log_probs[rows, y]) + reg * np.sum(W * W)\n"
+           "    dscores = np.exp(log_probs)\n")
+VEC_TAUGHT = ("    exp_scores = np.exp(scores)\n"
+              "    probs = exp_scores / np.sum(exp_scores, axis=1, keepdims=True)\n"
+              "    rows = np.arange(num_train)\n"
+              "    loss = -np.mean(np.log(probs[rows, y])) + reg * np.sum(W * W)\n"
+              "    dscores = probs.copy()\n")
+VARIANTS = (
+    Variant("as-the-docstrings-teach", "probabilities first, then their log", (
+        (FILE, VEC_LSE, VEC_TAUGHT),
+        (FILE, "        loss += np.log(total) - scores[y[i]]\n",
+         "        loss += -np.log(exp_scores[y[i]] / total)\n"))),
+    Variant("einsum", "products written as einsum", (
+        (FILE, "    scores = X @ W\n    scores = scores - np.max(scores, axis=1",
+         "    scores = np.einsum('nd,dc->nc', X, W)\n    scores = scores - np.max(scores, axis=1"),
+        (FILE, "dW = X.T @ dscores / num_train + 2 * reg * W",
+         "dW = np.einsum('nd,nc->dc', X, dscores) / num_train + 2 * reg * W"))),
+    Variant("float32-training", "weights kept in float32 while training", (
+        (FILE, "self.W -= learning_rate * grad",
+         "self.W = (self.W - learning_rate * grad).astype(np.float32)"),)),
+)
+
+DEMO = Demo("folders", (
+    Student("ada", "Ada Lovelace", story="a correct, vectorized solution"),
+    Hostile("blank"),
+    Student("regbug", "Cy Reg", "reg-grad-half"),
+    Student("nomax", "Di Overflow", "vec-no-max-shift"),
+    Student("slow", "Ed Loop", "vec-calls-naive"),
+    Hostile("crash", FILE),
+    Hostile("hang", FILE, PARTIAL, ("Softmax.predict",), "infinite loop in predict",
+            edit=(FILE, "        return np.argmax(X @ self.W, axis=1)",
+                  "        while True:\n            pass")),
+    Hostile("forger", FILE),
+    Hostile("missing", FILE, ZERO, story="forgot to upload softmax.py"),
+))
+
+TABLE = Table(BUGS, VARIANTS, DEMO)
