@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 
 from examples.build import reference_copy
-from grader.checks.accuracy import submission_context
+try:                                   # calibration moved out of the checks library
+    from grader.calibration import submission_context
+except ImportError:                    # until grader/calibration.py is committed
+    from grader.checks.accuracy import submission_context
 from grader.declaration import load
 from grader.framework import collect
 from grader.runner import run_test
@@ -193,7 +196,7 @@ class _FakeCtx:
 def test_gate_pays_only_for_functions_right_on_hidden_inputs(verdict, self_check, fails, noted):
     from grader.framework import CheckFailed
     from grader.suites.convnet import tests as suite
-    shared = {} if verdict is None else {suite.VERDICT + "affine_forward": verdict}
+    shared = {} if verdict is None else {suite.verdict("affine_forward"): verdict}
     ctx = _FakeCtx(shared, self_check)
     if fails:
         with pytest.raises(CheckFailed, match="hidden inputs"):
@@ -216,7 +219,7 @@ def test_every_visible_value_or_consistency_test_is_gated():
 def _training_verdicts(value):
     from grader.suites.convnet import tests as suite
     fns = [t for t in suite.test_cnn_accuracy.__gradekit_test__.tags if t in suite.hidden_judged()]
-    return {} if value is None else {suite.VERDICT + fn: value for fn in fns}
+    return {} if value is None else {suite.verdict(fn): value for fn in fns}
 
 
 @pytest.mark.parametrize("verdict,self_check,runs,noted", [
@@ -230,7 +233,7 @@ def test_training_tests_need_every_verdict_first(verdict, self_check, runs, note
     from grader.suites.convnet import tests as suite
     shared = _training_verdicts(verdict)
     if verdict is False:
-        shared = {**_training_verdicts(True), suite.VERDICT + "adam": False}
+        shared = {**_training_verdicts(True), suite.verdict("adam"): False}
     ctx = _FakeCtx(shared, self_check, suite.test_cnn_accuracy.__gradekit_test__)
     ran = []
     test = suite.trained(lambda c: ran.append(c))

@@ -10,6 +10,9 @@ ASSIGNMENT = Assignment(
     limits=Limits(call_seconds=30.0, train_seconds=240.0, memory_mb=1536),
     settings={
         "num_classes": 10,
+        # Trusted-side inputs of the visible tests are drawn from this seed plus an offset per
+        # test (hidden inputs come from the hidden expected values or from OS entropy).
+        "seed": 231,
         # Speed: the student's fast forward+backward (a sandbox round trip) against the
         # grader's own vectorized pair (grader/suites/convnet/trusted.py), interleaved, best of
         # `repeats`; a test fails above `max_ratio` x the grader's time. Every timed call gets
@@ -40,7 +43,22 @@ ASSIGNMENT = Assignment(
         # Dropout properties are judged as z-scores under the independent-Bernoulli(p) model
         # (keep rate, per-row and per-column keep counts, neighbour and call-to-call
         # agreement); a statistic further than `z` standard deviations fails.
-        "dropout": {"z": 5.5},
+        # The mean activation may move by at most `mean_tol` (relative) in train mode (p = 0.25:
+        # sd 0.008, so about 6 sigma). Sizes of x in tests 8.1-8.4: large enough that the
+        # z-scores have power.
+        "dropout": {"z": 5.5, "mean_tol": 0.05, "train_x": (200, 250), "test_x": (40, 30),
+                    "backward_x": (100, 80), "seed_x": (100, 100)},
+        # Fresh update-rule inputs of hidden test 11.5: weights of a shape drawn from the
+        # inclusive ranges, hyper-parameters drawn from these ranges (a rule must honour
+        # whatever it is given).
+        "fresh_rules": {"shape": ((3, 8), (3, 8)),
+                        "ranges": {"learning_rate": (1e-3, 1e-1), "momentum": (0.5, 0.95),
+                                   "decay_rate": (0.8, 0.999), "beta1": (0.7, 0.95),
+                                   "beta2": (0.9, 0.9999), "epsilon": (1e-8, 1e-5)}},
+        # reg of the second model in the regularization test (12.4)
+        "reg_check": 0.5,
+        # rows per loss(X) call when the self-check scores a trained model in the worker
+        "scores_chunk": 250,
         # Initialization: Kolmogorov-Smirnov distance of W / weight_scale to N(0, 1) at most
         # ks_coef / sqrt(n) (2.3: p about 5e-5 for one array; +-weight_scale is 0.34).
         "init_ks_coef": 2.3,

@@ -2,18 +2,22 @@
 
 Numbering: 1 affine, 2 relu, 3 softmax_loss, 4 conv naive, 5 conv fast, 6 max pool naive,
 7 max pool fast, 8 dropout, 9 batchnorm, 10 spatial batchnorm, 11 update rules,
-12 ThreeLayerConvNet. Weights total 100.
+12 ThreeLayerConvNet. Weights total 100. The layer tests are rows of `TESTS` (forward values,
+gradients, hidden variant per layer) run by the generic engine grader/checks/layers.py; the
+tests with a body of their own are decorated functions below. Hints: hints.py. Every number
+(seed, sizes, tolerances, limits) is in the declaration's settings.
 
 How each kind of check works:
 - points follow correct code: hidden tests run first and record, per function, whether it is
-  right on hidden inputs (`_judged`); a visible test (`@gated`) pays out only when every
-  function it is tagged with was right there. Its expected-vs-got feedback is unchanged, and
-  in the self-check (no hidden tests) its points are provisional, with a note;
-- forward values: against the reference's outputs stored in the fixtures (`visible` set for
-  visible tests, `hidden` set for hidden ones, which never print inputs or expected values);
+  right on hidden inputs (grader.checks.verdicts); a visible test (`gated`) pays out only
+  when every function it is tagged with was right there. Its expected-vs-got feedback is
+  unchanged, and in the self-check (no hidden tests) its points are provisional, with a note;
+- forward values: against the reference's outputs stored in the expected values (`visible`
+  set for visible tests, `hidden` set for hidden ones, which never print inputs or expected
+  values);
 - backward passes: against centred differences of the student's OWN forward
   (`grader.checks.gradcheck`), gated like the rest; the layer cache stays in the worker
-  behind a handle (`keep=(1,)`); hidden variants compare with the reference's values;
+  behind a handle; hidden variants compare with the reference's values;
 - fast == naive: the fast functions against the reference's (naive) values; speed: the
   student's fast forward+backward against the grader's own vectorized pair
   (grader/suites/convnet/trusted.py), timed here, interleaved, every timed call on fresh
@@ -42,65 +46,56 @@ import contextlib
 import functools
 import importlib
 import math
-import secrets
 import sys
-import time
 from types import ModuleType
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from grader.checks import accuracy, gradcheck, sanity, speed
+from grader.checks import accuracy, gradcheck, sanity, verdicts
 from grader.checks.compare import as_array, as_scalar, assert_close, unpack
+from grader.checks.layers import (Draw, Held, Layer, check_backward_cost, check_gradients,
+                                  check_speed, check_values, draw_shape, forward, fresh_rng,
+                                  held)
+from grader.checks.layers import backward as layer_backward
 from grader.declaration import load
-from grader.framework import CheckFailed, Context, specs_of, test
+from grader.framework import CheckFailed, Context, TestSpec, row, specs_of, test
 from grader.sandbox import Handle, StudentError, req_call, req_method, req_set_item
+from grader.suites.convnet import hints
 from grader.suites.convnet.expected_values import CONV_CASES, OPTIM_CASES, OPTIM_STEPS, POOL_CASES
 
 NAME = "convnet"
 SETTINGS = load(NAME).settings
 RUN_RULE = SETTINGS["accuracy_run"]["solver"]["update_rule"]
 OVERFIT_RULE = SETTINGS["overfit"]["solver"]["update_rule"]
-SEED = 231                     # trusted-side inputs drawn here come from this seed (+ offsets)
 PARAM_KEYS = ("W1", "b1", "W2", "b2", "W3", "b3")
 
 FORWARD_TAGS = ("ThreeLayerConvNet", "conv_forward_fast", "relu_forward",
                 "max_pool_forward_fast", "affine_forward", "softmax_loss")
 MODEL_TAGS = FORWARD_TAGS + ("conv_backward_fast", "relu_backward", "max_pool_backward_fast",
                              "affine_backward")
-MODEL_NOTE = ("ThreeLayerConvNet runs on your layers (through layer_utils: the fast conv and "
-              "pool, affine, relu, softmax_loss); fix failing layer tests first.")
 
 
 # -- verdicts on hidden inputs ---------------------------------------------------------------
 # Visible tests teach (their expected values ship with the release), so their points also
 # require each function they exercise to be right on hidden inputs. Hidden tests run first
-# (grader.framework) and record one verdict per function in ctx.shared; `gated` visible tests
-# read them. In the self-check no hidden test runs: the points are provisional, with a note.
-VERDICT = f"{NAME}.hidden_ok."
+# (grader.framework) and record one verdict per function (grader.checks.verdicts); `gated`
+# visible tests read them. In the self-check no hidden test runs: the points are provisional.
 HIDDEN_ONLY_MSG = ("{what} on the inputs shown here, but {fns} failed on the hidden inputs "
                    "(a wrong result, or for a naive backward pass a cost far above a loop's), "
                    "so this test earns no points: make the function right in general, not "
                    "only on these inputs.")
 PROVISIONAL_NOTE = ("Provisional: after you submit, these points also require {fns} to be "
                     "right on hidden inputs.")
+TRAINING_MSG = ("This test trains the model with your code, but {fns} did not pass on the "
+                "hidden inputs{why}, so it earns no points (and is not run): a model earns "
+                "its training points only with a working loss, gradients and update rule.")
 
 
-def _record(ctx: Context, fns: Sequence[str], ok: bool) -> None:
-    """One verdict per function; a function wrong on any hidden case stays wrong."""
-    for fn in fns:
-        ctx.shared[VERDICT + fn] = bool(ok) and ctx.shared.get(VERDICT + fn, True)
-
-
-@contextlib.contextmanager
-def _judged(ctx: Context, *fns: str) -> Iterator[None]:
-    """Record whether the block (student calls and comparisons on hidden inputs) passed."""
-    ok = False
-    try:
-        yield
-        ok = True
-    finally:
-        _record(ctx, fns, ok)
+def verdict(fn: str) -> str:
+    """The verdict key of one student function, judged whole (its values on the hidden
+    inputs and, for a naive backward pass, its cost)."""
+    return verdicts.key(NAME, "function", fn)
 
 
 @functools.lru_cache(maxsize=1)
@@ -110,20 +105,24 @@ def hidden_judged() -> frozenset[str]:
                      if spec.visibility != "visible" for tag in spec.tags)
 
 
+def _judged_keys(fns: Sequence[str]) -> dict[str, str]:
+    return {verdict(fn): fn for fn in fns if fn in hidden_judged()}
+
+
+def _provisional(fns: list[str]) -> str:
+    return PROVISIONAL_NOTE.format(fns=", ".join(fns))
+
+
 def gate(ctx: Context, fns: Sequence[str], what: str = "This test passes") -> None:
     """Withhold a passed visible test's points when a function it exercises is wrong on
-    hidden inputs; note that they are provisional when no hidden verdict exists yet."""
-    judged = [fn for fn in fns if fn in hidden_judged()]
-    wrong = [fn for fn in judged if ctx.shared.get(VERDICT + fn) is False]
-    if wrong:
-        ctx.set_score(0.0)
-        raise CheckFailed(HIDDEN_ONLY_MSG.format(what=what, fns=", ".join(wrong)))
-    unknown = [fn for fn in judged if VERDICT + fn not in ctx.shared]
-    # In a real run a verdict is missing only when a function it depends on already failed
-    # its hidden case (and costs this test's tags their points there), or the time budget
-    # ran out; only the self-check, which runs no hidden test, calls the points provisional.
-    if unknown and getattr(ctx, "self_check", True):
-        ctx.note(PROVISIONAL_NOTE.format(fns=", ".join(unknown)))
+    hidden inputs; note that they are provisional when no hidden verdict exists yet. Unlike
+    `verdicts.require`, an absent verdict in a real run keeps the points
+    (ABSENT_CREDITS): it is absent only when a function it depends on already failed its
+    hidden case (and costs this test's tags their points there), or the time budget ran out."""
+    verdicts.gate(ctx, _judged_keys(fns), absent=verdicts.ABSENT_CREDITS,
+                  refused=lambda wrong, _: HIDDEN_ONLY_MSG.format(what=what,
+                                                                  fns=", ".join(wrong)),
+                  provisional=_provisional)
 
 
 def gated(test: Callable[[Context], None]) -> Callable[[Context], None]:
@@ -136,31 +135,23 @@ def gated(test: Callable[[Context], None]) -> Callable[[Context], None]:
     return run
 
 
-TRAINING_MSG = ("This test trains the model with your code, but {fns} did not pass on the "
-                "hidden inputs{why}, so it earns no points (and is not run): a model earns "
-                "its training points only with a working loss, gradients and update rule.")
-
-
 def trained(test: Callable[[Context], None]) -> Callable[[Context], None]:
     """A training test (overfit, accuracy): before any training, every function it is tagged
     with (the model's loss and gradients, its layers, the Solver's update rule) must have been
-    judged right on hidden inputs. Stricter than `gated`: in a real grading a verdict that is
-    missing withholds the points too (a model that trains without working layers, e.g. by
-    fitting its last layer in closed form, earns nothing); in the self-check they are
-    provisional. Apply below the metadata decorators."""
+    judged right on hidden inputs. Stricter than `gated` (ABSENT_WITHHOLDS): in a real grading
+    a verdict that is missing withholds the points too (a model that trains without working
+    layers, e.g. by fitting its last layer in closed form, earns nothing); in the self-check
+    they are provisional. Apply below the metadata decorators."""
+    def refused(wrong: list[str], missing: list[str]) -> str:
+        return TRAINING_MSG.format(fns=", ".join(wrong or missing),
+                                   why="" if wrong else " (their hidden test did not get to "
+                                                        "judge them)")
+
     @functools.wraps(test)
     def run(ctx: Context) -> None:
-        judged = [fn for fn in (ctx.test.tags if ctx.test else ()) if fn in hidden_judged()]
-        wrong = [fn for fn in judged if ctx.shared.get(VERDICT + fn) is False]
-        unknown = [fn for fn in judged if VERDICT + fn not in ctx.shared]
-        self_check = getattr(ctx, "self_check", True)
-        if wrong or (unknown and not self_check):
-            ctx.set_score(0.0)
-            raise CheckFailed(TRAINING_MSG.format(
-                fns=", ".join(wrong or unknown),
-                why="" if wrong else " (their hidden test did not get to judge them)"))
-        if unknown:
-            ctx.note(PROVISIONAL_NOTE.format(fns=", ".join(unknown)))
+        verdicts.gate(ctx, _judged_keys(ctx.test.tags if ctx.test else ()),
+                      absent=verdicts.ABSENT_WITHHOLDS, refused=refused,
+                      provisional=_provisional)
         test(ctx)
     return run
 
@@ -174,18 +165,23 @@ def _trusted() -> ModuleType | None:
         return None
 
 
-# -- helpers ---------------------------------------------------------------------------------
-def _fx(ctx: Context, case: str, hidden: bool) -> dict[str, np.ndarray]:
-    return ctx.expected(case, "hidden" if hidden else "visible")
+def _case(ctx: Context, name: str, hidden: bool) -> dict[str, np.ndarray]:
+    return ctx.expected(name, "hidden" if hidden else "visible")
 
 
-def _conv_param(f: dict[str, np.ndarray]) -> dict[str, int]:
-    return {"stride": int(f["stride"]), "pad": int(f["pad"])}
+def _rng(ctx: Context, offset: int) -> np.random.Generator:
+    """Trusted-side inputs of one test: the declaration's seed plus the test's own offset."""
+    return np.random.default_rng(ctx.settings["seed"] + offset)
 
 
-def _pool_param(f: dict[str, np.ndarray]) -> dict[str, int]:
-    return {"pool_height": int(f["pool_height"]), "pool_width": int(f["pool_width"]),
-            "stride": int(f["stride"])}
+# -- the layers and their table of tests (1, 2, 4-7, 9, 10) ----------------------------------
+def _conv_param(f: dict[str, np.ndarray]) -> tuple[dict[str, int]]:
+    return ({"stride": int(f["stride"]), "pad": int(f["pad"])},)
+
+
+def _pool_param(f: dict[str, np.ndarray]) -> tuple[dict[str, int]]:
+    return ({"pool_height": int(f["pool_height"]), "pool_width": int(f["pool_width"]),
+             "stride": int(f["stride"])},)
 
 
 def _bn_param(f: dict[str, np.ndarray], mode: str) -> dict[str, Any]:
@@ -200,175 +196,291 @@ def _bn_param(f: dict[str, np.ndarray], mode: str) -> dict[str, Any]:
     return param
 
 
-def _release(ctx: Context, handles: Sequence[Any]) -> None:
-    """Free kept caches in the worker; a dead worker has nothing left to free."""
-    live = [h for h in handles if isinstance(h, Handle)]
-    if live:
-        try:
-            ctx.worker.release(*live)
-        except StudentError:
-            pass
+def _conv(speed: str) -> Layer:
+    return Layer("layers", f"conv_forward_{speed}", f"conv_backward_{speed}", ("x", "w", "b"),
+                 _conv_param)
 
 
-def _forward(ctx: Context, fn: str, args: tuple, what: str | None = None) -> tuple[Any, Handle]:
-    """`layers.<fn>(*args)` -> (out as returned, cache handle kept in the worker)."""
-    value = ctx.call(f"layers.{fn}", *args, keep=(1,))
-    out, cache = unpack(value, 2, f"{what or fn} return value (out, cache)")
-    return out, cache
+def _pool(speed: str) -> Layer:
+    return Layer("layers", f"max_pool_forward_{speed}", f"max_pool_backward_{speed}", ("x",),
+                 _pool_param)
 
 
-def _grads(value: Any, n: int, what: str) -> tuple[Any, ...]:
-    """A backward's return: one array (n == 1) or a tuple of n arrays."""
-    return (value,) if n == 1 else unpack(value, n, what)
+def _bn(forward_: str, backward_: str, mode: str) -> Layer:
+    return Layer("layers", forward_, backward_, ("x", "gamma", "beta"),
+                 lambda f: (_bn_param(f, mode),))
 
 
-def _backward(ctx: Context, fn: str, dout: np.ndarray, cache: Handle, n: int) -> tuple[Any, ...]:
-    try:
-        return _grads(ctx.call(f"layers.{fn}", dout, cache), n, f"{fn} return value")
-    finally:
-        _release(ctx, [cache])
+AFFINE = Layer("layers", "affine_forward", "affine_backward", ("x", "w", "b"))
+RELU = Layer("layers", "relu_forward", "relu_backward")
+CONV_NAIVE, CONV_FAST = _conv("naive"), _conv("fast")
+POOL_NAIVE, POOL_FAST = _pool("naive"), _pool("fast")
+BN = {mode: _bn("batchnorm_forward", "batchnorm_backward", mode) for mode in ("train", "test")}
+SBN = {mode: _bn("spatial_batchnorm_forward", "spatial_batchnorm_backward", mode)
+       for mode in ("train", "test")}
+HINTS = {"affine": (hints.AFFINE, hints.AFFINE_BACK), "relu": (hints.RELU, hints.RELU_BACK),
+         "conv": (hints.CONV, hints.CONV_BACK), "max_pool": (hints.POOL, hints.POOL_BACK)}
 
 
-def _weighted_sum(value: Any, dout: np.ndarray, what: str) -> float:
-    """sum(out * dout) for a forward's (out, cache) return: the numeric-gradient objective."""
-    out = as_array(unpack(value, 2, f"{what} return value")[0], f"{what}: out")
-    if out.shape != dout.shape:
-        raise CheckFailed(f"{what}: out has shape {out.shape}, expected {dout.shape}.")
-    return float(np.sum(out * dout))
+def _hints(layer: Layer) -> tuple[str, str]:
+    return HINTS[layer.forward.split("_forward")[0]]
 
 
-def _layer_gradcheck(ctx: Context, fwd: str, bwd: str, args: tuple, names: Sequence[str],
-                     dout: np.ndarray, *, seed: int, hint: str = "") -> None:
-    """The student's `bwd` (fed the cache of their own `fwd`) against centred differences of
-    `fwd` for each of the first len(names) inputs; one failure names the input."""
-    out, cache = _forward(ctx, fwd, args)
-    shape = as_array(out, f"{fwd}: out").shape
-    if shape != dout.shape:
-        _release(ctx, [cache])
-        raise CheckFailed(f"{fwd}: out has shape {shape}, expected {dout.shape}.")
-    grads = _backward(ctx, bwd, dout, cache, len(names))
-    rng = np.random.default_rng(seed)
-    kept: list[Any] = []
-
-    def objective(value: Any) -> float:
-        if isinstance(value, (tuple, list)) and len(value) == 2:
-            kept.append(value[1])
-        return _weighted_sum(value, dout, fwd)
-
-    try:
-        for i, (name, grad) in enumerate(zip(names, grads)):
-            def requests_for(xi: np.ndarray, i: int = i) -> list:
-                a = list(args)
-                a[i] = xi
-                return [req_call(f"layers.{fwd}", tuple(a), keep=(1,))]
-            gradcheck.gradcheck(ctx.worker, requests_for, args[i], grad, objective,
-                                f"{bwd}: {name}", rng=rng, hint=hint)
-            _release(ctx, kept)
-            kept.clear()
-    finally:
-        _release(ctx, kept)
+Label = Callable[[str, dict[str, np.ndarray]], str]
 
 
-def _check_layer(ctx: Context, fwd: str, bwd: str | None, args: tuple, f: dict[str, np.ndarray],
-                 names: Sequence[str], label: str, *, reveal: bool, hint: str = "",
-                 back_hint: str = "", rtol: float = 1e-6) -> None:
-    """Forward (and, with `bwd`, backward fed the fixture's dout) against reference values;
-    on hidden inputs (`reveal` False) each function's verdict is recorded for the gate."""
-    judge = (lambda fn: _judged(ctx, fn)) if not reveal else (lambda fn: contextlib.nullcontext())
-    cache = None
-    with judge(fwd):
-        out, cache = _forward(ctx, fwd, args)
-        try:
-            assert_close(out, f["out"], f"{fwd} ({label}): out", reveal=reveal, hint=hint,
-                         rtol=rtol)
-        except CheckFailed:
-            _release(ctx, [cache])
-            raise
-    if bwd is None:
-        _release(ctx, [cache])
-        return
-    with judge(bwd):
-        grads = _backward(ctx, bwd, f["dout"], cache, len(names))
-        for name, grad in zip(names, grads):
-            assert_close(grad, f[f"d{name}"], f"{bwd} ({label}): d{name}", reveal=reveal,
-                         hint=back_hint, rtol=rtol)
+def _x_label(name: str, f: dict[str, np.ndarray]) -> str:
+    return f"x {tuple(f['x'].shape)}"
 
 
-def _case_label(name: str, f: dict[str, np.ndarray], reveal: bool, keys: Sequence[str]) -> str:
-    if not reveal:
-        return "hidden case"
-    desc = ", ".join(f"{k}={int(f[k])}" for k in keys)
-    shapes = f"x {tuple(f['x'].shape)}" + (f", w {tuple(f['w'].shape)}" if "w" in f else "")
-    return f"case {name}: {shapes}, {desc}"
+def _geometry(*keys: str) -> Label:
+    """'case conv_s1: x (..), w (..), stride=1, pad=1': a case's shapes and geometry."""
+    def label(name: str, f: dict[str, np.ndarray]) -> str:
+        desc = ", ".join(f"{k}={int(f[k])}" for k in keys)
+        shapes = f"x {tuple(f['x'].shape)}" + (f", w {tuple(f['w'].shape)}" if "w" in f else "")
+        return f"case {name}: {shapes}, {desc}"
+    return label
 
 
-# -- 1. affine -------------------------------------------------------------------------------
-AFFINE_HINT = "flatten each example: x.reshape(N, -1) @ w + b; dx has x's original shape."
-AFFINE_BACK_HINT = ("match the shapes: dx like x (un-flattened), dw like w, db like b; a "
-                    "bias gradient collects every example in the batch.")
+CONV_LABEL, POOL_LABEL = _geometry("stride", "pad"), _geometry("pool_height", "pool_width",
+                                                                 "stride")
 
 
-@test("1.1", 2, "affine_forward")
-@gated
-def test_affine_forward(ctx: Context) -> None:
-    """affine_forward: output matches the reference (4-d input flattened per example)"""
-    f = _fx(ctx, "affine", False)
-    _check_layer(ctx, "affine_forward", None, (f["x"], f["w"], f["b"]), f, (), "x (4, 2, 3, 2)",
-                 reveal=True, hint=AFFINE_HINT)
+def _values(layer: Layer, cases: Sequence[str], label: Label = _x_label, *,
+            with_backward: bool = False, hint: str | None = None,
+            back_hint: str | None = None) -> Callable[[Context], None]:
+    """Visible: the layer on each case against the reference's values."""
+    def values(ctx: Context) -> None:
+        for name in cases:
+            f = _case(ctx, name, False)
+            check_values(ctx, layer, f, label=label(name, f), reveal=True,
+                         with_backward=with_backward, hint=_hints(layer)[0] if hint is None
+                         else hint, back_hint=_hints(layer)[1] if back_hint is None
+                         else back_hint)
+    return values
 
 
-@test("1.2", 2.5, "affine_forward", "affine_backward")
-@gated
-def test_affine_backward(ctx: Context) -> None:
-    """affine_backward: dx, dw, db match numeric gradients of your affine_forward"""
-    f = _fx(ctx, "affine", False)
-    _layer_gradcheck(ctx, "affine_forward", "affine_backward", (f["x"], f["w"], f["b"]),
-                     ("dx", "dw", "db"), f["dout"], seed=SEED + 1, hint=AFFINE_BACK_HINT)
+def _hidden(layer: Layer, cases: Sequence[str], after: Callable[[Context], None] | None = None
+            ) -> Callable[[Context], None]:
+    """Hidden: forward and backward on each hidden case (verdicts recorded), then `after`."""
+    def hidden(ctx: Context) -> None:
+        for name in cases:
+            check_values(ctx, layer, _case(ctx, name, True), label="hidden case", reveal=False,
+                         hint=_hints(layer)[0], back_hint=_hints(layer)[1], verdict=verdict)
+        if after is not None:
+            after(ctx)
+    return hidden
 
 
-@test("1.3", 1, "affine_forward", "affine_backward", visibility="hidden")
-def test_affine_hidden(ctx: Context) -> None:
-    """affine_forward / affine_backward: match the reference (hidden inputs)"""
-    f = _fx(ctx, "affine", True)
-    _check_layer(ctx, "affine_forward", "affine_backward", (f["x"], f["w"], f["b"]), f,
-                 ("x", "w", "b"), "hidden case", reveal=False, hint=AFFINE_HINT,
-                 back_hint=AFFINE_BACK_HINT)
+def _gradients(layer: Layer, cases: Sequence[tuple[str, int]], hint: str
+               ) -> Callable[[Context], None]:
+    """Visible: the backward against numeric gradients of the student's forward, on each
+    (case, seed offset)."""
+    def gradients(ctx: Context) -> None:
+        for name, offset in cases:
+            f = _case(ctx, name, False)
+            check_gradients(ctx, layer, layer.args(f), f["dout"], rng=_rng(ctx, offset),
+                            hint=hint)
+    return gradients
 
 
-# -- 2. relu ---------------------------------------------------------------------------------
-@test("2.1", 1, "relu_forward")
-@gated
-def test_relu_forward(ctx: Context) -> None:
-    """relu_forward: output matches the reference"""
-    f = _fx(ctx, "relu", False)
-    _check_layer(ctx, "relu_forward", None, (f["x"],), f, (), "x (6, 7)", reveal=True,
-                 hint="out = np.maximum(x, 0).")
+def _speed(layer: Layer, kind: str, check_case: str, label: Label,
+           make_draw: Callable[[dict[str, Any]], Draw],
+           yardstick: Callable[[ModuleType, tuple, np.ndarray], Any]
+           ) -> Callable[[Context], None]:
+    """Visible: forward+backward of the fast version against the grader's own vectorized
+    pair on fresh inputs (grader.checks.layers.check_speed), once it is right on a case."""
+    def speed(ctx: Context) -> None:
+        s = ctx.settings["speed"]
+        draw = make_draw(s[kind])
+        f = _case(ctx, check_case, False)
+        try:     # speed is credited only for a fast version that is right
+            check_values(ctx, layer, f, label=label(check_case, f), reveal=True,
+                         hint=hints.FAST, back_hint=_hints(layer)[1])
+        except CheckFailed as exc:
+            raise CheckFailed(f"Speed is credited only once the fast version is correct: "
+                              f"{exc}") from None
+        T = _trusted()
+        if T is None:     # the student release: no yardstick shipped
+            ctx.note("Provisional: the speed of the fast version is measured after you submit.")
+            return
+        check_speed(ctx, layer, draw, lambda args, dout: yardstick(T, args, dout),
+                    repeats=s["repeats"], max_ratio=s[kind]["max_ratio"], hint=hints.FAST,
+                    slow_hint=hints.SLOW)
+    return speed
 
 
-@test("2.2", 1, "relu_forward", "relu_backward")
-@gated
-def test_relu_backward(ctx: Context) -> None:
-    """relu_backward: dx matches the numeric gradient of your relu_forward"""
-    f = _fx(ctx, "relu", False)
-    _layer_gradcheck(ctx, "relu_forward", "relu_backward", (f["x"],), ("dx",), f["dout"],
-                     seed=SEED + 2, hint="dx = dout where x > 0, else 0.")
+def _conv_draw(s: dict[str, Any]) -> Draw:
+    """Fresh conv inputs (stride 1, 'same' padding) of one shape drawn now from the ranges."""
+    rng = fresh_rng()
+    n, c, h, w = draw_shape(rng, s["x"])
+    f, k = int(rng.integers(s["filters"][0], s["filters"][1] + 1)), int(s["filter_size"])
+    param = {"stride": 1, "pad": (k - 1) // 2}
+
+    def draw() -> tuple[tuple, np.ndarray]:
+        args = (rng.standard_normal((n, c, h, w)), rng.standard_normal((f, c, k, k)),
+                rng.standard_normal(f), dict(param))
+        return args, rng.standard_normal((n, f, h, w))
+    return draw
 
 
-@test("2.3", 0.5, "relu_forward", "relu_backward", visibility="hidden")
-def test_relu_hidden(ctx: Context) -> None:
-    """relu_forward / relu_backward: match the reference (hidden inputs)"""
-    f = _fx(ctx, "relu", True)
-    _check_layer(ctx, "relu_forward", "relu_backward", (f["x"],), f, ("x",), "hidden case",
-                 reveal=False, hint="out = np.maximum(x, 0).",
-                 back_hint="dx = dout where x > 0, else 0.")
+def _pool_draw(s: dict[str, Any]) -> Draw:
+    """Fresh pooling inputs (square tiling windows) of one shape drawn now from the ranges."""
+    rng = fresh_rng()
+    size = int(s["size"])
+    n, c, h, w = draw_shape(rng, s["x"])
+    h, w = h - h % size, w - w % size
+    return _tiling_draw(rng, (n, c, h, w), size)
+
+
+def _tiling_draw(rng: np.random.Generator, shape: Sequence[int], size: int) -> Draw:
+    n, c, h, w = shape
+    param = {"pool_height": size, "pool_width": size, "stride": size}
+
+    def draw() -> tuple[tuple, np.ndarray]:
+        return ((rng.standard_normal((n, c, h, w)), dict(param)),
+                rng.standard_normal((n, c, h // size, w // size)))
+    return draw
+
+
+def _conv_cost(ctx: Context) -> None:
+    """The naive conv backward on fresh inputs, timed against a loop over the output values
+    (settings["naive_backward"]): a numeric derivative of the forward is not a backward."""
+    T, s = _trusted(), ctx.settings["naive_backward"]
+    with verdicts.judged(ctx, verdict(CONV_NAIVE.backward)):
+        if T is None:
+            return
+        c, rng = s["conv"], fresh_rng()
+        param = {"stride": int(c["stride"]), "pad": int(c["pad"])}
+
+        def draw() -> tuple[tuple, np.ndarray]:
+            x, w = rng.standard_normal(c["x"]), rng.standard_normal(c["w"])
+            args = (x, w, rng.standard_normal(c["w"][0]), dict(param))
+            return args, rng.standard_normal(T.conv_forward(x, w, args[2], **param).shape)
+        check_backward_cost(ctx, CONV_NAIVE, draw,
+                            lambda a, d: T.conv_backward_loops(d, a[0], a[1], **param),
+                            lambda a, d: T.conv_backward(d, a[0], a[1], **param),
+                            repeats=s["repeats"], max_ratio=float(c["max_ratio"]),
+                            hint=hints.COST)
+
+
+def _pool_cost(ctx: Context) -> None:
+    """The naive max-pool backward on fresh inputs, timed as `_conv_cost`."""
+    T, s = _trusted(), ctx.settings["naive_backward"]
+    with verdicts.judged(ctx, verdict(POOL_NAIVE.backward)):
+        if T is None:
+            return
+        p = s["max_pool"]
+        size = int(p["size"])
+        check_backward_cost(ctx, POOL_NAIVE, _tiling_draw(fresh_rng(), p["x"], size),
+                            lambda a, d: T.pool_backward_loops(d, a[0], size, size),
+                            lambda a, d: (T.pool_backward(d, a[0], size),),
+                            repeats=s["repeats"], max_ratio=float(p["max_ratio"]),
+                            hint=hints.COST)
+
+
+def _row(body: Callable[[Context], None], number: str, weight: float, tags: Sequence[str],
+         name: str, visibility: str = "visible") -> TestSpec:
+    """A table row; a visible one pays out only for functions right on hidden inputs."""
+    return row(gated(body) if visibility == "visible" else body, number, weight, *tags,
+               visibility=visibility, name=name)
+
+
+def _fwd(layer: Layer) -> tuple[str]:
+    return (layer.forward,)
+
+
+def _both(layer: Layer) -> tuple[str, str]:
+    return (layer.forward, layer.backward)
+
+
+def _hidden_name(layer: Layer) -> str:
+    return f"{layer.forward} / {layer.backward}: match the reference (hidden inputs)"
+
+
+CONVS, POOLS = tuple(CONV_CASES), tuple(POOL_CASES)
+FAST_CONV, FAST_POOL = f"{hints.FAST} {hints.CONV}", f"{hints.FAST} {hints.POOL}"
+SBN_TAGS = ("spatial_batchnorm_forward", "spatial_batchnorm_backward", "batchnorm_forward",
+            "batchnorm_backward")
+TESTS = [
+    # 1. affine
+    _row(_values(AFFINE, ["affine"]), "1.1", 2, _fwd(AFFINE),
+         "affine_forward: output matches the reference (4-d input flattened per example)"),
+    _row(_gradients(AFFINE, [("affine", 1)], hints.AFFINE_BACK), "1.2", 2.5, _both(AFFINE),
+         "affine_backward: dx, dw, db match numeric gradients of your affine_forward"),
+    _row(_hidden(AFFINE, ["affine"]), "1.3", 1, _both(AFFINE), _hidden_name(AFFINE), "hidden"),
+    # 2. relu
+    _row(_values(RELU, ["relu"]), "2.1", 1, _fwd(RELU),
+         "relu_forward: output matches the reference"),
+    _row(_gradients(RELU, [("relu", 2)], hints.RELU_BACK), "2.2", 1, _both(RELU),
+         "relu_backward: dx matches the numeric gradient of your relu_forward"),
+    _row(_hidden(RELU, ["relu"]), "2.3", 0.5, _both(RELU), _hidden_name(RELU), "hidden"),
+    # 4. conv naive
+    _row(_values(CONV_NAIVE, ["conv_s1"], CONV_LABEL), "4.1", 3, _fwd(CONV_NAIVE),
+         "conv_forward_naive: output matches the reference (stride 1, pad 1, 3x3 filters)"),
+    _row(_values(CONV_NAIVE, ["conv_s2"], CONV_LABEL), "4.2", 2, _fwd(CONV_NAIVE),
+         "conv_forward_naive: output matches the reference (stride 2, 3x2 filters, size "
+         "rounds down)"),
+    _row(_gradients(CONV_NAIVE, [("conv_s1", 4)], hints.CONV_BACK), "4.3", 2.5,
+         _both(CONV_NAIVE), "conv_backward_naive: dx, dw, db match numeric gradients of your "
+                            "forward (stride 1)"),
+    _row(_gradients(CONV_NAIVE, [("conv_s2", 5)], hints.CONV_BACK), "4.4", 2,
+         _both(CONV_NAIVE), "conv_backward_naive: dx, dw, db match numeric gradients of your "
+                            "forward (stride 2, 3x2)"),
+    _row(_hidden(CONV_NAIVE, CONVS, _conv_cost), "4.5", 1.5, _both(CONV_NAIVE),
+         _hidden_name(CONV_NAIVE), "hidden"),
+    # 5. conv fast
+    _row(_values(CONV_FAST, CONVS, CONV_LABEL, hint=FAST_CONV), "5.1", 3, _fwd(CONV_FAST),
+         "conv_forward_fast: equals the naive definition (stride 1 and 2, non-square "
+         "filters)"),
+    _row(_values(CONV_FAST, CONVS, CONV_LABEL, with_backward=True, hint=FAST_CONV,
+                 back_hint=f"{hints.FAST} {hints.COL2IM}"), "5.2", 3, _both(CONV_FAST),
+         "conv_backward_fast: equals the naive backward (stride 1 and 2, non-square filters)"),
+    _row(_speed(CONV_FAST, "conv", "conv_s1", CONV_LABEL, _conv_draw,
+                lambda T, args, dout: T.conv_pair(*args[:3], dout, args[3])),
+         "5.3", 3, _both(CONV_FAST),
+         "conv_forward_fast + conv_backward_fast: about as fast as a vectorized version"),
+    _row(_hidden(CONV_FAST, CONVS), "5.4", 1, _both(CONV_FAST), _hidden_name(CONV_FAST),
+         "hidden"),
+    # 6. max pool naive
+    _row(_values(POOL_NAIVE, POOLS, POOL_LABEL), "6.1", 2, _fwd(POOL_NAIVE),
+         "max_pool_forward_naive: output matches the reference (2x2/2, 3x2/1, 2x3/2 windows)"),
+    _row(_gradients(POOL_NAIVE, [(c, 10 + k) for k, c in enumerate(POOLS)], hints.POOL_BACK),
+         "6.2", 3, _both(POOL_NAIVE), "max_pool_backward_naive: dx matches the numeric "
+                                      "gradient of your max_pool_forward_naive"),
+    _row(_hidden(POOL_NAIVE, POOLS, _pool_cost), "6.3", 1, _both(POOL_NAIVE),
+         _hidden_name(POOL_NAIVE), "hidden"),
+    # 7. max pool fast
+    _row(_values(POOL_FAST, POOLS, POOL_LABEL, hint=FAST_POOL), "7.1", 2, _fwd(POOL_FAST),
+         "max_pool_forward_fast: equals the naive definition (tiling and overlapping "
+         "windows)"),
+    _row(_values(POOL_FAST, POOLS, POOL_LABEL, with_backward=True,
+                 hint=f"{hints.FAST} {hints.POOL_BACK}"), "7.2", 2, _both(POOL_FAST),
+         "max_pool_backward_fast: equals the naive backward (tiling and overlapping windows)"),
+    _row(_speed(POOL_FAST, "max_pool", "pool_tile", POOL_LABEL, _pool_draw,
+                lambda T, args, dout: T.pool_pair(args[0], dout, args[1])),
+         "7.3", 1.5, _both(POOL_FAST),
+         "max_pool_forward_fast + max_pool_backward_fast: about as fast as a vectorized "
+         "version"),
+    _row(_hidden(POOL_FAST, POOLS), "7.4", 0.5, _both(POOL_FAST), _hidden_name(POOL_FAST),
+         "hidden"),
+    # 9. batchnorm: values (with the running statistics) in _bn_values, gradients here
+    _row(_gradients(BN["train"], [("bn_train", 30)], hints.BN_BACK), "9.4", 3,
+         _both(BN["train"]), "batchnorm_backward (train): dx, dgamma, dbeta match numeric "
+                             "gradients of your forward"),
+    _row(_gradients(BN["test"], [("bn_test", 31)], hints.BN_TEST_BACK), "9.5", 1,
+         _both(BN["test"]), "batchnorm_backward (test): dx, dgamma, dbeta match numeric "
+                            "gradients of your forward"),
+    # 10. spatial batchnorm reshapes and reuses batchnorm_forward / _backward (as the stubs
+    # suggest), so its tests are tagged with those too.
+    _row(_gradients(SBN["train"], [("sbn_train", 32)], hints.BN_BACK), "10.3", 1.5, SBN_TAGS,
+         "spatial_batchnorm_backward (train): dx, dgamma, dbeta match numeric gradients"),
+]
 
 
 # -- 3. softmax_loss -------------------------------------------------------------------------
-SOFTMAX_HINT = "loss = mean over rows of -log softmax(x)[y]; dx = (softmax(x) - onehot(y)) / N."
-
-
-def _softmax_case(ctx: Context, case: str, hidden: bool, hint: str = SOFTMAX_HINT) -> None:
-    f = _fx(ctx, case, hidden)
+def _softmax_case(ctx: Context, case: str, hidden: bool, hint: str = hints.SOFTMAX) -> None:
+    f = _case(ctx, case, hidden)
     reveal = not hidden
     loss, dx = unpack(ctx.call("layers.softmax_loss", f["x"], f["y"]), 2,
                       "softmax_loss return value (loss, dx)")
@@ -389,13 +501,13 @@ def test_softmax_loss(ctx: Context) -> None:
 @gated
 def test_softmax_gradcheck(ctx: Context) -> None:
     """softmax_loss: dx matches the numeric gradient of your loss"""
-    f = _fx(ctx, "softmax", False)
+    f = _case(ctx, "softmax", False)
     x, y = f["x"], f["y"]
     _, dx = unpack(ctx.call("layers.softmax_loss", x, y), 2, "softmax_loss return value")
     gradcheck.gradcheck(
         ctx.worker, lambda xi: [req_call("layers.softmax_loss", (xi, y))], x, dx,
         lambda v: as_scalar(unpack(v, 2, "softmax_loss return value")[0], "softmax_loss: loss"),
-        "softmax_loss: dx", rng=np.random.default_rng(SEED + 3), hint=SOFTMAX_HINT)
+        "softmax_loss: dx", rng=_rng(ctx, 3), hint=hints.SOFTMAX)
 
 
 @test("3.3", 1, "softmax_loss")
@@ -408,371 +520,26 @@ def test_softmax_stable(ctx: Context) -> None:
 @test("3.4", 0.5, "softmax_loss", visibility="hidden")
 def test_softmax_hidden(ctx: Context) -> None:
     """softmax_loss: loss and dx match the reference (hidden inputs)"""
-    with _judged(ctx, "softmax_loss"):
+    with verdicts.judged(ctx, verdict("softmax_loss")):
         _softmax_case(ctx, "softmax", True)
         _softmax_case(ctx, "softmax_large", True, sanity.STABILITY_HINT)
 
 
-# -- 4. conv naive ---------------------------------------------------------------------------
-CONV_HINT = ("H_out = 1 + (H + 2*pad - HH) // stride; window (i, j) starts at row i*stride, "
-             "column j*stride of the zero-padded input.")
-CONV_BACK_HINT = ("send dout[n, f, i, j] to the same strided window of the padded input that "
-                  "the forward pass read (and to w[f]); db sums dout over n, i, j; then drop "
-                  "the padding.")
-
-
-def _conv_args(f: dict[str, np.ndarray]) -> tuple:
-    return f["x"], f["w"], f["b"], _conv_param(f)
-
-
-def _conv_fixture(ctx: Context, fwd: str, bwd: str | None, case: str, hidden: bool,
-                  hint: str = CONV_HINT, back_hint: str = CONV_BACK_HINT) -> None:
-    f = _fx(ctx, case, hidden)
-    _check_layer(ctx, fwd, bwd, _conv_args(f), f, ("x", "w", "b"),
-                 _case_label(case, f, not hidden, ("stride", "pad")), reveal=not hidden,
-                 hint=hint, back_hint=back_hint)
-
-
-@test("4.1", 3, "conv_forward_naive")
-@gated
-def test_conv_naive_forward(ctx: Context) -> None:
-    """conv_forward_naive: output matches the reference (stride 1, pad 1, 3x3 filters)"""
-    _conv_fixture(ctx, "conv_forward_naive", None, "conv_s1", False)
-
-
-@test("4.2", 2, "conv_forward_naive")
-@gated
-def test_conv_naive_forward_s2(ctx: Context) -> None:
-    """conv_forward_naive: output matches the reference (stride 2, 3x2 filters, size rounds down)"""
-    _conv_fixture(ctx, "conv_forward_naive", None, "conv_s2", False)
-
-
-@test("4.3", 2.5, "conv_forward_naive", "conv_backward_naive")
-@gated
-def test_conv_naive_backward(ctx: Context) -> None:
-    """conv_backward_naive: dx, dw, db match numeric gradients of your forward (stride 1)"""
-    f = _fx(ctx, "conv_s1", False)
-    _layer_gradcheck(ctx, "conv_forward_naive", "conv_backward_naive", _conv_args(f),
-                     ("dx", "dw", "db"), f["dout"], seed=SEED + 4, hint=CONV_BACK_HINT)
-
-
-@test("4.4", 2, "conv_forward_naive", "conv_backward_naive")
-@gated
-def test_conv_naive_backward_s2(ctx: Context) -> None:
-    """conv_backward_naive: dx, dw, db match numeric gradients of your forward (stride 2, 3x2)"""
-    f = _fx(ctx, "conv_s2", False)
-    _layer_gradcheck(ctx, "conv_forward_naive", "conv_backward_naive", _conv_args(f),
-                     ("dx", "dw", "db"), f["dout"], seed=SEED + 5, hint=CONV_BACK_HINT)
-
-
-@test("4.5", 1.5, "conv_forward_naive", "conv_backward_naive", visibility="hidden")
-def test_conv_naive_hidden(ctx: Context) -> None:
-    """conv_forward_naive / conv_backward_naive: match the reference (hidden inputs)"""
-    for case in CONV_CASES:
-        _conv_fixture(ctx, "conv_forward_naive", "conv_backward_naive", case, True)
-    T = _trusted()
-    s = ctx.settings["naive_backward"]["conv"]
-    rng = _fresh_rng()
-    param = {"stride": int(s["stride"]), "pad": int(s["pad"])}
-
-    def draw() -> tuple[tuple, np.ndarray]:
-        x, w = rng.standard_normal(s["x"]), rng.standard_normal(s["w"])
-        args = (x, w, rng.standard_normal(s["w"][0]), dict(param))
-        return args, rng.standard_normal(T.conv_forward(x, w, args[2], **param).shape)
-    with _judged(ctx, "conv_backward_naive"):
-        _backward_cost(ctx, "conv", draw,
-                       lambda a, d: T.conv_backward_loops(d, a[0], a[1], **param),
-                       lambda a, d: T.conv_backward(d, a[0], a[1], **param), ("dx", "dw", "db"))
-
-
-# Cost of a naive backward pass: a loop does about one step per output value; a numeric
-# derivative of the forward does two forward passes per input value, far more at the sizes in
-# the settings. Only the hidden tests (and through their verdicts the visible ones) judge it.
-COST_HINT = ("derive the gradient: one pass over the output values (as the forward does), "
-             "each sending dout to what produced it; differentiating your forward pass "
-             "numerically is a gradient check, not a backward pass.")
-
-
-def _backward_cost(ctx: Context, kind: str, draw: Draw,
-                   loops: Callable[[tuple, np.ndarray], Any],
-                   reference: Callable[[tuple, np.ndarray], Any], names: Sequence[str]) -> None:
-    """The student's naive backward on fresh inputs (answers checked against the grader's),
-    timed against the grader's loop over the output values (`loops`); the first of up to
-    `repeats` tries within `max_ratio` passes, a try far beyond it ends the check."""
-    if _trusted() is None:
-        return
-    s = ctx.settings["naive_backward"]
-    fwd, bwd, limit = (f"{kind}_forward_naive", f"{kind}_backward_naive",
-                       float(s[kind]["max_ratio"]))
-    ratio, t_yours = float("inf"), 0.0
-    for _ in range(s["repeats"]):
-        args, dout = draw()
-        _, cache = _forward(ctx, fwd, args)
-        t_yours, grads = _timed(lambda: _backward(ctx, bwd, dout, cache, len(names)))
-        t_loop = _timed(lambda: loops(args, dout))[0]
-        _check_answers(grads, reference(args, dout), names, f"{bwd} (hidden case)", COST_HINT)
-        ratio = min(ratio, t_yours / max(t_loop, 1e-9))
-        if ratio <= limit or ratio > 4 * limit:
-            break
-    if ratio > limit:
-        raise CheckFailed(f"{bwd}: took {t_yours * 1e3:.0f} ms on a hidden input, {ratio:.0f}x "
-                          f"the time of a plain loop over the output values (at most "
-                          f"{limit:g}x is allowed). Hint: {COST_HINT}")
-    ctx.note(f"{bwd}: {ratio:.1f}x the time of a plain loop over the output values (at most "
-             f"{limit:g}x allowed).")
-
-
-# -- 5. conv fast ----------------------------------------------------------------------------
-FAST_HINT = "the fast version must compute exactly what the naive definition does."
-
-
-@test("5.1", 3, "conv_forward_fast")
-@gated
-def test_conv_fast_forward(ctx: Context) -> None:
-    """conv_forward_fast: equals the naive definition (stride 1 and 2, non-square filters)"""
-    for case in CONV_CASES:
-        _conv_fixture(ctx, "conv_forward_fast", None, case, False, f"{FAST_HINT} {CONV_HINT}")
-
-
-@test("5.2", 3, "conv_forward_fast", "conv_backward_fast")
-@gated
-def test_conv_fast_backward(ctx: Context) -> None:
-    """conv_backward_fast: equals the naive backward (stride 1 and 2, non-square filters)"""
-    for case in CONV_CASES:
-        _conv_fixture(ctx, "conv_forward_fast", "conv_backward_fast", case, False,
-                      f"{FAST_HINT} {CONV_HINT}",
-                      f"{FAST_HINT} In col2im, windows overlap when stride < filter size: "
-                      "add (+=) every column into its window.")
-
-
-def _timed_pair(ctx: Context, fwd: str, bwd: str, args: tuple, dout: np.ndarray) -> tuple:
-    """One forward (cache kept in the worker) + backward of the student's, from this process:
-    (out, *grads) as returned."""
-    out, cache = _forward(ctx, fwd, args)
-    return (out, *_backward(ctx, bwd, dout, cache, 1 if "pool" in bwd else 3))
-
-
-def _fresh_rng() -> np.random.Generator:
-    """A generator for inputs nobody has seen before (drawn at grading time)."""
-    return np.random.default_rng(secrets.randbits(64))
-
-
-def _draw_shape(rng: np.random.Generator, ranges: Sequence[Sequence[int]]) -> tuple[int, ...]:
-    """One size per (low, high) inclusive range."""
-    return tuple(int(rng.integers(lo, hi + 1)) for lo, hi in ranges)
-
-
-def _timed(run: Callable[[], Any]) -> tuple[float, Any]:
-    t0 = time.perf_counter()
-    result = run()
-    return time.perf_counter() - t0, result
-
-
-Draw = Callable[[], tuple[tuple, np.ndarray]]        # -> (forward args, dout), fresh each call
-
-
-def _check_answers(got: Sequence[Any], expected: Sequence[np.ndarray], names: Sequence[str],
-                   what: str, hint: str) -> None:
-    for name, g, e in zip(names, got, expected):
-        assert_close(g, e, f"{what}: {name}", reveal=False, hint=hint)
-
-
-def _speed_check(ctx: Context, kind: str, draw: Draw, gate_: Callable[[], None],
-                 yardstick: Callable[[tuple, np.ndarray], Sequence[np.ndarray]]) -> None:
-    """The student's fast fwd+bwd (a sandbox round trip) against the grader's own vectorized
-    fwd+bwd, timed here and interleaved: nothing the student writes can slow the yardstick
-    down. Every timed call gets fresh inputs (`draw`) and its answers must equal the
-    yardstick's, so caching results or recognising the timed input earns nothing. The allowed
-    ratio is the reference's times a margin (settings)."""
-    try:
-        gate_()      # speed is credited only for a fast version that is right
-    except CheckFailed as exc:
-        raise CheckFailed(f"Speed is credited only once the fast version is correct: {exc}") \
-            from None
-    s = ctx.settings["speed"]
-    fast = (f"{kind}_forward_fast", f"{kind}_backward_fast")
-    if _trusted() is None:     # the student release: no yardstick shipped
-        ctx.note("Provisional: the speed of the fast version is measured after you submit.")
-        return
-    names = ("out", "dx", "dw", "db") if kind == "conv" else ("out", "dx")
-    best = {"yours": float("inf"), "grader": float("inf")}
-    shape: tuple[int, ...] = ()
-    for _ in range(s["repeats"]):
-        args, dout = draw()
-        shape = tuple(args[0].shape)
-        t_yours, got = _timed(lambda: _timed_pair(ctx, *fast, args, dout))
-        t_grader, expected = _timed(lambda: yardstick(args, dout))
-        best = {"yours": min(best["yours"], t_yours), "grader": min(best["grader"], t_grader)}
-        _check_answers(got, expected, names, f"{fast[0]} + {fast[1]} (timed, x of shape "
-                       f"{shape}, fresh values)", FAST_HINT)
-    ratio = best["yours"] / max(best["grader"], 1e-9)
-    limit = s[kind]["max_ratio"]
-    if ratio > limit:
-        raise CheckFailed(
-            f"{fast[0]} + {fast[1]} took {best['yours'] * 1e3:.1f} ms on x of shape "
-            f"{shape}: {ratio:.0f}x the time of the grader's vectorized version "
-            f"({best['grader'] * 1e3:.2f} ms); at most {limit:g}x is allowed. Hint: no Python "
-            "loops over examples, channels or output pixels.")
-    ctx.note(f"{fast[0]} + {fast[1]}: {best['yours'] * 1e3:.1f} ms on x of shape {shape}, "
-             f"{ratio:.1f}x the grader's vectorized version (at most {limit:g}x allowed).")
-
-
-def _conv_draw(s: dict[str, Any]) -> Draw:
-    """Fresh conv inputs (stride 1, 'same' padding) of one shape drawn now from the ranges."""
-    rng = _fresh_rng()
-    n, c, h, w = _draw_shape(rng, s["x"])
-    f, k = int(rng.integers(s["filters"][0], s["filters"][1] + 1)), int(s["filter_size"])
-    param = {"stride": 1, "pad": (k - 1) // 2}
-
-    def draw() -> tuple[tuple, np.ndarray]:
-        args = (rng.standard_normal((n, c, h, w)), rng.standard_normal((f, c, k, k)),
-                rng.standard_normal(f), dict(param))
-        return args, rng.standard_normal((n, f, h, w))
-    return draw
-
-
-@test("5.3", 3, "conv_forward_fast", "conv_backward_fast")
-@gated
-def test_conv_speedup(ctx: Context) -> None:
-    """conv_forward_fast + conv_backward_fast: about as fast as a vectorized version"""
-    T = _trusted()
-    _speed_check(ctx, "conv", _conv_draw(ctx.settings["speed"]["conv"]),
-                 lambda: _conv_fixture(ctx, "conv_forward_fast", "conv_backward_fast",
-                                       "conv_s1", False, FAST_HINT),
-                 lambda args, dout: T.conv_pair(*args[:3], dout, args[3]))
-
-
-@test("5.4", 1, "conv_forward_fast", "conv_backward_fast", visibility="hidden")
-def test_conv_fast_hidden(ctx: Context) -> None:
-    """conv_forward_fast / conv_backward_fast: match the reference (hidden inputs)"""
-    for case in CONV_CASES:
-        _conv_fixture(ctx, "conv_forward_fast", "conv_backward_fast", case, True)
-
-
-# -- 6. max pool naive -----------------------------------------------------------------------
-POOL_HINT = ("H_out = 1 + (H - pool_height) // stride; window (i, j) starts at row i*stride, "
-             "column j*stride.")
-POOL_BACK_HINT = ("only the maximum of each window gets dout[n, c, i, j]; every other entry "
-                  "of the window gets 0; overlapping windows add up.")
-
-
-def _pool_fixture(ctx: Context, fwd: str, bwd: str | None, case: str, hidden: bool,
-                  hint: str = POOL_HINT, back_hint: str = POOL_BACK_HINT) -> None:
-    f = _fx(ctx, case, hidden)
-    _check_layer(ctx, fwd, bwd, (f["x"], _pool_param(f)), f, ("x",),
-                 _case_label(case, f, not hidden, ("pool_height", "pool_width", "stride")),
-                 reveal=not hidden, hint=hint, back_hint=back_hint)
-
-
-@test("6.1", 2, "max_pool_forward_naive")
-@gated
-def test_pool_naive_forward(ctx: Context) -> None:
-    """max_pool_forward_naive: output matches the reference (2x2/2, 3x2/1, 2x3/2 windows)"""
-    for case in POOL_CASES:
-        _pool_fixture(ctx, "max_pool_forward_naive", None, case, False)
-
-
-@test("6.2", 3, "max_pool_forward_naive", "max_pool_backward_naive")
-@gated
-def test_pool_naive_backward(ctx: Context) -> None:
-    """max_pool_backward_naive: dx matches the numeric gradient of your max_pool_forward_naive"""
-    for k, case in enumerate(POOL_CASES):
-        f = _fx(ctx, case, False)
-        _layer_gradcheck(ctx, "max_pool_forward_naive", "max_pool_backward_naive",
-                         (f["x"], _pool_param(f)), ("dx",), f["dout"], seed=SEED + 10 + k,
-                         hint=POOL_BACK_HINT)
-
-
-@test("6.3", 1, "max_pool_forward_naive", "max_pool_backward_naive", visibility="hidden")
-def test_pool_naive_hidden(ctx: Context) -> None:
-    """max_pool_forward_naive / max_pool_backward_naive: match the reference (hidden inputs)"""
-    for case in POOL_CASES:
-        _pool_fixture(ctx, "max_pool_forward_naive", "max_pool_backward_naive", case, True)
-    T = _trusted()
-    s = ctx.settings["naive_backward"]["max_pool"]
-    rng = _fresh_rng()
-    size = int(s["size"])
-    param = {"pool_height": size, "pool_width": size, "stride": size}
-    n, c, h, w = s["x"]
-
-    def draw() -> tuple[tuple, np.ndarray]:
-        return ((rng.standard_normal((n, c, h, w)), dict(param)),
-                rng.standard_normal((n, c, h // size, w // size)))
-    with _judged(ctx, "max_pool_backward_naive"):
-        _backward_cost(ctx, "max_pool", draw,
-                       lambda a, d: T.pool_backward_loops(d, a[0], size, size),
-                       lambda a, d: (T.pool_backward(d, a[0], size),), ("dx",))
-
-
-# -- 7. max pool fast ------------------------------------------------------------------------
-@test("7.1", 2, "max_pool_forward_fast")
-@gated
-def test_pool_fast_forward(ctx: Context) -> None:
-    """max_pool_forward_fast: equals the naive definition (tiling and overlapping windows)"""
-    for case in POOL_CASES:
-        _pool_fixture(ctx, "max_pool_forward_fast", None, case, False, f"{FAST_HINT} {POOL_HINT}")
-
-
-@test("7.2", 2, "max_pool_forward_fast", "max_pool_backward_fast")
-@gated
-def test_pool_fast_backward(ctx: Context) -> None:
-    """max_pool_backward_fast: equals the naive backward (tiling and overlapping windows)"""
-    for case in POOL_CASES:
-        _pool_fixture(ctx, "max_pool_forward_fast", "max_pool_backward_fast", case, False,
-                      f"{FAST_HINT} {POOL_BACK_HINT}")
-
-
-def _pool_draw(s: dict[str, Any]) -> Draw:
-    """Fresh pooling inputs (square tiling windows) of one shape drawn now from the ranges."""
-    rng = _fresh_rng()
-    size = int(s["size"])
-    n, c, h, w = _draw_shape(rng, s["x"])
-    h, w = h - h % size, w - w % size
-    param = {"pool_height": size, "pool_width": size, "stride": size}
-
-    def draw() -> tuple[tuple, np.ndarray]:
-        return ((rng.standard_normal((n, c, h, w)), dict(param)),
-                rng.standard_normal((n, c, h // size, w // size)))
-    return draw
-
-
-@test("7.3", 1.5, "max_pool_forward_fast", "max_pool_backward_fast")
-@gated
-def test_pool_speedup(ctx: Context) -> None:
-    """max_pool_forward_fast + max_pool_backward_fast: about as fast as a vectorized version"""
-    T = _trusted()
-    _speed_check(ctx, "max_pool", _pool_draw(ctx.settings["speed"]["max_pool"]),
-                 lambda: _pool_fixture(ctx, "max_pool_forward_fast", "max_pool_backward_fast",
-                                       "pool_tile", False, FAST_HINT),
-                 lambda args, dout: T.pool_pair(args[0], dout, args[1]))
-
-
-@test("7.4", 0.5, "max_pool_forward_fast", "max_pool_backward_fast", visibility="hidden")
-def test_pool_fast_hidden(ctx: Context) -> None:
-    """max_pool_forward_fast / max_pool_backward_fast: match the reference (hidden inputs)"""
-    for case in POOL_CASES:
-        _pool_fixture(ctx, "max_pool_forward_fast", "max_pool_backward_fast", case, True)
-
-
 # -- 8. dropout ------------------------------------------------------------------------------
-DROPOUT_MEAN_TOL = 0.05       # relative change of the mean (p = 0.25: sd 0.008, so about 6 sigma)
-
-
-def _dropout(ctx: Context, x: np.ndarray, param: dict[str, Any]) -> tuple[np.ndarray, Handle]:
-    out, cache = _forward(ctx, "dropout_forward", (x, param))
+def _dropout(ctx: Context, x: np.ndarray, param: dict[str, Any], scope: Held
+             ) -> tuple[np.ndarray, Handle]:
+    """dropout_forward's out, checked for shape and finiteness; its cache held by `scope`."""
+    out, cache = forward(ctx, DROPOUT, (x, param), scope)
     what = f"dropout_forward (mode {param['mode']!r}, p={param['p']:g})"
     arr = as_array(out, f"{what}: out")
     if arr.shape != x.shape:
-        _release(ctx, [cache])
         raise CheckFailed(f"{what}: out has shape {arr.shape}, expected {x.shape}.")
     if not np.all(np.isfinite(arr)):
-        _release(ctx, [cache])
         raise CheckFailed(f"{what}: out contains non-finite values.")
     return arr, cache
 
 
-DROPOUT_RANDOM_HINT = ("every unit is kept independently with probability p: draw a fresh "
-                       "uniform number per unit (rng.random(x.shape) < p), no pattern.")
+DROPOUT = Layer("layers", "dropout_forward", "dropout_backward")
 
 
 def _too_far(stat: float, expected: float, sd: float, z: float) -> bool:
@@ -788,8 +555,7 @@ def _mask_statistics(ctx: Context, kept: np.ndarray, p: float, what: str) -> Non
     frac = float(kept.mean())
     if _too_far(frac, p, np.sqrt(p * (1 - p) / n), z):
         raise CheckFailed(f"{what}: kept {frac:.4f} of the activations, expected about p = "
-                          f"{p:g}. Hint: p is the probability of KEEPING a unit: mask = "
-                          "rng.random(x.shape) < p.")
+                          f"{p:g}. Hint: {hints.DROPOUT_KEEP}")
     for axis, name in ((0, "column"), (1, "row")):
         counts = kept.sum(axis=axis)
         trials = kept.shape[axis]
@@ -797,7 +563,7 @@ def _mask_statistics(ctx: Context, kept: np.ndarray, p: float, what: str) -> Non
         if _too_far(chi, len(counts), np.sqrt(2 * len(counts)), z):
             raise CheckFailed(f"{what}: the number of kept units varies from {name} to {name} "
                               f"unlike independent draws (chi-square {chi:.0f} for "
-                              f"{len(counts)} {name}s). Hint: {DROPOUT_RANDOM_HINT}")
+                              f"{len(counts)} {name}s). Hint: {hints.DROPOUT_RANDOM}")
     q = p * p + (1 - p) * (1 - p)      # P(two independent units agree)
     for a, b, name in ((kept[:, :-1], kept[:, 1:], "horizontal"),
                        (kept[:-1, :], kept[1:, :], "vertical")):
@@ -805,7 +571,7 @@ def _mask_statistics(ctx: Context, kept: np.ndarray, p: float, what: str) -> Non
         if _too_far(agree, q, np.sqrt(q * (1 - q) / a.size), z):
             raise CheckFailed(f"{what}: {name} neighbours agree in {agree:.3f} of positions; "
                               f"independent units agree in about {q:.3f}. Hint: "
-                              f"{DROPOUT_RANDOM_HINT}")
+                              f"{hints.DROPOUT_RANDOM}")
 
 
 def _masks_independent(ctx: Context, a: np.ndarray, b: np.ndarray, p: float, what: str) -> None:
@@ -816,28 +582,27 @@ def _masks_independent(ctx: Context, a: np.ndarray, b: np.ndarray, p: float, wha
     agree = float(np.mean(a == b))
     if _too_far(agree, q, np.sqrt(q * (1 - q) / a.size), z):
         raise CheckFailed(f"{what}: the two masks agree in {agree:.1%} of positions; two "
-                          f"independent masks agree in about {q:.1%}. Hint: draw the mask from "
-                          "np.random.default_rng(dropout_param.get('seed')): a seed gives a "
-                          "repeatable mask, no seed a fresh one every call.")
+                          f"independent masks agree in about {q:.1%}. Hint: "
+                          f"{hints.DROPOUT_SEED}")
 
 
 @test("8.1", 2.5, "dropout_forward")
 def test_dropout_train(ctx: Context) -> None:
     """dropout_forward (train): keeps each unit independently with probability p, scales by 1/p"""
-    x = np.random.default_rng(SEED + 20).uniform(0.5, 1.5, (200, 250))
+    s = ctx.settings["dropout"]
+    x = _rng(ctx, 20).uniform(0.5, 1.5, s["train_x"])
     for p, seed in ((0.7, 11), (0.25, None)):
         param: dict[str, Any] = {"p": p, "mode": "train"}
         if seed is not None:
             param["seed"] = seed
-        out, cache = _dropout(ctx, x, param)
-        _release(ctx, [cache])
+        with held(ctx.worker) as scope:
+            out, _ = _dropout(ctx, x, param, scope)
         what = f"dropout_forward (train, p={p:g}" + (", no seed)" if seed is None else ")")
         kept = out != 0
         _mask_statistics(ctx, kept, p, what)
-        assert_close(out[kept], x[kept] / p, f"{what}: kept values", hint="inverted dropout "
-                     "divides the kept activations by p, so nothing changes at test time.")
+        assert_close(out[kept], x[kept] / p, f"{what}: kept values", hint=hints.DROPOUT_SCALE)
         mean_x, mean_out = float(x.mean()), float(out.mean())
-        if abs(mean_out - mean_x) > DROPOUT_MEAN_TOL * mean_x:
+        if abs(mean_out - mean_x) > s["mean_tol"] * mean_x:
             raise CheckFailed(f"{what}: the mean activation changed from {mean_x:.4f} to "
                               f"{mean_out:.4f}. Hint: divide the kept values by p.")
 
@@ -845,52 +610,44 @@ def test_dropout_train(ctx: Context) -> None:
 @test("8.2", 1, "dropout_forward", "dropout_backward")
 def test_dropout_test_mode(ctx: Context) -> None:
     """dropout_forward / dropout_backward (test mode): the identity"""
-    rng = np.random.default_rng(SEED + 21)
-    x, dout = rng.standard_normal((40, 30)), rng.standard_normal((40, 30))
-    out, cache = _dropout(ctx, x, {"p": 0.3, "mode": "test", "seed": 5})
-    try:
-        assert_close(out, x, "dropout_forward (test mode): out",
-                     hint="in test mode return x unchanged (inverted dropout scaled at "
-                          "train time).")
-    except CheckFailed:
-        _release(ctx, [cache])
-        raise
-    (dx,) = _backward(ctx, "dropout_backward", dout, cache, 1)
+    rng = _rng(ctx, 21)
+    shape = ctx.settings["dropout"]["test_x"]
+    x, dout = rng.standard_normal(shape), rng.standard_normal(shape)
+    with held(ctx.worker) as scope:
+        out, cache = _dropout(ctx, x, {"p": 0.3, "mode": "test", "seed": 5}, scope)
+        assert_close(out, x, "dropout_forward (test mode): out", hint=hints.DROPOUT_TEST)
+        (dx,) = layer_backward(ctx, DROPOUT, dout, cache)
     assert_close(dx, dout, "dropout_backward (test mode): dx", hint="in test mode dx = dout.")
 
 
 @test("8.3", 1.5, "dropout_forward", "dropout_backward")
 def test_dropout_backward(ctx: Context) -> None:
     """dropout_backward (train): uses the forward pass's mask and scaling"""
-    rng = np.random.default_rng(SEED + 22)
-    x = rng.uniform(0.5, 1.5, (100, 80))
+    rng = _rng(ctx, 22)
+    x = rng.uniform(0.5, 1.5, ctx.settings["dropout"]["backward_x"])
     dout = rng.standard_normal(x.shape)
-    out, cache = _dropout(ctx, x, {"p": 0.6, "mode": "train", "seed": 3})
-    try:     # a backward is only as good as the mask it reuses
+    with held(ctx.worker) as scope:
+        out, cache = _dropout(ctx, x, {"p": 0.6, "mode": "train", "seed": 3}, scope)
+        # a backward is only as good as the mask it reuses
         _mask_statistics(ctx, out != 0, 0.6, "dropout_forward (train, p=0.6)")
-    except CheckFailed:
-        _release(ctx, [cache])
-        raise
-    (dx,) = _backward(ctx, "dropout_backward", dout, cache, 1)
+        (dx,) = layer_backward(ctx, DROPOUT, dout, cache)
     # out = x * mask / p elementwise, so the gradient is dout * out / x (x is never 0 here).
     assert_close(dx, dout * out / x, "dropout_backward (train, p=0.6): dx",
-                 hint="dx = dout * mask, with the same (scaled) mask as the forward pass: keep "
-                      "it in the cache rather than drawing a new one.")
+                 hint=hints.DROPOUT_BACK)
 
 
 @test("8.4", 1, "dropout_forward")
 def test_dropout_seed(ctx: Context) -> None:
     """dropout_forward: the same seed gives the same mask; other seeds and unseeded calls independent ones"""
-    x = np.random.default_rng(SEED + 23).uniform(0.5, 1.5, (100, 100))
+    x = _rng(ctx, 23).uniform(0.5, 1.5, ctx.settings["dropout"]["seed_x"])
     p = 0.7
     outs = []
     for seed in (3, 3, 4, None, None):
         param: dict[str, Any] = {"p": p, "mode": "train"}
         if seed is not None:
             param["seed"] = seed
-        out, cache = _dropout(ctx, x, param)
-        _release(ctx, [cache])
-        outs.append(out != 0)
+        with held(ctx.worker) as scope:
+            outs.append(_dropout(ctx, x, param, scope)[0] != 0)
     sanity.same_result(outs[0].astype(float), outs[1].astype(float),
                        "dropout_forward (train, seed=3 twice): the mask")
     _masks_independent(ctx, outs[0], outs[2], p, "dropout_forward (train, seeds 3 and 4)")
@@ -898,176 +655,90 @@ def test_dropout_seed(ctx: Context) -> None:
                                                  "a seed)")
 
 
-# -- 9. batchnorm ----------------------------------------------------------------------------
-BN_HINT = ("train: x_hat = (x - batch mean) / sqrt(batch var + eps) with the biased (divide by "
-           "N) variance, out = gamma * x_hat + beta; test: the same with the running statistics.")
-BN_STATS_HINT = ("running = momentum * running + (1 - momentum) * batch statistic, written back "
-                 "into bn_param['running_mean'] / ['running_var'] (defaults: momentum 0.9, "
-                 "eps 1e-5, running statistics start at zeros).")
-BN_TEST_BACK_HINT = ("in test mode the running statistics are constants, so the layer is an "
-                     "elementwise affine function of x.")
-BN_BACK_HINT = ("in train mode the batch mean and variance depend on every row of x: "
-                "backpropagate through them too (draw the graph x -> mean, var -> x_hat -> out).")
+# -- 9, 10. batchnorm values: bn_param lives in the worker, its running statistics are read back
+def _bn_values(layer: Layer, case: str, mode: str, hidden: bool, *, out: bool = True,
+               stats: bool = False, with_backward: bool = False) -> Callable[[Context], None]:
+    def check(ctx: Context) -> None:
+        f = _case(ctx, case, hidden)
+        reveal = not hidden
+        label = "hidden case" if hidden else \
+            f"mode {mode!r}, x {tuple(f['x'].shape)}, bn_param keys " \
+            f"{sorted(_bn_param(f, mode))}"
+        judge = (lambda fn: verdicts.judged(ctx, verdict(fn))) if hidden else \
+            (lambda fn: contextlib.nullcontext())
+        fwd = layer.forward
+        with held(ctx.worker) as scope:
+            with judge(fwd):
+                param = scope.add(ctx.new("builtins.dict", _bn_param(f, mode)))
+                got, cache = forward(ctx, layer, (f["x"], f["gamma"], f["beta"], param), scope)
+                running = {k: ctx.method(param, "get", k) for k in ("running_mean",
+                                                                      "running_var")}
+                if out:
+                    assert_close(got, f["out"], f"{fwd} ({label}): out", reveal=reveal,
+                                 hint=hints.BN)
+                if stats:
+                    for key in ("running_mean", "running_var"):
+                        if running[key] is None:
+                            raise CheckFailed(f"{fwd} ({label}): bn_param[{key!r}] was not "
+                                              f"written back. Hint: {hints.BN_STATS}")
+                        assert_close(running[key], f[f"{key}_out"],
+                                     f"{fwd} ({label}): bn_param[{key!r}] after the call",
+                                     reveal=reveal, hint=hints.BN_STATS)
+            if not with_backward:
+                return
+            with judge(layer.backward):
+                grads = layer_backward(ctx, layer, f["dout"], cache)
+                for name, grad in zip(layer.inputs, grads):
+                    assert_close(grad, f[f"d{name}"], f"{layer.backward} ({label}): d{name}",
+                                 reveal=reveal,
+                                 hint=hints.BN_BACK if mode == "train" else hints.BN_TEST_BACK)
+    return check
 
 
-def _bn_run(ctx: Context, fwd: str, f: dict[str, np.ndarray], mode: str
-            ) -> tuple[Any, Handle, dict[str, Any]]:
-    """Call a batchnorm forward with bn_param held in the worker; return (out, cache handle,
-    the running statistics found in bn_param afterwards)."""
-    param = ctx.new("builtins.dict", _bn_param(f, mode))
-    try:
-        out, cache = _forward(ctx, fwd, (f["x"], f["gamma"], f["beta"], param))
-        stats = {k: ctx.method(param, "get", k) for k in ("running_mean", "running_var")}
-    finally:
-        _release(ctx, [param])
-    return out, cache, stats
+def _each(*checks: Callable[[Context], None]) -> Callable[[Context], None]:
+    def run(ctx: Context) -> None:
+        for check in checks:
+            check(ctx)
+    return run
 
 
-def _check_bn(ctx: Context, fwd: str, bwd: str | None, case: str, mode: str, hidden: bool, *,
-              out: bool = True, stats: bool = False) -> None:
-    f = _fx(ctx, case, hidden)
-    reveal = not hidden
-    label = "hidden case" if hidden else \
-        f"mode {mode!r}, x {tuple(f['x'].shape)}, bn_param keys " \
-        f"{sorted(_bn_param(f, mode))}"
-    judge = (lambda fn: _judged(ctx, fn)) if hidden else (lambda fn: contextlib.nullcontext())
-    cache = None
-    with judge(fwd):
-        got, cache, running = _bn_run(ctx, fwd, f, mode)
-        try:
-            if out:
-                assert_close(got, f["out"], f"{fwd} ({label}): out", reveal=reveal,
-                             hint=BN_HINT)
-            if stats:
-                for key in ("running_mean", "running_var"):
-                    if running[key] is None:
-                        raise CheckFailed(f"{fwd} ({label}): bn_param[{key!r}] was not "
-                                          f"written back. Hint: {BN_STATS_HINT}")
-                    assert_close(running[key], f[f"{key}_out"],
-                                 f"{fwd} ({label}): bn_param[{key!r}] after the call",
-                                 reveal=reveal, hint=BN_STATS_HINT)
-        except CheckFailed:
-            _release(ctx, [cache])
-            raise
-    if bwd is None:
-        _release(ctx, [cache])
-        return
-    with judge(bwd):
-        grads = _backward(ctx, bwd, f["dout"], cache, 3)
-        for name, grad in zip(("x", "gamma", "beta"), grads):
-            assert_close(grad, f[f"d{name}"], f"{bwd} ({label}): d{name}", reveal=reveal,
-                         hint=BN_BACK_HINT if mode == "train" else BN_TEST_BACK_HINT)
-
-
-def _bn_gradcheck(ctx: Context, fwd: str, bwd: str, case: str, mode: str, seed: int) -> None:
-    f = _fx(ctx, case, False)
-    _layer_gradcheck(ctx, fwd, bwd, (f["x"], f["gamma"], f["beta"], _bn_param(f, mode)),
-                     ("dx", "dgamma", "dbeta"), f["dout"], seed=seed,
-                     hint=BN_BACK_HINT if mode == "train" else BN_TEST_BACK_HINT)
-
-
-@test("9.1", 2, "batchnorm_forward")
-@gated
-def test_bn_forward_train(ctx: Context) -> None:
-    """batchnorm_forward (train): output matches the reference (given and default eps)"""
-    _check_bn(ctx, "batchnorm_forward", None, "bn_train", "train", False)
-    _check_bn(ctx, "batchnorm_forward", None, "bn_defaults", "train", False)
-
-
-@test("9.2", 1.5, "batchnorm_forward")
-@gated
-def test_bn_running_stats(ctx: Context) -> None:
-    """batchnorm_forward (train): running mean and variance are updated and written back"""
-    _check_bn(ctx, "batchnorm_forward", None, "bn_train", "train", False, out=False, stats=True)
-    _check_bn(ctx, "batchnorm_forward", None, "bn_defaults", "train", False, out=False,
-              stats=True)
-
-
-@test("9.3", 1.5, "batchnorm_forward")
-@gated
-def test_bn_forward_test(ctx: Context) -> None:
-    """batchnorm_forward (test): normalizes with the running statistics and leaves them unchanged"""
-    _check_bn(ctx, "batchnorm_forward", None, "bn_test", "test", False, stats=True)
-
-
-@test("9.4", 3, "batchnorm_forward", "batchnorm_backward")
-@gated
-def test_bn_backward_train(ctx: Context) -> None:
-    """batchnorm_backward (train): dx, dgamma, dbeta match numeric gradients of your forward"""
-    _bn_gradcheck(ctx, "batchnorm_forward", "batchnorm_backward", "bn_train", "train",
-                  SEED + 30)
-
-
-@test("9.5", 1, "batchnorm_forward", "batchnorm_backward")
-@gated
-def test_bn_backward_test(ctx: Context) -> None:
-    """batchnorm_backward (test): dx, dgamma, dbeta match numeric gradients of your forward"""
-    _bn_gradcheck(ctx, "batchnorm_forward", "batchnorm_backward", "bn_test", "test", SEED + 31)
-
-
-@test("9.6", 1, "batchnorm_forward", "batchnorm_backward", visibility="hidden")
-def test_bn_hidden(ctx: Context) -> None:
-    """batchnorm_forward / batchnorm_backward: match the reference (hidden inputs)"""
-    _check_bn(ctx, "batchnorm_forward", "batchnorm_backward", "bn_train", "train", True,
-              stats=True)
-    _check_bn(ctx, "batchnorm_forward", "batchnorm_backward", "bn_defaults", "train", True,
-              stats=True)
-    _check_bn(ctx, "batchnorm_forward", "batchnorm_backward", "bn_test", "test", True)
-
-
-# -- 10. spatial batchnorm -------------------------------------------------------------------
-# Spatial batchnorm reshapes and reuses batchnorm_forward / _backward (as the stubs suggest),
-# so its tests are tagged with those too.
-SBN = ("spatial_batchnorm_forward", "spatial_batchnorm_backward")
-
-
-@test("10.1", 1.5, "spatial_batchnorm_forward", "batchnorm_forward")
-@gated
-def test_sbn_forward_train(ctx: Context) -> None:
-    """spatial_batchnorm_forward (train): output and running statistics match the reference"""
-    _check_bn(ctx, SBN[0], None, "sbn_train", "train", False, stats=True)
-
-
-@test("10.2", 1, "spatial_batchnorm_forward", "batchnorm_forward")
-@gated
-def test_sbn_forward_test(ctx: Context) -> None:
-    """spatial_batchnorm_forward (test): normalizes each channel with the running statistics"""
-    _check_bn(ctx, SBN[0], None, "sbn_test", "test", False, stats=True)
-
-
-@test("10.3", 1.5,
-      "spatial_batchnorm_forward", "spatial_batchnorm_backward", "batchnorm_forward", "batchnorm_backward")
-@gated
-def test_sbn_backward(ctx: Context) -> None:
-    """spatial_batchnorm_backward (train): dx, dgamma, dbeta match numeric gradients"""
-    _bn_gradcheck(ctx, *SBN, "sbn_train", "train", SEED + 32)
-
-
-@test("10.4", 0.5,
-      "spatial_batchnorm_forward", "spatial_batchnorm_backward", "batchnorm_forward", "batchnorm_backward", visibility="hidden")
-def test_sbn_hidden(ctx: Context) -> None:
-    """spatial_batchnorm_forward / _backward: match the reference (hidden inputs)"""
-    _check_bn(ctx, *SBN, "sbn_train", "train", True, stats=True)
-    _check_bn(ctx, *SBN, "sbn_test", "test", True)
+BN_F, BN_T = ("batchnorm_forward",), BN["train"]
+TESTS += [
+    _row(_each(_bn_values(BN_T, "bn_train", "train", False),
+               _bn_values(BN_T, "bn_defaults", "train", False)), "9.1", 2, BN_F,
+         "batchnorm_forward (train): output matches the reference (given and default eps)"),
+    _row(_each(_bn_values(BN_T, "bn_train", "train", False, out=False, stats=True),
+               _bn_values(BN_T, "bn_defaults", "train", False, out=False, stats=True)),
+         "9.2", 1.5, BN_F, "batchnorm_forward (train): running mean and variance are updated "
+                           "and written back"),
+    _row(_bn_values(BN["test"], "bn_test", "test", False, stats=True), "9.3", 1.5, BN_F,
+         "batchnorm_forward (test): normalizes with the running statistics and leaves them "
+         "unchanged"),
+    _row(_each(*(_bn_values(BN[mode], case, mode, True, stats=stats, with_backward=True)
+                 for case, mode, stats in (("bn_train", "train", True),
+                                           ("bn_defaults", "train", True),
+                                           ("bn_test", "test", False)))),
+         "9.6", 1, _both(BN_T), _hidden_name(BN_T), "hidden"),
+    _row(_bn_values(SBN["train"], "sbn_train", "train", False, stats=True), "10.1", 1.5,
+         SBN_TAGS[::2], "spatial_batchnorm_forward (train): output and running statistics "
+                        "match the reference"),
+    _row(_bn_values(SBN["test"], "sbn_test", "test", False, stats=True), "10.2", 1,
+         SBN_TAGS[::2], "spatial_batchnorm_forward (test): normalizes each channel with the "
+                        "running statistics"),
+    _row(_each(_bn_values(SBN["train"], "sbn_train", "train", True, stats=True,
+                          with_backward=True),
+               _bn_values(SBN["test"], "sbn_test", "test", True, with_backward=True)),
+         "10.4", 0.5, SBN_TAGS, "spatial_batchnorm_forward / _backward: match the reference "
+                                "(hidden inputs)", "hidden"),
+]
 
 
 # -- 11. update rules ------------------------------------------------------------------------
-RULE_HINTS = {
-    "sgd": "next_w = w - learning_rate * dw.",
-    "sgd_momentum": "v = momentum * v - learning_rate * dw; next_w = w + v; keep v in "
-                    "config between steps (it starts at zeros).",
-    "rmsprop": "cache = decay_rate * cache + (1 - decay_rate) * dw**2; next_w = w - "
-               "learning_rate * dw / (sqrt(cache) + epsilon); keep cache in config.",
-    "adam": "t += 1 FIRST, then m, v and the bias corrections m / (1 - beta1**t), "
-            "v / (1 - beta2**t); keep m, v and t in config.",
-}
-
-
 def _check_rule(ctx: Context, rule: str, hidden: bool) -> None:
     """OPTIM_STEPS steps with the returned config passed back in, then one default step."""
-    f = _fx(ctx, rule, hidden)
+    f = _case(ctx, rule, hidden)
     reveal = not hidden
-    hint = RULE_HINTS[rule]
+    hint = hints.RULES[rule]
     config: Any = {k: float(f[k]) for k in OPTIM_CASES[rule]}
     shown = config if reveal else "the test's hyper-parameters"
     w = f["w0"]
@@ -1083,45 +754,29 @@ def _check_rule(ctx: Context, rule: str, hidden: bool) -> None:
     next_w, _ = unpack(ctx.call(f"optim.{rule}", f["w0"], f["dws"][0], None), 2,
                        f"{rule} return value (next_w, config)")
     assert_close(next_w, f["w_default"], f"{rule} with config=None (the defaults): next_w",
-                 reveal=reveal, hint="fill in the default hyper-parameters when config is None.")
+                 reveal=reveal, hint=hints.RULE_DEFAULTS)
 
 
-@test("11.1", 1.5, "sgd")
-@gated
-def test_sgd(ctx: Context) -> None:
-    """sgd: three steps match the reference"""
-    _check_rule(ctx, "sgd", False)
-
-
-@test("11.2", 2, "sgd_momentum")
-@gated
-def test_sgd_momentum(ctx: Context) -> None:
-    """sgd_momentum: three steps match the reference (velocity kept in config)"""
-    _check_rule(ctx, "sgd_momentum", False)
-
-
-@test("11.3", 2, "rmsprop")
-@gated
-def test_rmsprop(ctx: Context) -> None:
-    """rmsprop: three steps match the reference (cache kept in config)"""
-    _check_rule(ctx, "rmsprop", False)
-
-
-@test("11.4", 3, "adam")
-@gated
-def test_adam(ctx: Context) -> None:
-    """adam: three steps match the reference (m, v, t kept in config)"""
-    _check_rule(ctx, "adam", False)
+TESTS += [_row(functools.partial(_check_rule, rule=rule, hidden=False), number, weight,
+               (rule,), name)
+          for rule, number, weight, name in (
+              ("sgd", "11.1", 1.5, "sgd: three steps match the reference"),
+              ("sgd_momentum", "11.2", 2, "sgd_momentum: three steps match the reference "
+                                          "(velocity kept in config)"),
+              ("rmsprop", "11.3", 2, "rmsprop: three steps match the reference (cache kept "
+                                     "in config)"),
+              ("adam", "11.4", 3, "adam: three steps match the reference (m, v, t kept in "
+                                  "config)"))]
 
 
 @test("11.5", 1, "sgd", "sgd_momentum", "rmsprop", "adam", visibility="hidden")
 def test_rules_hidden(ctx: Context) -> None:
     """sgd, sgd_momentum, rmsprop, adam: match the reference (hidden inputs and fresh ones)"""
-    rng = np.random.default_rng(secrets.randbits(64))    # inputs nobody has seen before
+    rng = fresh_rng()    # inputs nobody has seen before
     failures: list[Exception] = []
     for rule in OPTIM_CASES:       # every rule is judged, whichever fails first
         try:
-            with _judged(ctx, rule):
+            with verdicts.judged(ctx, verdict(rule)):
                 _check_rule(ctx, rule, True)
                 _fresh_rule(ctx, rule, rng)
         except (CheckFailed, StudentError) as exc:
@@ -1133,21 +788,17 @@ def test_rules_hidden(ctx: Context) -> None:
         raise CheckFailed("\n\n".join(str(e) for e in failures))
 
 
-# Ranges the fresh hyper-parameters are drawn from (a rule must honour whatever it is given).
-FRESH_RULE_RANGES = {"learning_rate": (1e-3, 1e-1), "momentum": (0.5, 0.95),
-                     "decay_rate": (0.8, 0.999), "beta1": (0.7, 0.95), "beta2": (0.9, 0.9999),
-                     "epsilon": (1e-8, 1e-5)}
-
-
 def _fresh_rule(ctx: Context, rule: str, rng: np.random.Generator) -> None:
-    """OPTIM_STEPS steps on weights, gradients and hyper-parameters drawn now, against the
-    grader's own update (trusted.update), then one step with config=None."""
+    """OPTIM_STEPS steps on weights, gradients and hyper-parameters drawn now (ranges in the
+    settings: a rule must honour whatever it is given), against the grader's own update
+    (trusted.update), then one step with config=None."""
     T = _trusted()
     if T is None:
         return
-    shape = (int(rng.integers(3, 9)), int(rng.integers(3, 9)))
+    s = ctx.settings["fresh_rules"]
+    shape = draw_shape(rng, s["shape"])
     w = rng.standard_normal(shape)
-    config: Any = {k: float(rng.uniform(*FRESH_RULE_RANGES[k])) for k in OPTIM_CASES[rule]}
+    config: Any = {k: float(rng.uniform(*s["ranges"][k])) for k in OPTIM_CASES[rule]}
     ours: Any = dict(config)
     for k in range(OPTIM_STEPS):
         dw = rng.standard_normal(shape)
@@ -1155,7 +806,7 @@ def _fresh_rule(ctx: Context, rule: str, rng: np.random.Generator) -> None:
                                 f"{rule} return value (next_w, config)")
         expected, ours = T.update(rule, w, dw, ours)
         w = assert_close(next_w, expected, f"{rule} step {k + 1} (hidden case)", reveal=False,
-                         hint=RULE_HINTS[rule])
+                         hint=hints.RULES[rule])
         if not isinstance(config, dict):
             raise CheckFailed(f"{rule}: expected the config dict as second return value.")
     dw = rng.standard_normal(shape)
@@ -1175,15 +826,17 @@ def _model_hint() -> Iterator[None]:
     try:
         yield
     except CheckFailed as exc:
-        raise CheckFailed(f"{exc}\n\n{MODEL_NOTE}") from None
+        raise CheckFailed(f"{exc}\n\n{hints.MODEL_NOTE}") from None
 
 
-def _model_from_fixture(ctx: Context, f: dict[str, np.ndarray], reg: float) -> Handle:
-    """A float64 model with the fixture's sizes and parameters set in the worker."""
-    model = ctx.new(CNN, input_dim=tuple(int(d) for d in f["input_dim"]),
-                    num_filters=int(f["num_filters"]), filter_size=int(f["filter_size"]),
-                    hidden_dim=int(f["hidden_dim"]), num_classes=int(f["num_classes"]),
-                    reg=float(reg), dtype="float64", seed=0)
+def _model_from_case(ctx: Context, f: dict[str, np.ndarray], reg: float, scope: Held) -> Handle:
+    """A float64 model with the case's sizes and parameters set in the worker."""
+    model = scope.add(ctx.new(CNN, input_dim=tuple(int(d) for d in f["input_dim"]),
+                              num_filters=int(f["num_filters"]),
+                              filter_size=int(f["filter_size"]),
+                              hidden_dim=int(f["hidden_dim"]),
+                              num_classes=int(f["num_classes"]), reg=float(reg),
+                              dtype="float64", seed=0))
     ctx.worker.batch([req_set_item(model, "params", k, f[k]) for k in PARAM_KEYS])
     return model
 
@@ -1199,9 +852,10 @@ def _loss_grads(ctx: Context, model: Handle, X: np.ndarray, y: np.ndarray,
     return loss, grads
 
 
-def _scores(ctx: Context, model: Handle, X: np.ndarray, num_classes: int, what: str,
-            chunk: int = 250) -> np.ndarray:
+def _scores(ctx: Context, model: Handle, X: np.ndarray, num_classes: int, what: str
+            ) -> np.ndarray:
     """Scores of X in chunks (bounded memory in the worker), checked for shape and finiteness."""
+    chunk = int(ctx.settings["scores_chunk"])
     parts = []
     for start in range(0, len(X), chunk):
         part = as_array(ctx.method(model, "loss", X[start:start + chunk]), what)
@@ -1226,7 +880,7 @@ def _init_distribution(ctx: Context, w: np.ndarray, scale: float, what: str) -> 
                           f"distribution with mean 0 and standard deviation weight_scale = "
                           f"{scale:g} (mean {float(np.mean(w)):.3g}, std {float(np.std(w)):.3g}, "
                           f"Kolmogorov-Smirnov distance {dist:.3f} > {limit:.3f}). Hint: "
-                          "weight_scale * rng.standard_normal(shape).")
+                          f"{hints.MODEL_INIT}")
 
 
 _erf = np.vectorize(math.erf, otypes=[float])
@@ -1255,26 +909,26 @@ def test_cnn_init(ctx: Context) -> None:
              ({**dims, "dtype": "float64"}, expected, "float64", "the same with dtype=float64"),
              ({}, default_expected, "float32", "ThreeLayerConvNet(seed=3) (the defaults)")]
     first = None
-    for kwargs, shapes, dtype, what in cases:
-        params = ctx.worker.get_attr(ctx.new(CNN, **kwargs, seed=3), "params")
-        if not isinstance(params, dict) or sorted(params) != sorted(shapes):
-            got = sorted(params) if isinstance(params, dict) else type(params).__name__
-            raise CheckFailed(f"{what}: params must have exactly the keys "
-                              f"{sorted(shapes)}, got {got}.")
-        for key, shape in shapes.items():
-            value = params[key]
-            if not isinstance(value, np.ndarray) or value.dtype != np.dtype(dtype):
-                got = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
-                raise CheckFailed(f"{what}: params[{key!r}] must be a {dtype} array, got "
-                                  f"{got}. Hint: convert every parameter with .astype(dtype).")
-            arr = sanity.finite_array(value, f"{what}: params[{key!r}]", shape,
-                                      hint="conv keeps H and W (pad (F-1)//2), the 2x2 pool "
-                                           "halves them.")
-            if key.startswith("W") and kwargs:
-                _init_distribution(ctx, arr, 1e-2, f"{what}: params[{key!r}]")
-        if first is None:
-            first = params
-    again = ctx.worker.get_attr(ctx.new(CNN, **dims, seed=3), "params")
+    with held(ctx.worker) as scope:
+        for kwargs, shapes, dtype, what in cases:
+            params = ctx.worker.get_attr(scope.add(ctx.new(CNN, **kwargs, seed=3)), "params")
+            if not isinstance(params, dict) or sorted(params) != sorted(shapes):
+                got = sorted(params) if isinstance(params, dict) else type(params).__name__
+                raise CheckFailed(f"{what}: params must have exactly the keys "
+                                  f"{sorted(shapes)}, got {got}.")
+            for key, shape in shapes.items():
+                value = params[key]
+                if not isinstance(value, np.ndarray) or value.dtype != np.dtype(dtype):
+                    got = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
+                    raise CheckFailed(f"{what}: params[{key!r}] must be a {dtype} array, got "
+                                      f"{got}. Hint: {hints.MODEL_DTYPE}")
+                arr = sanity.finite_array(value, f"{what}: params[{key!r}]", shape,
+                                          hint=hints.MODEL_SHAPES)
+                if key.startswith("W") and kwargs:
+                    _init_distribution(ctx, arr, 1e-2, f"{what}: params[{key!r}]")
+            if first is None:
+                first = params
+        again = ctx.worker.get_attr(scope.add(ctx.new(CNN, **dims, seed=3)), "params")
     for key in PARAM_KEYS:
         sanity.same_result(again.get(key) if isinstance(again, dict) else None, first[key],
                            f"ThreeLayerConvNet(seed=3): params[{key!r}]")
@@ -1284,52 +938,53 @@ def test_cnn_init(ctx: Context) -> None:
 @gated
 def test_cnn_loss_reference(ctx: Context) -> None:
     """ThreeLayerConvNet.loss: scores, loss and gradients match the reference (given params)"""
-    f = _fx(ctx, "cnn", False)
     with _model_hint():
-        _cnn_loss_reference(ctx, f)
+        _cnn_loss_reference(ctx, _case(ctx, "cnn", False))
 
 
 def _cnn_loss_reference(ctx: Context, f: dict[str, np.ndarray], reveal: bool = True) -> None:
-    model = _model_from_fixture(ctx, f, float(f["reg"]))
     what = (f"ThreeLayerConvNet.loss (X {tuple(f['X'].shape)}, reg={float(f['reg']):g}, "
             "float64)") if reveal else "ThreeLayerConvNet.loss (hidden case)"
-    assert_close(ctx.method(model, "loss", f["X"]), f["scores"], f"{what}: scores (y=None)",
-                 reveal=reveal, hint="conv - relu - 2x2 max pool - affine - relu - affine.")
-    loss, grads = _loss_grads(ctx, model, f["X"], f["y"], what)
-    assert_close(loss, f["loss"], f"{what}: loss", reveal=reveal,
-                 hint="softmax loss + reg * (sum(W1**2) + sum(W2**2) + sum(W3**2)).")
+    with held(ctx.worker) as scope:
+        model = _model_from_case(ctx, f, float(f["reg"]), scope)
+        assert_close(ctx.method(model, "loss", f["X"]), f["scores"],
+                     f"{what}: scores (y=None)", reveal=reveal, hint=hints.MODEL_SCORES)
+        loss, grads = _loss_grads(ctx, model, f["X"], f["y"], what)
+    assert_close(loss, f["loss"], f"{what}: loss", reveal=reveal, hint=hints.MODEL_LOSS)
     for key in PARAM_KEYS:
         assert_close(grads[key], f[f"d{key}"], f"{what}: grads[{key!r}]", reveal=reveal,
-                     hint="backpropagate through every layer in reverse order and add "
-                          "2 * reg * W to each weight gradient.")
+                     hint=hints.MODEL_GRADS)
 
 
 @test("12.8", 1, *MODEL_TAGS, visibility="hidden")
 def test_cnn_hidden(ctx: Context) -> None:
     """ThreeLayerConvNet.loss: scores, loss and gradients match the reference (hidden case)"""
-    f = _fx(ctx, "cnn", True)
-    layers_ok = all(ctx.shared.get(VERDICT + t) is True for t in MODEL_TAGS
+    f = _case(ctx, "cnn", True)
+    key = verdict("ThreeLayerConvNet")
+    layers_ok = all(ctx.shared.get(verdict(t)) is True for t in MODEL_TAGS
                     if t != "ThreeLayerConvNet")
     try:
         with _model_hint():
             _cnn_loss_reference(ctx, f, reveal=False)
     except (CheckFailed, StudentError):
         if layers_ok:         # else a wrong layer is to blame, and already judged so
-            _record(ctx, ["ThreeLayerConvNet"], False)
+            verdicts.record(ctx, key, False)
         raise
-    _record(ctx, ["ThreeLayerConvNet"], True)
+    verdicts.record(ctx, key, ctx.shared.get(key, True))
 
 
 @test("12.3", 1, *MODEL_TAGS)
 @gated
 def test_cnn_chance_loss(ctx: Context) -> None:
     """ThreeLayerConvNet: the loss is about ln 10 with small weights"""
-    rng = np.random.default_rng(SEED + 40)
+    rng = _rng(ctx, 40)
     X = rng.uniform(0, 1, (25, 1, 12, 12))
     y = rng.integers(0, 10, 25)
-    model = ctx.new(CNN, input_dim=(1, 12, 12), num_filters=4, filter_size=3, hidden_dim=20,
-                    num_classes=10, weight_scale=1e-3, seed=0)
-    loss, _ = unpack(ctx.method(model, "loss", X, y), 2, "ThreeLayerConvNet.loss return value")
+    with held(ctx.worker) as scope:
+        model = scope.add(ctx.new(CNN, input_dim=(1, 12, 12), num_filters=4, filter_size=3,
+                                  hidden_dim=20, num_classes=10, weight_scale=1e-3, seed=0))
+        loss, _ = unpack(ctx.method(model, "loss", X, y), 2,
+                         "ThreeLayerConvNet.loss return value")
     sanity.chance_loss(loss, 10, "ThreeLayerConvNet.loss (weight_scale=1e-3, reg=0)")
 
 
@@ -1337,12 +992,13 @@ def test_cnn_chance_loss(ctx: Context) -> None:
 @gated
 def test_cnn_reg(ctx: Context) -> None:
     """ThreeLayerConvNet: reg adds reg * sum(W**2) to the loss and 2 * reg * W to the gradients"""
-    f = _fx(ctx, "cnn", False)
-    reg = 0.5
-    loss0, grads0 = _loss_grads(ctx, _model_from_fixture(ctx, f, 0.0), f["X"], f["y"],
-                                "ThreeLayerConvNet.loss (reg=0)")
-    loss1, grads1 = _loss_grads(ctx, _model_from_fixture(ctx, f, reg), f["X"], f["y"],
-                                f"ThreeLayerConvNet.loss (reg={reg:g})")
+    f = _case(ctx, "cnn", False)
+    reg = float(ctx.settings["reg_check"])
+    with held(ctx.worker) as scope:
+        loss0, grads0 = _loss_grads(ctx, _model_from_case(ctx, f, 0.0, scope), f["X"], f["y"],
+                                    "ThreeLayerConvNet.loss (reg=0)")
+        loss1, grads1 = _loss_grads(ctx, _model_from_case(ctx, f, reg, scope), f["X"], f["y"],
+                                    f"ThreeLayerConvNet.loss (reg={reg:g})")
     penalty = reg * sum(float(np.sum(f[k] ** 2)) for k in ("W1", "W2", "W3"))
     sanity.reg_raises_loss(loss0, loss1, "ThreeLayerConvNet.loss", expected_increase=penalty)
     for key in PARAM_KEYS:
@@ -1350,26 +1006,24 @@ def test_cnn_reg(ctx: Context) -> None:
         g1 = sanity.finite_array(grads1[key], f"grads[{key!r}] (reg={reg:g})", f[key].shape)
         extra = 2 * reg * f[key] if key.startswith("W") else np.zeros_like(f[key])
         assert_close(g1 - g0, extra, f"ThreeLayerConvNet.loss: grads[{key!r}] (reg={reg:g}) "
-                                     f"minus grads[{key!r}] (reg=0)",
-                     hint="the penalty's gradient is 2 * reg * W for W1, W2, W3 and nothing "
-                          "for the biases.")
+                                     f"minus grads[{key!r}] (reg=0)", hint=hints.MODEL_REG)
 
 
 @test("12.5", 4, *MODEL_TAGS)
 @gated
 def test_cnn_gradcheck(ctx: Context) -> None:
     """ThreeLayerConvNet: every gradient matches the numeric gradient of your loss (float64)"""
-    f = _fx(ctx, "cnn", False)
-    with _model_hint():
-        _cnn_gradcheck(ctx, f)
+    f = _case(ctx, "cnn", False)
+    with _model_hint(), held(ctx.worker) as scope:
+        _cnn_gradcheck(ctx, f, scope)
 
 
-def _cnn_gradcheck(ctx: Context, f: dict[str, np.ndarray]) -> None:
+def _cnn_gradcheck(ctx: Context, f: dict[str, np.ndarray], scope: Held) -> None:
     reg = float(f["reg"])
-    model = _model_from_fixture(ctx, f, reg)
+    model = _model_from_case(ctx, f, reg, scope)
     X, y = f["X"], f["y"]
     _, grads = _loss_grads(ctx, model, X, y, "ThreeLayerConvNet.loss")
-    rng = np.random.default_rng(SEED + 41)
+    rng = _rng(ctx, 41)
     for key in PARAM_KEYS:
         gradcheck.gradcheck(
             ctx.worker,
@@ -1379,9 +1033,7 @@ def _cnn_gradcheck(ctx: Context, f: dict[str, np.ndarray]) -> None:
             lambda v: as_scalar(unpack(v, 2, "ThreeLayerConvNet.loss return value")[0],
                                 "ThreeLayerConvNet.loss: loss"),
             f"ThreeLayerConvNet.loss (reg={reg:g}): grads[{key!r}]", rng=rng,
-            epilogue=[req_set_item(model, "params", key, f[key])],
-            hint="check the layer tests first; then the order of the backward calls and the "
-                 "2 * reg * W terms.")
+            epilogue=[req_set_item(model, "params", key, f[key])], hint=hints.MODEL_GRADCHECK)
 
 
 @functools.lru_cache(maxsize=1)
@@ -1398,13 +1050,14 @@ def test_cnn_overfit(ctx: Context) -> None:
     s = ctx.settings["overfit"]
     d = _mnist()
     X, y = d["X_train"][:s["samples"]], d["y_train"][:s["samples"]]
-    model = ctx.new(CNN, **s["model"])
     data = {"X_train": X, "y_train": y, "X_val": X, "y_val": y}
-    solver = ctx.new("solver.Solver", model, data, **s["solver"], verbose=False)
-    ctx.method(solver, "train", timeout=ctx.assignment.limits.train_seconds)
     sizes = {k: s["model"][k] for k in ("input_dim", "num_filters", "filter_size", "hidden_dim")}
-    pred = _trained_predictions(ctx, model, X, {**sizes, "num_classes": 10},
-                                "ThreeLayerConvNet after training")
+    with held(ctx.worker) as scope:
+        model = scope.add(ctx.new(CNN, **s["model"]))
+        solver = scope.add(ctx.new("solver.Solver", model, data, **s["solver"], verbose=False))
+        ctx.method(solver, "train", timeout=ctx.assignment.limits.train_seconds)
+        pred = _trained_predictions(ctx, model, X, {**sizes, "num_classes": 10},
+                                    "ThreeLayerConvNet after training")
     acc = float(np.mean(pred == y))
     sanity.overfit(acc, f"ThreeLayerConvNet trained on {len(y)} images for "
                         f"{s['solver']['num_epochs']} epochs", threshold=s["threshold"])
@@ -1438,10 +1091,10 @@ def _trained_predictions(ctx: Context, model: Handle, X: np.ndarray, sizes: dict
     return np.argmax(T.model_scores(_trained_params(ctx, model, sizes, what), X), axis=1)
 
 
-def accuracy_run(ctx: Context, seed: int | None = None) -> float:
+def calibration_run(ctx: Context, seed: int | None = None) -> float:
     """Train the student's ThreeLayerConvNet with the given Solver under the declaration's
     `accuracy_run` settings (seeds overridden when `seed` is given) and return the test
-    accuracy computed here. Shared with calibrate.py, so the reference is calibrated through
+    accuracy computed here. Calibration (grader/calibration.py) trains the reference through
     exactly this code path."""
     run = ctx.settings["accuracy_run"]
     d = _mnist()
@@ -1453,19 +1106,33 @@ def accuracy_run(ctx: Context, seed: int | None = None) -> float:
     if seed is not None:
         model_kw["seed"] = solver_kw["seed"] = seed
     num_classes = int(ctx.settings["num_classes"])
-    model = ctx.new(CNN, input_dim=tuple(d["X_train"].shape[1:]), num_classes=num_classes,
-                    **model_kw)
-    solver = ctx.new("solver.Solver", model, data, **solver_kw, verbose=False)
-    ctx.method(solver, "train", timeout=ctx.assignment.limits.train_seconds)
     sizes = {"input_dim": tuple(d["X_train"].shape[1:]), "num_classes": num_classes,
              **{k: model_kw[k] for k in ("num_filters", "filter_size", "hidden_dim")}}
     split = "test" if "y_test" in d else "val"
-    if split == "val":
-        ctx.note("Self-check: the release has no test labels, so this is the validation "
-                 "accuracy; after you submit, the held-out test set is used.")
-    pred = _trained_predictions(ctx, model, d[f"X_{split}"], sizes,
-                                "ThreeLayerConvNet after training")
+    with held(ctx.worker) as scope:
+        model = scope.add(ctx.new(CNN, input_dim=sizes["input_dim"], num_classes=num_classes,
+                                  **model_kw))
+        solver = scope.add(ctx.new("solver.Solver", model, data, **solver_kw, verbose=False))
+        ctx.method(solver, "train", timeout=ctx.assignment.limits.train_seconds)
+        if split == "val":
+            ctx.note("Self-check: the release has no test labels, so this is the validation "
+                     "accuracy; after you submit, the held-out test set is used.")
+        pred = _trained_predictions(ctx, model, d[f"X_{split}"], sizes,
+                                    "ThreeLayerConvNet after training")
     return accuracy.accuracy(pred, d[f"y_{split}"], num_classes, "ThreeLayerConvNet predictions")
+
+
+def calibration_facts(ctx: Context) -> dict[str, Any]:
+    """The settings a calibration run used, recorded with its result."""
+    return {"accuracy_run": ctx.settings["accuracy_run"]}
+
+
+def calibration_labels() -> np.ndarray:
+    """The held-out labels (calibration derives the majority-class rate from them)."""
+    return _mnist()["y_test"]
+
+
+accuracy_run = calibration_run      # the old name, until calibration calls only the new ones
 
 
 @test("12.7", 8, *MODEL_TAGS, RUN_RULE)
@@ -1473,22 +1140,10 @@ def accuracy_run(ctx: Context, seed: int | None = None) -> float:
 def test_cnn_accuracy(ctx: Context) -> None:
     """ThreeLayerConvNet: test accuracy after a bounded training run with the given Solver"""
     run = ctx.settings["accuracy_run"]
-    acc = accuracy_run(ctx)
+    acc = calibration_run(ctx)
     ctx.note(f"Trained with {run['solver']['update_rule']} for {run['solver']['num_epochs']} "
              f"epochs (the assignment's settings, not yours).")
-    points_for(ctx, acc, ctx.test.weight)
-
-
-def points_for(ctx: Context, acc: float, weight_: float) -> None:
-    """Partial credit from the calibrated band (grader.checks.accuracy), with a hint about
-    this assignment (the training settings are fixed, so the layers/model are at fault)."""
-    band = accuracy.accuracy_band(ctx.assignment)
-    points = accuracy.band_points(acc, band, weight_)
-    ctx.set_score(points)
-    msg = (f"ThreeLayerConvNet: test accuracy {acc:.1%} (full credit from {band[1]:.1%}, none "
-           f"at or below {band[0]:.1%}, linear in between): {points:.2f} / {weight_:g} points.")
-    if points < weight_ - 1e-9:
-        raise CheckFailed(msg + " Hint: the training settings are the assignment's, so a low "
-                                "accuracy means a wrong layer, gradient or update rule: make "
-                                "the tests above pass first.")
-    ctx.note(msg)
+    try:
+        accuracy.grade_accuracy(ctx, acc, ctx.test.weight, "ThreeLayerConvNet")
+    except CheckFailed as exc:    # its hint is about HYPERPARAMS; here the settings are fixed
+        raise CheckFailed(f"{str(exc).split(' Hint: ')[0]} Hint: {hints.ACCURACY}") from None
