@@ -36,7 +36,8 @@ PROVISIONAL = ("Self-check: these points are provisional; they also require the 
 
 def key(assignment: str, kind: str, func: str) -> str:
     """The ctx.shared key of one verdict: kind "forward" (the function's value is right),
-    "full" (value and gradient) or "stable" (right for large scores)."""
+    "full" (value and gradient), "stable" (right for large scores) or "function" (the
+    function judged whole, as convnet judges each of its layer functions)."""
     return f"{assignment}.hidden_ok.{kind}.{func}"
 
 

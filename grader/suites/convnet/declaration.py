@@ -60,7 +60,8 @@ ASSIGNMENT = Assignment(
         # rows per loss(X) call when the self-check scores a trained model in the worker
         "scores_chunk": 250,
         # Initialization: Kolmogorov-Smirnov distance of W / weight_scale to N(0, 1) at most
-        # ks_coef / sqrt(n) (2.3: p about 5e-5 for one array; +-weight_scale is 0.34).
+        # ks_coef / sqrt(n) (2.3: p about 5e-5 for one array; +-weight_scale is 0.34), i.e.
+        # sanity.normal_sample's statistic sqrt(n) * distance at most ks_coef.
         "init_ks_coef": 2.3,
         # Overfitting a few training images with the given Solver (train accuracy >= threshold;
         # the reference reaches 100% for seeds 0-3 in about 1 s).

@@ -71,6 +71,5 @@ MODEL_GRADCHECK = ("check the layer tests first; then the order of the backward 
                    "2 * reg * W terms.")
 MODEL_SHAPES = "conv keeps H and W (pad (F-1)//2), the 2x2 pool halves them."
 MODEL_DTYPE = "convert every parameter with .astype(dtype)."
-MODEL_INIT = "weight_scale * rng.standard_normal(shape)."
 ACCURACY = ("the training settings are the assignment's, so a low accuracy means a wrong layer, "
             "gradient or update rule: make the tests above pass first.")

@@ -45,7 +45,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
-import math
 import sys
 from types import ModuleType
 from typing import Any, Callable, Iterator, Sequence
@@ -870,30 +869,6 @@ def _scores(ctx: Context, model: Handle, X: np.ndarray, num_classes: int, what: 
     return scores
 
 
-def _init_distribution(ctx: Context, w: np.ndarray, scale: float, what: str) -> None:
-    """Weights drawn as scale * standard normal: mean, spread and shape of the distribution
-    (Kolmogorov-Smirnov against N(0, scale**2)), so e.g. +-scale or uniform weights fail."""
-    limit = float(ctx.settings["init_ks_coef"]) / np.sqrt(w.size)
-    dist = np.inf if not np.all(np.isfinite(w)) else _normal_ks(w, scale)
-    if dist > limit:
-        raise CheckFailed(f"{what}: the {w.size} weights do not look like draws from a normal "
-                          f"distribution with mean 0 and standard deviation weight_scale = "
-                          f"{scale:g} (mean {float(np.mean(w)):.3g}, std {float(np.std(w)):.3g}, "
-                          f"Kolmogorov-Smirnov distance {dist:.3f} > {limit:.3f}). Hint: "
-                          f"{hints.MODEL_INIT}")
-
-
-_erf = np.vectorize(math.erf, otypes=[float])
-
-
-def _normal_ks(values: np.ndarray, scale: float) -> float:
-    """Kolmogorov-Smirnov distance between the values and N(0, scale**2)."""
-    z = np.sort(np.asarray(values, dtype=np.float64).ravel()) / scale
-    cdf = 0.5 * (1 + _erf(z / math.sqrt(2)))
-    n = len(z)
-    return float(max((np.arange(1, n + 1) / n - cdf).max(), (cdf - np.arange(n) / n).max()))
-
-
 @test("12.1", 2, "ThreeLayerConvNet")
 def test_cnn_init(ctx: Context) -> None:
     """ThreeLayerConvNet: parameter keys, shapes, dtype, scale, and seeding"""
@@ -924,8 +899,9 @@ def test_cnn_init(ctx: Context) -> None:
                                       f"{got}. Hint: {hints.MODEL_DTYPE}")
                 arr = sanity.finite_array(value, f"{what}: params[{key!r}]", shape,
                                           hint=hints.MODEL_SHAPES)
-                if key.startswith("W") and kwargs:
-                    _init_distribution(ctx, arr, 1e-2, f"{what}: params[{key!r}]")
+                if key.startswith("W") and kwargs:    # drawn as weight_scale * N(0, 1)
+                    sanity.normal_sample(arr, 1e-2, f"{what}: params[{key!r}]",
+                                         float(ctx.settings["init_ks_coef"]))
             if first is None:
                 first = params
         again = ctx.worker.get_attr(scope.add(ctx.new(CNN, **dims, seed=3)), "params")
