@@ -85,8 +85,9 @@ def hostile(entry: bugs.Hostile) -> Student:
     if entry.edit and entry.kind != "hang":
         raise ValueError(f"hostile kind {entry.kind!r} takes no edit")
     kind = HOSTILE[entry.kind]
-    return Student(entry.sid or kind.sid, kind.name, entry.story or kind.story.format(file=entry.file),
-                   base=kind.base, edits=(entry.edit,) if entry.edit else (),
+    story = entry.story or kind.story.format(file=entry.file)
+    return Student(entry.sid or kind.sid, kind.name, story, base=kind.base,
+                   edits=(entry.edit,) if entry.edit else (),
                    append=((entry.file, kind.code),) if kind.code and not entry.edit else (),
                    drop=(entry.file,) if kind.drop else (), intent=entry.band, loses=entry.loses)
 
@@ -99,8 +100,8 @@ def student(table: bugs.Table, entry: bugs.Student | bugs.Hostile) -> Student:
     item = table.find(entry.plays) if entry.plays else None
     story = entry.story or (item.story if item else "")
     if isinstance(item, bugs.Bug):
-        return Student(entry.sid, entry.name, story, edits=item.edits, intent=bugs.PARTIAL,
-                       loses=item.loses)
+        return Student(entry.sid, entry.name, story, edits=item.edits, append=item.append,
+                       intent=bugs.PARTIAL, loses=item.loses)
     return Student(entry.sid, entry.name, story, edits=item.edits if item else (),
                    append=item.append if item else ())
 
@@ -121,11 +122,6 @@ def layout(assignment: str) -> str:
 
 
 CLASS: dict[str, list[Student]] = {name: students(name) for name in demo_names()}
-
-
-def apply_edit(text: str, old: str, new: str, where: str) -> str:
-    """Replace `old`, which must occur exactly once (`grader.bugs.apply_edit`)."""
-    return bugs.apply_edit(text, old, new, where)
 
 
 def reference_copy(assignment: str, dest: Path, edits=(), base: str = "reference") -> Path:

@@ -35,10 +35,11 @@ class Bug:
     id: str
     story: str                       # what the student got wrong, in a few words
     loses: tuple[str, ...]           # graded functions (test tags) that must lose points
-    edits: tuple[Edit, ...]
+    edits: tuple[Edit, ...] = ()
+    append: tuple[Append, ...] = ()  # e.g. a whole function redefined after the original
 
     def __post_init__(self) -> None:
-        if not self.loses or not self.edits:
+        if not self.loses or not (self.edits or self.append):
             raise ValueError(f"bug {self.id}: needs the tags it loses points on and its edits")
 
 

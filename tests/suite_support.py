@@ -25,7 +25,7 @@ def assert_no_internal_error(tests: list[dict]) -> None:
 def table_copy(name: str, item: bugs.Bug | bugs.Variant, dest: Path) -> Path:
     """A copy of reference/<name>/'s submitted files with a bug's or variant's edits."""
     return bugs.edited_copy(ROOT / "reference" / name, load(name).submitted, dest, item.edits,
-                            getattr(item, "append", ()))
+                            item.append)
 
 
 def grade_whole(name: str, submission: Path) -> dict[str, Any]:

@@ -87,7 +87,7 @@ def test_every_row_applies_to_the_reference_and_names_tested_functions(name):
     tags = {tag for s in collect(name) for tag in s.tags}
     for item in table.bugs + table.variants:
         bugs.edited_files(ROOT / "reference" / name, load(name).submitted, item.edits,
-                          getattr(item, "append", ()), where=f"{name} {item.id}")
+                          item.append, where=f"{name} {item.id}")
     assert {tag for b in table.bugs for tag in b.loses} <= tags
 
 

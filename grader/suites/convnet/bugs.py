@@ -126,7 +126,8 @@ DEMO = Demo("export", (
     Hostile("hang", OPTIM, PARTIAL, ("rmsprop",), "infinite loop in rmsprop",
             edit=(OPTIM, '    cache = config.get("cache")',
                   '    while True:\n        pass\n    cache = config.get("cache")')),
-    Hostile("forger", LAYERS, (0.0, 20.0), story="layers.py forges results.json and exits at import"),
+    Hostile("forger", LAYERS, (0.0, 20.0),
+            story="layers.py forges results.json and exits at import"),
     Hostile("missing", OPTIM, PARTIAL, ("adam",), sid="nooptim"),
 ))
 

@@ -10,7 +10,8 @@ LOSS = "TwoLayerNet.loss"
 
 BUGS = (
     Bug("reg-grad-half", "regularization gradient reg*W2 instead of 2*reg*W2", (LOSS,),
-        ((FILE, '"W2": hidden.T @ dscores + 2 * reg * W2', '"W2": hidden.T @ dscores + reg * W2'),)),
+        ((FILE, '"W2": hidden.T @ dscores + 2 * reg * W2',
+          '"W2": hidden.T @ dscores + reg * W2'),)),
     Bug("no-max-shift", "scores not shifted before exp", (LOSS,),
         ((FILE, "shifted = scores - np.max(scores, axis=1, keepdims=True)", "shifted = scores"),)),
     Bug("db-averaged-not-summed", "b2 gradient averaged, not summed, over the batch", (LOSS,),
@@ -22,7 +23,8 @@ BUGS = (
     Bug("lr-decay-never-applied", "learning-rate decay never applied", ("TwoLayerNet.train",),
         ((FILE, "                learning_rate *= learning_rate_decay\n", ""),)),
     Bug("predict-wrong-axis", "predict takes the argmax over the batch", ("TwoLayerNet.predict",),
-        ((FILE, "return np.argmax(self.loss(X), axis=1)", "return np.argmax(self.loss(X), axis=0)"),)),
+        ((FILE, "return np.argmax(self.loss(X), axis=1)",
+          "return np.argmax(self.loss(X), axis=0)"),)),
     Bug("report-wrong-batch-size", "REPORT.md states the wrong batch size", (REPORT,),
         ((REPORT, "Batch size: 32", "Batch size: 64"),)),
     Bug("report-inflated-accuracy", "REPORT.md inflates the test accuracy", (REPORT,),
