@@ -3,7 +3,8 @@
 Design:
 
 * **One subprocess per submission.** Each submission is graded by `python -m grader.batch
-  --child SPEC` in its own process group, with BLAS pinned to one thread, a wall-clock cap and
+  --child SPEC` in its own process group, with BLAS pinned to one thread
+  (`grader.environment`), a wall-clock cap and
   its log in `OUT/<id>/grader.log`. A hung, crashing or memory-hungry grade (even a bug in our
   trusted code) costs exactly that submission; killing its process group also kills whatever
   it started (the sandboxed worker). A `ProcessPoolExecutor` worker could not be killed
@@ -16,9 +17,11 @@ Design:
   need this kit at the same path (or importable) and must share OUT's filesystem with the
   machine running the batch (`OUT/.intake/` holds the unpacked submissions).
 * **Results as they finish, atomically.** The child writes `OUT/<id>/results.json` (Gradescope
-  format, plus `extra_data.gradekit_batch`: status, input digest, seconds) with write+rename
-  only once grading is complete; the runner's per-test progress goes to
-  `results.partial.json`, which a timeout salvages (status `timeout`, finished tests kept).
+  format, plus the batch's record `extra_data.gradekit_batch`: status, input digest, seconds;
+  `grader.results.BatchRecord`) with write+rename only once grading is complete; the runner's
+  per-test progress goes to `results.partial.json`, which a timeout salvages (status
+  `timeout`, finished tests kept). Everything read back goes through
+  `grader.results.read_results` (scrubbed: student code may have written it).
 * **Resumable, never twice.** A re-run skips a submission whose results.json is complete
   (status `graded` or `timeout`) for the same assignment and the same input files (sha256
   digest), unless `force`. Grader errors and intake rows are redone. While grading, the
@@ -26,18 +29,20 @@ Design:
   driver died kills its own process group within `WATCH_SECONDS`, and a re-run takes the
   lock (waiting for such an orphan) and re-checks results.json before grading. So killing
   the batch loses only the submissions in flight, and none is graded twice.
+
+Status and flag names, the records and the atomic writer are `grader.results`'; the class
+outputs (grades.csv, report.html) are `grader.report`'s, called once all rows are in; the
+command line is `grader.cli`'s.
 """
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import fcntl
 import importlib
 import importlib.util
 import io
-import itertools
 import json
 import logging
-import math
 import os
 import shutil
 import signal
@@ -53,95 +58,34 @@ from typing import Any, Callable
 
 from grader import intake, safetext
 from grader import results as res
-from grader.cli import allow_plain, preflight_isolation
-from grader.declaration import NAMES, ROOT, load
+from grader.consent import preflight_isolation
+from grader.declaration import ROOT, load
+from grader.environment import with_one_blas_thread
 
 DEFAULT_GRADE_FN = "grader.runner:grade_submission"
 WORKDIR = ".intake"
 RESULTS, PARTIAL, FEEDBACK, LOG, LOCK = "results.json", "results.partial.json", "feedback.md", "grader.log", ".lock"
-GRADED, TIMEOUT, GRADER_ERROR = "graded", "timeout", "grader_error"
-KEEP = (GRADED, TIMEOUT)            # statuses a re-run does not redo
 WATCH_SECONDS = 0.2
-BLAS_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-            "VECLIB_MAXIMUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1"}
 GRADER_FAILED = ("The grader failed on this submission (not caused by your code); course "
                  "staff have the details and will regrade it.")
-
-RESULTS_MAX_BYTES = 32 * 2**20    # a results.json read back larger than this is not ours
-OUTPUT_MAX = 50_000               # characters kept of any one string read back from results
-SCRUB_DEPTH = 12                  # nesting kept when reading results back (ours is 4 deep)
-SCRUB_ITEMS = 10_000              # items kept of any one list or dict read back
 
 _STOPS: dict[str, threading.Event] = {}   # run token -> "stop now" (Ctrl-C) for local drivers
 
 
-# -- results.json metadata (this module writes `extra_data.gradekit_batch`) --------------------
-def batch_meta(results: Any) -> dict[str, Any]:
-    """What the batch recorded about a submission: status, digest, seconds, message, run."""
-    extra = results.get("extra_data") if isinstance(results, dict) else None
-    meta = extra.get("gradekit_batch") if isinstance(extra, dict) else None
-    return meta if isinstance(meta, dict) else {}
-
-
-def grader_meta(results: Any) -> dict[str, Any]:
-    """What the single-submission grader recorded: status, flags, max_score, sandbox."""
-    extra = results.get("extra_data") if isinstance(results, dict) else None
-    meta = extra.get("gradekit") if isinstance(extra, dict) else None
-    return meta if isinstance(meta, dict) else {}
-
-
-def scrub(value: Any, depth: int = 0) -> Any:
-    """JSON data read back from disk made harmless for every writer: strings clean (valid
-    UTF-8, no control characters, bounded), numbers finite, nesting and sizes bounded.
-    Student code may have written or rewritten the file (plain mode), so this is the
-    boundary where its text is sanitised once."""
-    if isinstance(value, str):
-        return safetext.clean(value, OUTPUT_MAX)
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return value if abs(value) < 2**53 else None
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if depth >= SCRUB_DEPTH:
-        return None
-    if isinstance(value, list):
-        return [scrub(v, depth + 1) for v in value[:SCRUB_ITEMS]]
-    if isinstance(value, dict):
-        return {safetext.one_line(k): scrub(v, depth + 1)
-                for k, v in itertools.islice(value.items(), SCRUB_ITEMS)}
-    return None
-
-
-def read_results(path: Path) -> dict[str, Any] | None:
-    """A results.json that parses and has the Gradescope essentials, scrubbed, else None.
-    Never raises: a corrupt, huge, deeply nested or hostile file reads as None."""
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(RESULTS_MAX_BYTES + 1)
-        if len(raw) > RESULTS_MAX_BYTES:
-            return None
-        data = scrub(json.loads(raw.decode("utf-8")))
-    except (OSError, ValueError, RecursionError, MemoryError):
-        return None
-    if not (isinstance(data, dict) and isinstance(data.get("tests", []), list)
-            and isinstance(data.get("score", 0), (int, float))):
-        return None
-    return data
-
-
+# -- a row's results.json: kept by a re-run, or written without grading ------------------------------
 def is_complete(path: Path, assignment: str, digest: str) -> bool:
-    """Whether a re-run may keep this results.json instead of grading again."""
-    meta = batch_meta(read_results(path))
-    return (meta.get("assignment") == assignment and meta.get("digest") == digest
-            and meta.get("status") in KEEP)
+    """Whether a re-run may keep this results.json instead of grading again: the same
+    assignment and files, and a status a re-run does not redo (a real, possibly partial,
+    total: `grader.results.SCORED`). Grader errors and intake rows are redone."""
+    record = res.batch_of(res.read_results(path))
+    return (record.assignment == assignment and record.digest == digest
+            and record.status in res.SCORED)
 
 
-def _with_meta(data: dict[str, Any], **meta: Any) -> dict[str, Any]:
-    extra = data.get("extra_data")
-    data["extra_data"] = extra = extra if isinstance(extra, dict) else {}
-    extra["gradekit_batch"] = meta
-    return data
+def _row_record(assignment: str, sub: intake.Submission, status: str,
+                message: str) -> res.BatchRecord:
+    return res.BatchRecord(assignment=assignment, id=sub.id, status=status,
+                           message=message, source=sub.source)
 
 
 def intake_results(assignment: str, sub: intake.Submission) -> dict[str, Any]:
@@ -149,10 +93,8 @@ def intake_results(assignment: str, sub: intake.Submission) -> dict[str, Any]:
     data = res.build([], execution_time=0.0,
                      output=f"Your submission could not be graded ({sub.status}):\n\n"
                             + safetext.md_fence(sub.message),
-                     extra={"assignment": assignment, "status": sub.status, "sandbox": "none",
-                            "flags": [], "max_score": None})
-    return _with_meta(data, assignment=assignment, id=sub.id, status=sub.status, digest="",
-                      message=sub.message, seconds=None, source=sub.source)
+                     extra=res.Gradekit(assignment=assignment, status=sub.status, sandbox="none"))
+    return res.with_batch(data, _row_record(assignment, sub, sub.status, sub.message))
 
 
 # -- grade functions by reference (they run in a fresh process) ---------------------------------
@@ -229,41 +171,46 @@ def child_main(spec: dict[str, Any]) -> int:
     sys.stdout, sys.stderr = CleanStream(sys.stdout), CleanStream(sys.stderr)
     _watch_parent(spec["parent_pid"])
     start = time.monotonic()
-    status, message = GRADED, spec.get("intake_message", "")
+    status, message = res.GRADED, spec.get("intake_message", "")
     try:
         fn = resolve_callable(spec["grade_fn"])
         data = fn(spec["assignment"], Path(spec["submission"]), results_path=Path(spec["partial"]),
                   time_budget=spec["time_budget"])
         if not isinstance(data, dict) or not isinstance(data.get("tests"), list):
             raise TypeError(f"the grade function returned {type(data).__name__}, not a results dict")
-        status = grader_meta(data).get("status") or GRADED
+        status = res.gradekit_of(data).status or res.GRADED
     except (Exception, SystemExit) as exc:
         traceback.print_exc()
         data = failed_results(spec["assignment"], time.monotonic() - start)
-        status = GRADER_ERROR
+        status = res.GRADER_ERROR
         message = f"grader raised {describe(exc)} (see {spec['id']}/{LOG})"
-    _with_meta(data, assignment=spec["assignment"], id=spec["id"], status=status,
-               digest=spec["digest"], message=message,
-               seconds=round(time.monotonic() - start, 3), source=spec["source"], run=spec["run"])
+    record = _task_record(spec, status, message, time.monotonic() - start)
     with _FINALIZE:
         try:
-            res.write_atomic(Path(spec["results"]), data)
+            res.write_atomic(Path(spec["results"]), res.with_batch(data, record))
         except ValueError as exc:          # e.g. a NaN score: JSON refuses it
             traceback.print_exc()
-            res.write_atomic(Path(spec["results"]), _with_meta(
+            res.write_atomic(Path(spec["results"]), res.with_batch(
                 failed_results(spec["assignment"], time.monotonic() - start),
-                **dict(batch_meta(data), status=GRADER_ERROR,
-                       message=f"results not writable: {describe(exc)}")))
+                dataclasses.replace(record, status=res.GRADER_ERROR,
+                                    message=f"results not writable: {describe(exc)}")))
         Path(spec["partial"]).unlink(missing_ok=True)
     return 0
 
 
+def _task_record(task: dict[str, Any], status: str, message: str,
+                 seconds: float) -> res.BatchRecord:
+    """The batch's record of a task this run finished (`run` tells the driver it was us)."""
+    return res.BatchRecord(assignment=task["assignment"], id=task["id"], status=status,
+                           digest=task["digest"], message=message, seconds=round(seconds, 3),
+                           source=task["source"], run=task["run"])
+
+
 def failed_results(assignment: str, seconds: float, output: str = GRADER_FAILED,
-                   status: str = GRADER_ERROR) -> dict[str, Any]:
+                   status: str = res.GRADER_ERROR) -> dict[str, Any]:
     """results.json of a submission the grader itself failed on (no tests, score 0)."""
     return res.build([], execution_time=seconds, output=output,
-                     extra={"assignment": assignment, "status": status, "sandbox": "unknown",
-                            "flags": [], "max_score": None})
+                     extra=res.Gradekit(assignment=assignment, status=status, sandbox="unknown"))
 
 
 def describe(exc: BaseException) -> str:
@@ -291,7 +238,7 @@ def budgets(assignment: str, time_budget: float | None) -> tuple[float | None, f
 def _child_env(out: Path) -> dict[str, str]:
     """The grading child's environment: one BLAS thread, the kit importable, and the batch's
     OUT folder listed for the sandbox to hide (uid mode covers it with an empty tmpfs)."""
-    env = dict(os.environ, **BLAS_ENV)
+    env = with_one_blas_thread()
     hide = [p for p in env.get("GRADEKIT_SANDBOX_HIDE", "").split(os.pathsep) if p]
     env["GRADEKIT_SANDBOX_HIDE"] = os.pathsep.join([*hide, str(out.resolve())])
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
@@ -331,19 +278,18 @@ def _lock(fd: int, timeout: float) -> bool:
 def _salvage(task: dict[str, Any], status: str, message: str, output: str, seconds: float) -> dict[str, Any]:
     """results.json after the child failed: the runner's partial results if any, else none."""
     out_dir = Path(task["dir"])
-    data = read_results(out_dir / PARTIAL)
+    data = res.read_results(out_dir / PARTIAL)
     if data is None:
         data = failed_results(task["assignment"], seconds, output="", status=status)
-    gk = grader_meta(data)
-    if status == TIMEOUT:
-        gk["flags"] = sorted(set(gk.get("flags") or []) | {"timeout"})
+    gk = res.gradekit_of(data)
+    if status == res.TIMEOUT:
+        gk = dataclasses.replace(gk, flags=tuple(sorted({*gk.flags, res.TIMEOUT})))
+        res.with_gradekit(data, gk)
     data["output"] = output + ("\n\n" + data["output"] if data.get("output") else "")
-    _with_meta(data, assignment=task["assignment"], id=task["id"], status=status,
-               digest=task["digest"], message=message, seconds=round(seconds, 3),
-               source=task["source"], run=task["run"])
+    res.with_batch(data, _task_record(task, status, message, seconds))
     res.write_atomic(out_dir / RESULTS, data)
     (out_dir / PARTIAL).unlink(missing_ok=True)
-    return {"id": task["id"], "status": status, "flags": gk.get("flags") or []}
+    return {"id": task["id"], "status": status, "flags": list(gk.flags)}
 
 
 def run_task(task: dict[str, Any]) -> dict[str, Any]:
@@ -356,9 +302,9 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
     fd = os.open(out_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         if not _lock(fd, task["hard_timeout"]):   # another batch is grading it: leave it be
-            return {"id": task["id"], "status": GRADER_ERROR, "flags": ["locked"]}
+            return {"id": task["id"], "status": res.GRADER_ERROR, "flags": ["locked"]}
         if not task["force"] and is_complete(results_path, task["assignment"], task["digest"]):
-            return {"id": task["id"], "status": "kept", "flags": []}
+            return {"id": task["id"], "status": res.KEPT, "flags": []}
         (out_dir / PARTIAL).unlink(missing_ok=True)
         spec = dict(task, parent_pid=os.getpid(), results=str(results_path),
                     partial=str(out_dir / PARTIAL))
@@ -378,18 +324,18 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
             finally:
                 _kill_group(proc)      # a timeout, Ctrl-C, or stray grandchildren
         seconds = time.monotonic() - start
-        data = read_results(results_path)
-        meta = batch_meta(data)
-        if meta.get("run") == task["run"]:          # finished (even if it then lingered)
-            return {"id": task["id"], "status": meta.get("status"),
-                    "flags": grader_meta(data).get("flags") or []}
+        data = res.read_results(results_path)
+        record = res.batch_of(data)
+        if record.run == task["run"]:          # finished (even if it then lingered)
+            return {"id": task["id"], "status": record.status,
+                    "flags": list(res.gradekit_of(data).flags)}
         if not exited:
             if stop is not None and stop.is_set():
-                return {"id": task["id"], "status": "stopped", "flags": []}
-            return _salvage(task, TIMEOUT, f"killed after {seconds:.0f} s (time budget)",
+                return {"id": task["id"], "status": res.STOPPED, "flags": []}
+            return _salvage(task, res.TIMEOUT, f"killed after {seconds:.0f} s (time budget)",
                             f"Grading stopped after {seconds:.0f} s: the time budget for one "
                             f"submission ran out. Tests that had not finished score 0.", seconds)
-        return _salvage(task, GRADER_ERROR, f"grader process exited with code {proc.returncode} "
+        return _salvage(task, res.GRADER_ERROR, f"grader process exited with code {proc.returncode} "
                         f"without results (see {task['id']}/{LOG})", GRADER_FAILED, seconds)
     finally:
         os.close(fd)
@@ -400,7 +346,6 @@ def _run(tasks: list[dict[str, Any]], executor: Executor | None, jobs: int | Non
          on_done: Callable[[dict[str, Any], dict[str, Any]], None], failed: int = 0) -> None:
     from tqdm import tqdm
 
-    from grader.report import attention_flags
     if not tasks:
         return
     own = executor is None
@@ -420,8 +365,8 @@ def _run(tasks: list[dict[str, Any]], executor: Executor | None, jobs: int | Non
                 except Exception as exc:   # the executor failed (a cluster worker died, ...)
                     outcome = _failed(task, f"executor error: {describe(exc)}")
                 on_done(task, outcome)
-                failed += outcome["status"] not in (GRADED, "kept")
-                flagged += bool(attention_flags(outcome.get("flags") or []))
+                failed += outcome["status"] not in (res.GRADED, res.KEPT)
+                flagged += bool(res.attention_flags(outcome.get("flags") or []))
                 bar.set_postfix(failed=failed, flagged=flagged, refresh=False)
                 bar.update()
         except BaseException:
@@ -439,9 +384,9 @@ def _failed(task: dict[str, Any], message: str) -> dict[str, Any]:
     """The outcome of a task that raised: salvaged into results.json when OUT/<id>/ takes
     it, else carried in the outcome (the report shows it either way)."""
     try:
-        return _salvage(task, GRADER_ERROR, message, GRADER_FAILED, 0.0)
+        return _salvage(task, res.GRADER_ERROR, message, GRADER_FAILED, 0.0)
     except Exception as exc:
-        return {"id": task["id"], "status": GRADER_ERROR, "flags": [],
+        return {"id": task["id"], "status": res.GRADER_ERROR, "flags": [],
                 "message": f"{message}; results not writable: {describe(exc)}"}
 
 
@@ -465,18 +410,17 @@ def safe_jobs(jobs: int | None, executor: Executor | None, grade_fn: Any) -> int
 
 def error_results(assignment: str, sub: intake.Submission, message: str) -> dict[str, Any]:
     """In-memory results of a row whose own files could not be written or read back."""
-    return _with_meta(failed_results(assignment, 0.0), assignment=assignment, id=sub.id,
-                      status=GRADER_ERROR, digest="",
-                      message=safetext.one_line(message, 500), seconds=None, source=sub.source)
+    return res.with_batch(failed_results(assignment, 0.0), _row_record(
+        assignment, sub, res.GRADER_ERROR, safetext.one_line(message, 500)))
 
 
 def write_feedback(out: Path, sub_id: str, title: str, data: dict[str, Any] | None = None) -> None:
     """OUT/<id>/feedback.md from `data`, else from OUT/<id>/results.json (scrubbed)."""
     from grader.feedback import feedback_markdown
-    data = data if data is not None else read_results(out / sub_id / RESULTS)
+    data = data if data is not None else res.read_results(out / sub_id / RESULTS)
     if data is not None:
         text = feedback_markdown(data, title=title, submission_id=sub_id)
-        (out / sub_id / FEEDBACK).write_text(text, encoding="utf-8", errors="replace")
+        res.write_text_atomic(out / sub_id / FEEDBACK, text)
 
 
 def grade_batch(assignment: str, paths: list[Path], out: Path, *, jobs: int | None = None,
@@ -545,10 +489,10 @@ def grade_batch(assignment: str, paths: list[Path], out: Path, *, jobs: int | No
 
     _run(tasks, executor, jobs, progress, done,
          failed=sum(sub.status != intake.OK for sub in subs))   # intake failures count too
-    kept += sum(o["status"] == "kept" for o in outcomes)
+    kept += sum(o["status"] == res.KEPT for o in outcomes)
     results = {}
     for sub in subs:
-        data = read_results(out / sub.id / RESULTS)
+        data = res.read_results(out / sub.id / RESULTS)
         if data is None and sub.id in errors:
             data = error_results(assignment, sub, errors[sub.id])
             guarded(sub.id, lambda: write_feedback(out, sub.id, decl.title, data))
@@ -559,82 +503,6 @@ def grade_batch(assignment: str, paths: list[Path], out: Path, *, jobs: int | No
     if progress:
         print(report.summary_text(assignment, df, out, time.monotonic() - t0, kept))
     return df
-
-
-# -- CLI (grader/cli.py delegates `python -m grader grade` here) -----------------------------------
-def add_grade_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("assignment", nargs="?", help=f"one of: {', '.join(NAMES)}")
-    parser.add_argument("paths", nargs="*", metavar="path",
-                        help="a folder of submission folders or zips, or single zips or folders "
-                             "(never read as a Gradescope export: use --export)")
-    parser.add_argument("--export", action="append", default=[], metavar="PATH",
-                        help="a Gradescope 'Export Submissions' zip or folder; only these give "
-                             "student names, emails and ids (repeatable)")
-    parser.add_argument("--out", default="out/grade", help="output folder (default: out/grade)")
-    parser.add_argument("--jobs", type=int, default=None, help="parallel submissions (default: cores)")
-    parser.add_argument("--force", action="store_true", help="regrade submissions already graded in OUT")
-    parser.add_argument("--time-budget", type=float, default=None, metavar="S",
-                        help="wall-clock seconds per submission (default: from the assignment)")
-    parser.add_argument("--executor", metavar="MODULE:FACTORY",
-                        help="FACTORY(jobs) returns a concurrent.futures executor, e.g. "
-                             "distributed.Client(addr).get_executor()")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar or summary")
-    add_unsafe_argument(parser)
-    parser.add_argument("--grade-fn", help=argparse.SUPPRESS)   # tests: a fake grader
-
-
-def add_unsafe_argument(parser: argparse.ArgumentParser) -> None:
-    """`--unsafe-no-isolation`: the TA's explicit consent to the `plain` sandbox."""
-    parser.add_argument("--unsafe-no-isolation", action="store_true",
-                        help="allow grading without OS isolation where no sandbox exists "
-                             "(student code then runs as you; every row says so)")
-
-
-def _make_executor(spec: str, jobs: int | None) -> Executor:
-    return resolve_callable(callable_ref(spec))(jobs)
-
-
-def _usage_error(message: str) -> int:
-    print(safetext.terminal(f"error: {message}"), file=sys.stderr)
-    return 2
-
-
-def main_grade(args: argparse.Namespace) -> int:
-    """`python -m grader grade`: 0 when grading completed, 2 when it could not start."""
-    from grader.sandbox import SandboxUnavailable
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
-    if args.assignment not in NAMES:
-        return _usage_error(f"give an assignment ({', '.join(NAMES)}) and the submissions to "
-                            f"grade, e.g. python -m grader grade softmax --export path/to/export.zip")
-    if not args.paths and not args.export:
-        return _usage_error("no submissions given: pass folders or zips of submissions, or a "
-                            "Gradescope export with --export")
-    if args.unsafe_no_isolation:
-        allow_plain("--unsafe-no-isolation")
-    if args.grade_fn is None:
-        try:
-            preflight_isolation()
-        except SandboxUnavailable as exc:
-            return _usage_error(str(exc))
-    kwargs = dict(jobs=args.jobs, force=args.force, time_budget=args.time_budget,
-                  progress=not args.no_progress, grade_fn=args.grade_fn,
-                  exports=[Path(p) for p in args.export])
-    executor = _make_executor(args.executor, args.jobs) if args.executor else None
-    out = Path(args.out)
-    try:
-        grade_batch(args.assignment, [Path(p) for p in args.paths], out, executor=executor, **kwargs)
-        return 0
-    except FileNotFoundError as exc:
-        return _usage_error(f"{exc}; pass folders or zips of submissions, or a Gradescope "
-                            f"export with --export")
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: finished submissions are kept in {intake.display(out)}; run the "
-              f"same command again to grade the rest", file=sys.stderr)
-        return 130
-    finally:
-        if executor is not None:
-            executor.shutdown(wait=True)
 
 
 if __name__ == "__main__":

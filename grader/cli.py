@@ -1,27 +1,28 @@
 """`python -m grader run|grade|check` (README.md). Exit 0 whenever grading completed.
 
-Everything printed passes through `safetext.terminal` (student text may hold escape
-sequences). `run` and `grade` refuse the `plain` sandbox (no OS isolation) unless the TA
-passes `--unsafe-no-isolation`; `check`, a student's self-check of their own code on their own
-machine, allows it by itself.
+The top of the import graph: this module calls the runner (`run`, `check`) and the batch
+(`grade`); nothing in `grader` imports it. Everything printed passes through
+`safetext.terminal` (student text may hold escape sequences). `run` and `grade` refuse the
+`plain` sandbox (no OS isolation) unless the TA passes `--unsafe-no-isolation`
+(`grader.consent`); `check`, a student's self-check of their own code on their own machine,
+allows it by itself.
 """
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import tempfile
+from concurrent.futures import Executor
 from pathlib import Path
 
+from grader import results as res
 from grader import safetext
+from grader.consent import ALLOW_PLAIN_ENV, allow_plain, preflight_isolation
 from grader.declaration import NAMES
 
-ALLOW_PLAIN_ENV = "GRADEKIT_ALLOW_PLAIN"   # the one switch that lets the sandbox run `plain`
-NO_ISOLATION_WARNING = (
-    "WARNING: grading WITHOUT OS isolation (sandbox mode 'plain'): student code runs as your "
-    "user and can read and change your files, including other students' results. For "
-    "isolation, grade on Linux with bubblewrap (apt-get install bubblewrap), in a Linux "
-    "container, or on Gradescope.")
+__all__ = ["ALLOW_PLAIN_ENV", "allow_plain", "main", "preflight_isolation", "say"]
 
 
 def say(text: str = "", *, err: bool = False) -> None:
@@ -42,26 +43,6 @@ def _unpack(path: Path, tmp: Path) -> Path:
             raise SystemExit(safetext.terminal(f"error: {path}: {exc.message} ({exc.status})")) from None
         return dest
     raise SystemExit(safetext.terminal(f"error: {path} is neither a folder nor a .zip file"))
-
-
-def allow_plain(reason: str = "") -> None:
-    """Let the sandbox use `plain` (children inherit it) and say so loudly on stderr."""
-    os.environ[ALLOW_PLAIN_ENV] = "1"
-    say(NO_ISOLATION_WARNING + (f" ({reason})" if reason else ""), err=True)
-
-
-def preflight_isolation() -> str:
-    """The sandbox mode real grading will use; SandboxUnavailable (saying what to do) when
-    the only mode here is `plain` and the TA has not allowed it."""
-    from grader.sandbox import isolation
-    mode, _ = isolation.choose()
-    if mode == "plain" and os.environ.get(ALLOW_PLAIN_ENV) != "1":
-        raise isolation.SandboxUnavailable(
-            "no OS isolation is available here (no usable bubblewrap, not root): student code "
-            "would run as your user. Grade on Linux with bubblewrap (apt-get install "
-            "bubblewrap), in a Linux container, or on Gradescope; or, knowingly, pass "
-            "--unsafe-no-isolation")
-    return mode
 
 
 def _isolation(args: argparse.Namespace) -> None:
@@ -99,14 +80,88 @@ def cmd_check(args: argparse.Namespace) -> int:
                             visible_only=True, sandbox_mode=args.sandbox)
     say(summary(data).rsplit("\n", 1)[0])
     got = data["score"]
-    total = data["extra_data"]["gradekit"]["max_score"]
+    total = res.gradekit_of(data).max_score or 0.0
     say(f"\nvisible tests: {got:g}/{total:g} points; hidden tests run after submission")
     return 0
 
 
+# -- grade: a whole class ---------------------------------------------------------------------
+def add_grade_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("assignment", nargs="?", help=f"one of: {', '.join(NAMES)}")
+    parser.add_argument("paths", nargs="*", metavar="path",
+                        help="a folder of submission folders or zips, or single zips or folders "
+                             "(never read as a Gradescope export: use --export)")
+    parser.add_argument("--export", action="append", default=[], metavar="PATH",
+                        help="a Gradescope 'Export Submissions' zip or folder; only these give "
+                             "student names, emails and ids (repeatable)")
+    parser.add_argument("--out", default="out/grade", help="output folder (default: out/grade)")
+    parser.add_argument("--jobs", type=int, default=None, help="parallel submissions (default: cores)")
+    parser.add_argument("--force", action="store_true", help="regrade submissions already graded in OUT")
+    parser.add_argument("--time-budget", type=float, default=None, metavar="S",
+                        help="wall-clock seconds per submission (default: from the assignment)")
+    parser.add_argument("--executor", metavar="MODULE:FACTORY",
+                        help="FACTORY(jobs) returns a concurrent.futures executor, e.g. "
+                             "distributed.Client(addr).get_executor()")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar or summary")
+    add_unsafe_argument(parser)
+    parser.add_argument("--grade-fn", help=argparse.SUPPRESS)   # tests: a fake grader
+
+
+def add_unsafe_argument(parser: argparse.ArgumentParser) -> None:
+    """`--unsafe-no-isolation`: the TA's explicit consent to the `plain` sandbox."""
+    parser.add_argument("--unsafe-no-isolation", action="store_true",
+                        help="allow grading without OS isolation where no sandbox exists "
+                             "(student code then runs as you; every row says so)")
+
+
+def _make_executor(spec: str, jobs: int | None) -> Executor:
+    from grader.batch import callable_ref, resolve_callable
+    return resolve_callable(callable_ref(spec))(jobs)
+
+
+def _usage_error(message: str) -> int:
+    print(safetext.terminal(f"error: {message}"), file=sys.stderr)
+    return 2
+
+
 def cmd_grade(args: argparse.Namespace) -> int:
-    from grader import batch
-    return batch.main_grade(args)
+    """`python -m grader grade`: 0 when grading completed, 2 when it could not start."""
+    from grader.batch import grade_batch
+    from grader.intake import display
+    from grader.sandbox import SandboxUnavailable
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    if args.assignment not in NAMES:
+        return _usage_error(f"give an assignment ({', '.join(NAMES)}) and the submissions to "
+                            f"grade, e.g. python -m grader grade softmax --export path/to/export.zip")
+    if not args.paths and not args.export:
+        return _usage_error("no submissions given: pass folders or zips of submissions, or a "
+                            "Gradescope export with --export")
+    if args.unsafe_no_isolation:
+        allow_plain("--unsafe-no-isolation")
+    if args.grade_fn is None:
+        try:
+            preflight_isolation()
+        except SandboxUnavailable as exc:
+            return _usage_error(str(exc))
+    kwargs = dict(jobs=args.jobs, force=args.force, time_budget=args.time_budget,
+                  progress=not args.no_progress, grade_fn=args.grade_fn,
+                  exports=[Path(p) for p in args.export])
+    executor = _make_executor(args.executor, args.jobs) if args.executor else None
+    out = Path(args.out)
+    try:
+        grade_batch(args.assignment, [Path(p) for p in args.paths], out, executor=executor, **kwargs)
+        return 0
+    except FileNotFoundError as exc:
+        return _usage_error(f"{exc}; pass folders or zips of submissions, or a Gradescope "
+                            f"export with --export")
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished submissions are kept in {display(out)}; run the "
+              f"same command again to grade the rest", file=sys.stderr)
+        return 130
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,11 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     check.set_defaults(func=cmd_check)
 
     grade = sub.add_parser("grade", help="grade a whole class")
-    try:
-        from grader import batch
-        batch.add_grade_arguments(grade)
-    except ImportError:  # pragma: no cover - only while the batch grader is absent
-        grade.add_argument("rest", nargs="*")
+    add_grade_arguments(grade)
     grade.set_defaults(func=cmd_grade)
 
     args = parser.parse_args(argv)

@@ -15,9 +15,9 @@ import math
 import re
 from typing import Any
 
+from grader import results as res
 from grader import safetext
 
-OUTPUT_MAX = 20_000               # characters of one test's output shown
 _PLAIN_LABEL = re.compile(r"[\w .,:;()'\"/+=>?%-]*")     # nothing Markdown or HTML acts on
 
 LATER = {
@@ -25,14 +25,6 @@ LATER = {
     "after_due_date": "results after the due date",
     "after_published": "results once grades are published",
 }
-
-
-def _float(x: Any) -> float:
-    try:
-        value = float(x or 0)
-    except (TypeError, ValueError, OverflowError):
-        return 0.0
-    return value if math.isfinite(value) else 0.0
 
 
 def _num(x: Any) -> str:
@@ -51,12 +43,12 @@ def _label(text: Any) -> str:
 
 def _block(text: Any, fmt: Any) -> str:
     """A test's output as Markdown: `md` cleaned, anything else in a fence it cannot close."""
-    text = safetext.clean(text or "", OUTPUT_MAX).rstrip()
+    text = safetext.clean(text or "", res.OUTPUT_MAX).rstrip()
     if not text.strip():
         return ""
     if fmt in (None, "md"):
         return text
-    return safetext.md_fence(text, OUTPUT_MAX)
+    return safetext.md_fence(text, res.OUTPUT_MAX)
 
 
 def _tests(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -75,8 +67,8 @@ def feedback_markdown(results: dict[str, Any], *, title: str = "", submission_id
     tests = _tests(results)
     shown = [t for t in tests if t.get("visibility", "visible") == "visible"]
     later = [t for t in tests if t.get("visibility", "visible") != "visible"]
-    got = sum(_float(t.get("score")) for t in shown)
-    avail = sum(_float(t.get("max_score")) for t in shown)
+    got = sum(res.number(t.get("score")) for t in shown)
+    avail = sum(res.number(t.get("max_score")) for t in shown)
     if not tests:
         lines.append(f"**Score: {_num(results.get('score', 0))}**")
     elif later:
@@ -90,7 +82,7 @@ def feedback_markdown(results: dict[str, Any], *, title: str = "", submission_id
         lines += ["", "## Tests"]
     fmt_default = results.get("test_output_format")
     for t in shown:
-        mark = "passed" if t.get("status", "passed") == "passed" else "failed"
+        mark = res.PASSED if t.get("status", res.PASSED) == res.PASSED else res.FAILED
         head = _label(f"{t.get('number', '')} {t.get('name', '')}".strip())
         lines += ["", f"### {head} — {_num(t.get('score'))} / {_num(t.get('max_score'))} ({mark})"]
         body = _block(t.get("output", ""), t.get("output_format", fmt_default))
@@ -102,7 +94,7 @@ def feedback_markdown(results: dict[str, Any], *, title: str = "", submission_id
             group = [t for t in later if (t.get("visibility") if t.get("visibility") in LATER
                                           else "hidden") == vis]
             if group:
-                pts = sum(_float(t.get("max_score")) for t in group)
+                pts = sum(res.number(t.get("max_score")) for t in group)
                 lines.append(f"- {len(group)} test{'s' if len(group) != 1 else ''} "
                              f"({pts:g} points): {why}")
     return "\n".join(lines) + "\n"

@@ -1,7 +1,8 @@
 """Class-level outputs of a batch: `grades.csv`, `gradebook.csv`, `report.html`, the index page
 and the terminal summary. Everything is derived from the per-submission `results.json` files
-(the one source of truth) plus the intake rows, so a resumed batch reports exactly like an
-uninterrupted one.
+(the one source of truth, read through `grader.results`: its records, status and flag names)
+plus the intake rows, so a resumed batch reports exactly like an uninterrupted one. Data flows
+one way: this module reads results and never imports the batch that wrote them.
 
 `report.html` is self-contained: plots are PNGs (matplotlib's Agg canvas, no pyplot state)
 embedded as `data:` URIs, CSS is inline, there is no script and a Content-Security-Policy
@@ -10,14 +11,13 @@ forbids loading anything from elsewhere. Every string is made safe for where it 
 (no formula prefix, no control characters), control-free text on the terminal. Writers never
 raise on text: a plot that cannot be drawn is a note, and the three files are always written.
 A row graded without OS isolation carries the flag `no_isolation`; a row whose sandbox saw
-tampering gets the status `tamper`.
+tampering gets the status `tamper`. Every file is written atomically (write, then rename).
 """
 from __future__ import annotations
 
 import base64
 import io
 import logging
-import math
 import re
 from collections import Counter
 from pathlib import Path
@@ -27,37 +27,19 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
+from grader import results as res
 from grader import safetext
-from grader.batch import batch_meta, grader_meta
-from grader.intake import Submission
+from grader.intake import OK, Submission
 
 log = logging.getLogger(__name__)
 
 ID_COLUMNS = ["id", "name", "email", "sid", "total", "max", "status", "flags", "runtime", "message"]
 GRADEBOOK_COLUMNS = ["id", "name", "email", "sid", "score"]
 TEXT_COLUMNS = ("name", "email", "sid", "flags", "message")
-GRADED = "graded"
-SCORED = ("graded", "timeout")      # rows whose total is a real (possibly partial) score
-NOT_GRADED = "not_graded"          # no results.json (e.g. the batch was stopped)
 FAILURE_EXAMPLES = 3
-# Grader flags that are ordinary wrong answers; every other flag (crash, timeout, budget,
-# memory, forbidden, import, missing, protocol, grader_error, or any new one) needs a look.
-ORDINARY_FLAGS = frozenset({"not_implemented", "exception", "bad_value"})
-NO_ISOLATION = "no_isolation"      # flag of a row graded by the `plain` sandbox
-TAMPER = "tamper"                  # flag (and row status) of a row that attacked its sandbox
-NOTICE_FLAGS = frozenset({NO_ISOLATION})   # shown on every row, but not "needs attention"
 
 
 # -- reading results ------------------------------------------------------------------------
-def number(value: Any, default: float = 0.0) -> float:
-    """A finite float from whatever a results file holds (else `default`)."""
-    try:
-        x = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return default
-    return x if math.isfinite(x) else default
-
-
 def test_column(test: dict[str, Any]) -> str:
     """A test's column in grades.csv: its number and name, one clean line."""
     return safetext.one_line(f"{test.get('number', '')} {test.get('name', '')}")
@@ -76,38 +58,32 @@ def _tests(results: dict[str, Any]) -> list[dict[str, Any]]:
     return [t for t in tests if isinstance(t, dict)] if isinstance(tests, list) else []
 
 
-def _max_score(results: dict[str, Any]) -> float:
-    declared = grader_meta(results).get("max_score")
-    if isinstance(declared, (int, float)) and not isinstance(declared, bool):
-        return number(declared, float("nan"))
+def _max_score(results: dict[str, Any], gk: res.Gradekit) -> float:
+    if gk.max_score is not None:
+        return gk.max_score
     tests = _tests(results)
-    return float(sum(number(t.get("max_score")) for t in tests)) if tests else float("nan")
+    return float(sum(res.number(t.get("max_score")) for t in tests)) if tests else float("nan")
 
 
 def passed(test: dict[str, Any]) -> bool:
     if "status" in test:
-        return test["status"] == "passed"
-    return number(test.get("score")) >= number(test.get("max_score")) - 1e-9
+        return test["status"] == res.PASSED
+    return res.number(test.get("score")) >= res.number(test.get("max_score")) - 1e-9
 
 
-def _flags(gk: dict[str, Any], gb: dict[str, Any]) -> set[str]:
-    """The flags the grader and the batch recorded, as clean one-line words, plus
-    `no_isolation` when the grader ran in the `plain` sandbox."""
-    out = set()
-    for meta in (gk, gb):
-        flags = meta.get("flags")
-        for f in flags if isinstance(flags, list) else []:
-            if isinstance(f, str) and f.strip():
-                out.add(safetext.one_line(f, 40).replace(";", ","))
-    if gk.get("sandbox") == "plain":
-        out.add(NO_ISOLATION)
+def _flags(gk: res.Gradekit) -> set[str]:
+    """The flags the grader recorded, as clean one-line words, plus `no_isolation` when the
+    grader ran in the `plain` sandbox."""
+    out = {safetext.one_line(f, 40).replace(";", ",") for f in gk.flags if f.strip()}
+    if gk.sandbox == "plain":
+        out.add(res.NO_ISOLATION)
     return out
 
 
-def _status(gb: dict[str, Any], gk: dict[str, Any], sub: Submission, flags: set[str]) -> str:
-    if TAMPER in flags:
-        return TAMPER
-    status = gb.get("status") or gk.get("status") or (sub.status if sub.status != "ok" else NOT_GRADED)
+def _status(gb: res.BatchRecord, gk: res.Gradekit, sub: Submission, flags: set[str]) -> str:
+    if res.TAMPER in flags:
+        return res.TAMPER
+    status = gb.status or gk.status or (sub.status if sub.status != OK else res.NOT_GRADED)
     return safetext.one_line(status, 40)
 
 
@@ -116,21 +92,21 @@ def grades_frame(subs: list[Submission], results: dict[str, dict[str, Any]]) -> 
     """One row per submission: who, total, max, status, flags, runtime, one column per test."""
     rows, columns = [], {}
     for sub in subs:
-        res = results.get(sub.id) or {}
-        gb, gk = batch_meta(res), grader_meta(res)
-        flags = _flags(gk, gb)
+        data = results.get(sub.id) or {}
+        gb, gk = res.batch_of(data), res.gradekit_of(data)
+        flags = _flags(gk)
         row = {"id": sub.id, "name": safetext.one_line(sub.name), "email": safetext.one_line(sub.email),
-               "sid": safetext.one_line(sub.sid), "total": number(res.get("score")),
-               "max": _max_score(res), "status": _status(gb, gk, sub, flags),
-               "flags": ";".join(sorted(flags, key=lambda f: (f != TAMPER, f))),
-               "runtime": number(gb.get("seconds"), np.nan),
-               "message": safetext.one_line(gb.get("message") or sub.message, 500)}
-        for t in _tests(res):
+               "sid": safetext.one_line(sub.sid), "total": res.number(data.get("score")),
+               "max": _max_score(data, gk), "status": _status(gb, gk, sub, flags),
+               "flags": ";".join(sorted(flags, key=lambda f: (f != res.TAMPER, f))),
+               "runtime": np.nan if gb.seconds is None else gb.seconds,
+               "message": safetext.one_line(gb.message or sub.message, 500)}
+        for t in _tests(data):
             col = test_column(t)
             if col in ID_COLUMNS:
                 col += " (test)"
             columns.setdefault(col, number_key(t.get("number", "")))
-            row[col] = number(t.get("score"))
+            row[col] = res.number(t.get("score"))
         rows.append(row)
     test_cols = sorted(columns, key=lambda c: (columns[c], c))
     df = pd.DataFrame(rows, columns=ID_COLUMNS + test_cols)
@@ -165,9 +141,8 @@ def _csv_safe(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_csvs(out: Path, subs: list[Submission], df: pd.DataFrame) -> None:
-    _csv_safe(df).to_csv(out / "grades.csv", index=False, encoding="utf-8", errors="replace")
-    _csv_safe(gradebook_frame(subs, df)).to_csv(out / "gradebook.csv", index=False,
-                                                encoding="utf-8", errors="replace")
+    res.write_text_atomic(out / "grades.csv", _csv_safe(df).to_csv(index=False))
+    res.write_text_atomic(out / "gradebook.csv", _csv_safe(gradebook_frame(subs, df)).to_csv(index=False))
 
 
 # -- per-test statistics ----------------------------------------------------------------------
@@ -191,15 +166,15 @@ def normalize_message(text: str, limit: int = 160) -> str:
 def test_stats(results: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """Per test: pass rate, mean score and the commonest (normalized) failure messages."""
     acc: dict[str, dict[str, Any]] = {}
-    for res in results:
-        for t in _tests(res):
+    for data in results:
+        for t in _tests(data):
             col = test_column(t)
             s = acc.setdefault(col, {"test": col, "number": safetext.one_line(t.get("number", "")),
                                      "name": safetext.one_line(t.get("name", "")),
                                      "visibility": safetext.one_line(t.get("visibility", "visible")),
-                                     "max": number(t.get("max_score")), "scores": [],
+                                     "max": res.number(t.get("max_score")), "scores": [],
                                      "passed": 0, "failures": Counter()})
-            s["scores"].append(number(t.get("score")))
+            s["scores"].append(res.number(t.get("score")))
             if passed(t):
                 s["passed"] += 1
             else:
@@ -215,16 +190,11 @@ def test_stats(results: Iterable[dict[str, Any]]) -> pd.DataFrame:
                                        "pass_rate", "mean", "failures"])
 
 
-def attention_flags(flags: Iterable[str]) -> list[str]:
-    """The flags that make a submission worth a TA's look."""
-    return [f for f in flags if f and f not in ORDINARY_FLAGS and f not in NOTICE_FLAGS]
-
-
 def problems(df: pd.DataFrame) -> pd.DataFrame:
     """Rows a TA should look at: not graded cleanly (intake failure, timeout, grader error)
     or flagged by the grader/sandbox (crash, memory, timeout, forbidden import, ...)."""
-    flagged = df["flags"].fillna("").map(lambda f: bool(attention_flags(f.split(";"))))
-    mask = (df["status"] != GRADED) | flagged
+    flagged = df["flags"].fillna("").map(lambda f: bool(res.attention_flags(f.split(";"))))
+    mask = (df["status"] != res.GRADED) | flagged
     return df.loc[mask, ["id", "name", "status", "flags", "message"]]
 
 
@@ -268,7 +238,7 @@ def _no_data(ax: Any, what: str) -> None:
 def plot_scores(df: pd.DataFrame) -> str:
     from matplotlib.ticker import MaxNLocator
     fig, ax = _figure()
-    scored = df[df["status"].isin(SCORED)]
+    scored = df[df["status"].isin(res.SCORED)]
     top = float(df["max"].max()) if df["max"].notna().any() else 0.0
     if len(scored):
         bins = np.linspace(0, top, 21) if top > 0 else 20
@@ -355,7 +325,7 @@ def _status_counts(df: pd.DataFrame) -> str:
 
 def render_html(title: str, df: pd.DataFrame, stats: pd.DataFrame) -> str:
     """The class report as one self-contained HTML page."""
-    graded = df[df["status"] == GRADED]
+    graded = df[df["status"] == res.GRADED]
     top = float(df["max"].max()) if df["max"].notna().any() else float("nan")
     body = [f"<h1>{_e(title)}</h1>",
             f"<p>{len(df)} submissions: {_e(_status_counts(df)) or 'none'}."]
@@ -385,7 +355,7 @@ def render_html(title: str, df: pd.DataFrame, stats: pd.DataFrame) -> str:
     body.append('<p class="muted">Crashed, timed out, hit a limit, flagged by the sandbox, or '
                 'failed intake.</p>')
     body.append(_table(["id", "name", "status", "flags", "message"],
-                       [[_e(r.id), _e(r.name), f'<span class="{"" if r.status == GRADED else "bad"}">{_e(r.status)}</span>',
+                       [[_e(r.id), _e(r.name), f'<span class="{"" if r.status == res.GRADED else "bad"}">{_e(r.status)}</span>',
                          _e(r.flags), _e(r.message)] for r in prob.itertuples()])
                 if len(prob) else "<p>Nothing: every submission was graded cleanly.</p>")
 
@@ -399,12 +369,12 @@ def render_html(title: str, df: pd.DataFrame, stats: pd.DataFrame) -> str:
 
 def no_isolation(df: pd.DataFrame) -> int:
     """How many rows were graded without OS isolation."""
-    return int(df["flags"].fillna("").map(lambda f: NO_ISOLATION in f.split(";")).sum()) if len(df) else 0
+    return int(df["flags"].fillna("").map(lambda f: res.NO_ISOLATION in f.split(";")).sum()) if len(df) else 0
 
 
 def no_isolation_text(df: pd.DataFrame) -> str:
     return (f"WARNING: {no_isolation(df)} of {len(df)} submissions were graded WITHOUT OS "
-            f"isolation (sandbox 'plain', flag {NO_ISOLATION}): their code ran as the grader's "
+            f"isolation (sandbox 'plain', flag {res.NO_ISOLATION}): their code ran as the grader's "
             f"user and could have changed any result. Regrade on Linux with bubblewrap, in a "
             f"Linux container, or on Gradescope before trusting these grades.")
 
@@ -414,15 +384,14 @@ def write_report(out: Path, title: str, subs: list[Submission],
     """grades.csv, gradebook.csv and report.html in `out`."""
     write_csvs(out, subs, df)
     stats = test_stats(results[s.id] for s in subs if s.id in results)
-    (out / "report.html").write_text(render_html(title, df, stats), encoding="utf-8",
-                                     errors="replace")
+    res.write_text_atomic(out / "report.html", render_html(title, df, stats))
 
 
 def write_index(out: Path, batches: dict[str, pd.DataFrame]) -> Path:
     """OUT/index.html linking each assignment's OUT/<assignment>/report.html."""
     rows = []
     for name, df in batches.items():
-        graded = df[df["status"] == GRADED]
+        graded = df[df["status"] == res.GRADED]
         mean = f"{graded['total'].mean():.2f}" if len(graded) else ""
         top = f"{df['max'].max():g}" if len(df) and df["max"].notna().any() else ""
         rows.append([f'<a href="{_e(quote(name))}/report.html">{_e(name)}</a>', str(len(df)),
@@ -432,14 +401,14 @@ def write_index(out: Path, batches: dict[str, pd.DataFrame]) -> Path:
             _table(["assignment", "submissions", "graded", "need attention", "mean score",
                     "max", "grades"], rows, {1, 2, 3, 4, 5})]
     path = Path(out) / "index.html"
-    path.write_text(_page("Grading reports", body), encoding="utf-8", errors="replace")
+    res.write_text_atomic(path, _page("Grading reports", body))
     return path
 
 
 def summary_text(assignment: str, df: pd.DataFrame, out: Path, seconds: float | None = None,
                  resumed: int = 0) -> str:
     """A few lines for the terminal at the end of a run."""
-    graded = df[df["status"] == GRADED]
+    graded = df[df["status"] == res.GRADED]
     took = f" in {seconds:.0f} s" if seconds is not None else ""
     lines = [f"{assignment}: {len(df)} submissions{took} — {_status_counts(df) or 'none'}"
              + (f" ({resumed} kept from an earlier run)" if resumed else "")]

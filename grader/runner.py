@@ -39,7 +39,7 @@ TRACEBACK_MAX = 20_000           # characters of a grader-error traceback on std
 SKIP_DIRS = {"__MACOSX", "__pycache__", ".git"}
 
 
-# -- intake ---------------------------------------------------------------------------------
+# -- staging: the submission's graded files in a fresh folder -------------------------------
 def find_file(submission: Path, filename: str) -> Path | None:
     """`filename` at the top of the submission, else the shallowest match below it."""
     direct = submission / filename
@@ -232,20 +232,20 @@ def run_test(spec: TestSpec, ctx: Context, flags: set[str]) -> dict[str, Any]:
     except Exception as exc:  # a bug on our side must not cost the batch or the results file
         failed = True
         ctx.score = None
-        flags.add("grader_error")
+        flags.add(res.GRADER_ERROR)
         lines.append("Internal grader error (not caused by your code; course staff have the "
                      f"details): {type(exc).__name__}")
         print(f"[gradekit] grader error in test {spec.number} {spec.name}:\n"
               + safetext.terminal(traceback.format_exc(), limit=TRACEBACK_MAX), file=sys.stderr)
     if ctx.budget is not None and ctx.budget.exhausted:
-        flags.add("budget")
+        flags.add(res.BUDGET)
     score = spec.weight if (ctx.score is None and not failed) else (ctx.score or 0.0)
     score = min(max(score, 0.0), spec.weight)
     lines.extend(safetext.clean(n) for n in ctx.notes)
     lines.extend(_printed_lines(ctx.worker.take_output() if ctx.worker is not None else "",
                                 reveal))
-    status = "passed" if (not failed and score >= spec.weight - 1e-9) else "failed"
-    if status == "passed" and not lines:
+    status = res.PASSED if (not failed and score >= spec.weight - 1e-9) else res.FAILED
+    if status == res.PASSED and not lines:
         lines.append("Passed.")
     return res.test_result(name=spec.name, number=spec.number, score=score,
                            max_score=spec.weight, status=status, tags=spec.tags,
@@ -254,7 +254,7 @@ def run_test(spec: TestSpec, ctx: Context, flags: set[str]) -> dict[str, Any]:
 
 def _skipped(spec: TestSpec, why: str) -> dict[str, Any]:
     return res.test_result(name=spec.name, number=spec.number, score=0.0,
-                           max_score=spec.weight, status="failed", tags=spec.tags,
+                           max_score=spec.weight, status=res.FAILED, tags=spec.tags,
                            visibility=spec.visibility, output=why)
 
 
@@ -287,16 +287,17 @@ class _Run:
 
     def snapshot(self) -> dict[str, Any]:
         """The results so far, in test-number order, written atomically when asked."""
-        extra = {"assignment": self.assignment, "status": "graded", "sandbox": self.sandbox,
-                 "limits": self.limits, "flags": sorted(self.flags), "visible_only": self.visible_only,
-                 "max_score": res.points(sum(s.weight for s in self.specs)),
-                 "time_budget": self.budget.seconds}
+        record = res.Gradekit(assignment=self.assignment, status=res.GRADED,
+                              sandbox=self.sandbox, limits=self.limits,
+                              flags=tuple(sorted(self.flags)), visible_only=self.visible_only,
+                              max_score=res.points(sum(s.weight for s in self.specs)),
+                              time_budget=self.budget.seconds)
         tests = [self.done[s.number] for s in self.specs if s.number in self.done]
         header = self.header + ([] if not self.import_output else [
             "\nOutput while importing your files:\n"
             + safetext.md_fence(self.import_output, limit=TEST_OUTPUT_MAX)])
         data = res.build(tests, execution_time=time.monotonic() - self.budget.start,
-                         output="\n".join(header), extra=extra)
+                         output="\n".join(header), extra=record)
         if self.results_path is not None:
             res.write_atomic(self.results_path, data)
         return data
@@ -337,7 +338,7 @@ def _run_phase(run: _Run, ctx: Context, specs: list[TestSpec],
     for spec in specs:
         if ctx.budget is not None and ctx.budget.remaining() <= 0:
             result = _not_reached(spec, ctx.budget)
-            run.flags.add("budget")
+            run.flags.add(res.BUDGET)
         else:
             result = run_test(spec, ctx, run.flags)
         run.done[spec.number] = result
@@ -369,7 +370,7 @@ def grade_submission(assignment: str, submission: Path, *, results_path: Path | 
             if budget.remaining() <= 0:
                 for spec in phase_specs:
                     run.done[spec.number] = _not_reached(spec, budget)
-                run.flags.add("budget")
+                run.flags.add(res.BUDGET)
                 continue
             with Worker(workdir, decl.limits, mode=sandbox_mode,
                         forbidden_imports=decl.forbidden_imports) as worker:
@@ -386,13 +387,13 @@ def grade_submission(assignment: str, submission: Path, *, results_path: Path | 
 
 def summary(data: dict[str, Any]) -> str:
     """A short terminal summary of one results object (student text made terminal-safe)."""
-    extra = data["extra_data"]["gradekit"]
+    record = res.gradekit_of(data)
     lines = []
     for t in data["tests"]:
-        mark = "PASS" if t["status"] == "passed" else "FAIL"
+        mark = "PASS" if t["status"] == res.PASSED else "FAIL"
         first = t["output"].splitlines()[0] if t["output"] else ""
         lines.append(f"  {mark} {t['number']:>5} {t['score']:6.2f}/{t['max_score']:<6.2f} "
                      f"{t['name']}" + ("" if mark == "PASS" else f"\n{'':15}{first[:150]}"))
-    lines.append(f"  total: {data['score']:.2f}/{extra['max_score']:.2f}   "
-                 f"({data['execution_time']:.1f} s, sandbox: {extra['sandbox']})")
+    lines.append(f"  total: {data['score']:.2f}/{record.max_score or 0.0:.2f}   "
+                 f"({data['execution_time']:.1f} s, sandbox: {record.sandbox})")
     return safetext.terminal("\n".join(lines), limit=TERMINAL_MAX)

@@ -141,3 +141,78 @@ def test_results_output_is_clean_text_and_gradekit_extra_is_checked():
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(dict(data, extra_data={"gradekit": {"flags": "budget"}}),
                             res.schema())
+
+
+# -- one results model: every writer of gradekit's records goes through grader.results ---------
+def _autograde_module(monkeypatch, root):
+    """The Gradescope autograder script (the zip's autograde.py), pointed at `root`."""
+    import importlib.util
+
+    from grader.declaration import ROOT
+    spec = importlib.util.spec_from_file_location(
+        "_autograde_model", ROOT / "publish" / "templates" / "autograder" / "autograde.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "SOURCE", root / "source")
+    monkeypatch.setattr(module, "RESULTS", root / "results" / "results.json")
+    (root / "source").mkdir(parents=True)
+    (root / "source" / "autograder.json").write_text('{"assignment": "softmax"}')
+    return module
+
+
+def test_the_runner_batch_and_autograder_write_records_the_model_reads_back(tmp_path, monkeypatch):
+    """`extra_data.gradekit` (and the batch's `gradekit_batch`) has one constructor,
+    `results.Gradekit` (`results.BatchRecord`): each writer's output parses into the typed
+    record and serialises back unchanged, so no writer adds, drops or mistypes a field."""
+    from pathlib import Path
+
+    from grader import batch, runner
+    from grader.framework import Budget
+    from grader.intake import Submission
+
+    written = {
+        "runner": runner._Run("softmax", collect("softmax"), Budget(30.0), False, None).snapshot(),
+        "batch intake row": batch.intake_results(
+            "softmax", Submission("s1", None, [], "bad_archive", "not a zip", "s1.zip")),
+        "batch grader error": batch.error_results(
+            "softmax", Submission("s2", Path("/x"), [], "ok", "", "s2"), "disk full"),
+    }
+    ag = _autograde_module(monkeypatch, tmp_path / "ag")
+    ag.salvage("stopped (exit status 137)")
+    written["autograder salvage"] = json.loads(ag.RESULTS.read_text())
+    res.write_atomic(ag.RESULTS, written["runner"])
+    ag.salvage("stopped again")
+    written["autograder salvage of a partial run"] = json.loads(ag.RESULTS.read_text())
+    for path, data in written.items():
+        jsonschema.validate(data, res.schema())
+        gk = data["extra_data"]["gradekit"]
+        assert res.Gradekit.from_json(gk).to_json() == gk, path
+        assert res.gradekit_of(data).assignment == "softmax", path
+        if "gradekit_batch" in data["extra_data"]:
+            gb = data["extra_data"]["gradekit_batch"]
+            assert res.BatchRecord.from_json(gb).to_json() == gb, path
+    assert res.gradekit_of(written["runner"]).max_score == 100.0
+    salvaged = res.gradekit_of(written["autograder salvage of a partial run"])
+    assert salvaged.status == res.INCOMPLETE and salvaged.max_score == 100.0
+
+
+def test_no_module_spells_the_record_keys_but_the_results_model():
+    """The records' keys are spelled in grader/results.py only: no other module builds or
+    indexes `extra_data.gradekit` / `gradekit_batch` as a dict."""
+    import re
+
+    from grader.declaration import ROOT
+    key = re.compile(r"""["']gradekit(_batch)?["']\s*[\]:]""")
+    writers = [*(ROOT / "grader").rglob("*.py"),
+               ROOT / "publish" / "templates" / "autograder" / "autograde.py"]
+    assert [p.relative_to(ROOT).as_posix() for p in writers
+            if p.name != "results.py" and key.search(p.read_text())] == []
+
+
+def test_a_record_read_back_from_a_hostile_file_is_typed_or_empty():
+    data = {"extra_data": {"gradekit": {"flags": "crash", "sandbox": ["plain"], "max_score": True,
+                                        "status": 3, "time_budget": float("nan")},
+                           "gradekit_batch": {"seconds": "slow", "message": {"a": 1}, "run": 7}}}
+    assert res.gradekit_of(data) == res.Gradekit(assignment="", status="", sandbox="")
+    assert res.batch_of(data) == res.BatchRecord(assignment="", id="", status="")
+    assert res.gradekit_of("not a dict") == res.gradekit_of({"extra_data": []})

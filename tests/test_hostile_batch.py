@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from grader import batch
+from grader import results as res
 from test_fuzz_intake_writers import _fence_spans
 from test_intake import LAUGHS, NESTED, many_entries_zip
 
@@ -181,7 +182,7 @@ def test_a_surrogate_in_an_export_name_is_cleaned_not_fatal(tmp_path, innocent):
 LEFTOVERS = {
     "surrogates": b'{"score": 100, "tests": [], "output": "\\ud800\\udc00\\ud800",'
                   b' "extra_data": {"gradekit": {"flags": [{"x": 1}], "sandbox": 7}}}',
-    "huge": b'{"score": 100, "tests": [], "output": "' + b"x" * (batch.RESULTS_MAX_BYTES + 10) + b'"}',
+    "huge": b'{"score": 100, "tests": [], "output": "' + b"x" * (res.RESULTS_MAX_BYTES + 10) + b'"}',
     "deep": b"[" * 100_000 + b"]" * 100_000,
     "nonfinite": b'{"score": NaN, "tests": [{"score": Infinity, "name": 5}]}',
     "not_utf8": b'{"score": 100, "tests": [], "output": "\xff\xfe"}',

@@ -12,14 +12,17 @@ was graded. Grading keeps to the assignment's one total time budget (`Limits.
 submission_seconds`, counted from this script's start), well inside Gradescope's default
 10 minutes. Visibility is never changed here: `after_due_date` tests stay so and Gradescope
 reveals them after the due date; hidden tests never show their inputs.
+
+results.json is built and written by the kit's results model (`grader.results`: the
+`Gradekit` record, atomic writes), importable because this script sits at the top of the kit.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import stat
 import sys
-import tempfile
 import time
 import traceback
 from datetime import datetime
@@ -27,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 START = time.monotonic()
+
+from grader import results as res  # noqa: E402  (after START: the import counts against the budget)
 ROOT = Path(os.environ.get("GRADEKIT_AUTOGRADER_ROOT") or "/autograder")
 SOURCE = ROOT / "source"
 SUBMISSION = ROOT / "submission"
@@ -102,34 +107,32 @@ def later_note(data: dict[str, Any], facts: dict[str, Any]) -> str:
     return ("\n\n" + "; ".join(parts) + ".") if parts else ""
 
 
-def write_json(data: dict[str, Any]) -> None:
-    """Atomically, like the runner (readers never see half a file)."""
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".results-", suffix=".tmp", dir=RESULTS.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, allow_nan=False)
-        fh.write("\n")
-    os.chmod(tmp, 0o640)
-    os.replace(tmp, RESULTS)
+def configured_assignment() -> str:
+    """The assignment this autograder grades (autograder.json); "" when unreadable."""
+    try:
+        config = json.loads((SOURCE / "autograder.json").read_text())
+    except (OSError, ValueError):
+        return ""
+    name = config.get("assignment") if isinstance(config, dict) else None
+    return name if isinstance(name, str) else ""
 
 
 def salvage(message: str) -> None:
     """Keep the tests already in results.json (if any) and add `message`; else a valid
-    results.json with score 0 and the message."""
-    try:
-        data = json.loads(RESULTS.read_text())
-        if not (isinstance(data, dict) and isinstance(data.get("tests"), list)):
-            raise ValueError("not a results object")
-    except (OSError, ValueError):
-        data = {"score": 0.0, "output": "", "output_format": "md", "visibility": "visible",
-                "stdout_visibility": "hidden", "tests": []}
-    data["score"] = round(sum(float(t.get("score", 0.0)) for t in data["tests"]), 4) + 0.0
-    data["execution_time"] = round(max(float(data.get("execution_time") or 0.0),
+    results.json with score 0 and the message. Its gradekit record says `incomplete`."""
+    data = res.read_results(RESULTS)
+    if data is None or not isinstance(data.get("tests"), list):
+        data = res.build([], execution_time=0.0, output="", extra=res.Gradekit(
+            assignment=configured_assignment(), status=res.INCOMPLETE, sandbox="unknown"))
+    data["score"] = res.points(sum(res.number(t.get("score")) for t in data["tests"]
+                                   if isinstance(t, dict)))
+    data["execution_time"] = round(max(res.number(data.get("execution_time")),
                                        time.monotonic() - START), 3)
     data["output"] = (str(data.get("output") or "") + "\n\n**" + message + "**").strip()
-    extra = data.setdefault("extra_data", {}).setdefault("gradekit", {})
-    extra["status"] = "incomplete"
-    write_json(data)
+    record = res.gradekit_of(data)
+    res.with_gradekit(data, dataclasses.replace(
+        record, status=res.INCOMPLETE, assignment=record.assignment or configured_assignment()))
+    res.write_atomic(RESULTS, data)
 
 
 def time_budget(assignment: str) -> float:
@@ -146,13 +149,11 @@ def grade() -> None:
     config = json.loads((SOURCE / "autograder.json").read_text())
     protect()
     facts = submission_facts(read_metadata())
-    sys.path.insert(0, str(SOURCE))
-    from grader import results as res
     from grader.runner import grade_submission
     data = grade_submission(config["assignment"], SUBMISSION, results_path=RESULTS,
                             time_budget=time_budget(config["assignment"]))
     data["output"] = (data.get("output") or "") + later_note(data, facts)
-    data["extra_data"]["gradekit"]["submission"] = facts
+    res.with_gradekit(data, dataclasses.replace(res.gradekit_of(data), submission=facts))
     res.write_atomic(RESULTS, data)
     log(f"graded {config['assignment']}: {data['score']:g} points, "
         f"{len(data['tests'])} tests, {time.monotonic() - START:.1f} s")
