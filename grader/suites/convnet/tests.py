@@ -217,6 +217,7 @@ POOL_NAIVE, POOL_FAST = _pool("naive"), _pool("fast")
 BN = {mode: _bn("batchnorm_forward", "batchnorm_backward", mode) for mode in ("train", "test")}
 SBN = {mode: _bn("spatial_batchnorm_forward", "spatial_batchnorm_backward", mode)
        for mode in ("train", "test")}
+# (forward hint, backward hint) of each layer family, by the name before "_forward"
 HINTS = {"affine": (hints.AFFINE, hints.AFFINE_BACK), "relu": (hints.RELU, hints.RELU_BACK),
          "conv": (hints.CONV, hints.CONV_BACK), "max_pool": (hints.POOL, hints.POOL_BACK)}
 
@@ -249,13 +250,15 @@ def _values(layer: Layer, cases: Sequence[str], label: Label = _x_label, *,
             with_backward: bool = False, hint: str | None = None,
             back_hint: str | None = None) -> Callable[[Context], None]:
     """Visible: the layer on each case against the reference's values."""
+    fwd_hint, bwd_hint = _hints(layer)
+
     def values(ctx: Context) -> None:
         for name in cases:
             f = _case(ctx, name, False)
             check_values(ctx, layer, f, label=label(name, f), reveal=True,
-                         with_backward=with_backward, hint=_hints(layer)[0] if hint is None
-                         else hint, back_hint=_hints(layer)[1] if back_hint is None
-                         else back_hint)
+                         with_backward=with_backward,
+                         hint=fwd_hint if hint is None else hint,
+                         back_hint=bwd_hint if back_hint is None else back_hint)
     return values
 
 
