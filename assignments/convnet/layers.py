@@ -173,14 +173,19 @@ def max_pool_backward_naive(dout: np.ndarray, cache: Any) -> np.ndarray:
 def max_pool_forward_fast(x: np.ndarray, pool_param: dict) -> tuple[np.ndarray, Any]:
     """Max pooling without loops over the batch, channels or output pixels.
 
-    Same inputs and output as `max_pool_forward_naive`.
-    When the windows tile the input exactly (`PH == PW == stride`, dividing H and W),
-    `x.reshape(N, C, H // PH, PH, W // PW, PW)` is a free view that puts each window on its
-    own axes 3 and 5: take the max over those. Otherwise the window element at offset
-    (di, dj) of every window is the strided slice `x[:, :, di::s, dj::s]` (cut to
-    H_out x W_out): take the elementwise max of the PH*PW slices (a loop over the window
-    offsets is fine). Measure: `np.maximum` of a few slices is often much faster than
-    `.max(axis=...)` over tiny axes. Cache what the backward pass needs.
+    Same inputs and output as `max_pool_forward_naive`. Find each window's maximum AND where
+    it is (the first one in row-major order, as `np.argmax` would), so that the backward pass
+    only has to send `dout` there: cache those positions, e.g. as flat indices into `x`.
+
+    The window element at offset (di, dj) of every window is the strided slice
+    `x[:, :, di::s, dj::s]` (cut to H_out x W_out). Visit the PH*PW offsets in row-major order
+    (a loop over them is fine) keeping a running maximum that a later offset takes over only
+    where it is strictly larger: then the offset that holds the final maximum is the first one.
+    When the windows tile the input (`PH == PW == stride`, dividing H and W), reshapes are free
+    views and faster: in `x.reshape(-1, PW)` every row is one row of one window (its max over
+    the PW columns, and where), and then every window is PH consecutive such row maxima.
+    Measure: `np.maximum` of a few slices is much faster than `.max(axis=...)` over tiny axes,
+    and arithmetic on boolean arrays is faster than storing through a boolean mask.
     """
     raise NotImplementedError("max_pool_forward_fast: not implemented")
     return out, cache
@@ -190,9 +195,13 @@ def max_pool_backward_fast(dout: np.ndarray, cache: Any) -> np.ndarray:
     """Backward pass of `max_pool_forward_fast`; equal to `max_pool_backward_naive`'s,
     including the tie rule (the first maximum of a window, in row-major order, takes it all).
 
-    No loops over batch, channels or output pixels; a loop over the PH*PW window offsets is
-    fine: visit them in row-major order, and let each offset claim the windows whose max it
-    holds and that no earlier offset has claimed. Overlapping windows add up.
+    No loops over batch, channels or output pixels. With the position of every window's
+    maximum in the cache, this is one scatter-add of `dout` into a zero `dx`: overlapping
+    windows add up, so plain fancy assignment (`dx.flat[idx] = ...`) is not enough, but
+    `np.bincount(idx, weights=dout.ravel(), minlength=x.size)` is (and fast; it sums in
+    float64, so cast back to dout's dtype). Without cached positions: loop over the PH*PW
+    window offsets in row-major order and let each offset claim the windows whose max it holds
+    and that no earlier offset has claimed (slower: every offset compares again).
     """
     raise NotImplementedError("max_pool_backward_fast: not implemented")
     return dx

@@ -290,35 +290,60 @@ def max_pool_backward_naive(dout: np.ndarray, cache: Any) -> np.ndarray:
 def max_pool_forward_fast(x: np.ndarray, pool_param: dict) -> tuple[np.ndarray, Any]:
     """Max pooling without loops over the batch, channels or output pixels.
 
-    Same inputs and output as `max_pool_forward_naive`.
-    When the windows tile the input exactly (`PH == PW == stride`, dividing H and W),
-    `x.reshape(N, C, H // PH, PH, W // PW, PW)` is a free view that puts each window on its
-    own axes 3 and 5: take the max over those. Otherwise the window element at offset
-    (di, dj) of every window is the strided slice `x[:, :, di::s, dj::s]` (cut to
-    H_out x W_out): take the elementwise max of the PH*PW slices (a loop over the window
-    offsets is fine). Measure: `np.maximum` of a few slices is often much faster than
-    `.max(axis=...)` over tiny axes. Cache what the backward pass needs.
+    Same inputs and output as `max_pool_forward_naive`. Find each window's maximum AND where
+    it is (the first one in row-major order, as `np.argmax` would), so that the backward pass
+    only has to send `dout` there: cache those positions, e.g. as flat indices into `x`.
+
+    The window element at offset (di, dj) of every window is the strided slice
+    `x[:, :, di::s, dj::s]` (cut to H_out x W_out). Visit the PH*PW offsets in row-major order
+    (a loop over them is fine) keeping a running maximum that a later offset takes over only
+    where it is strictly larger: then the offset that holds the final maximum is the first one.
+    When the windows tile the input (`PH == PW == stride`, dividing H and W), reshapes are free
+    views and faster: in `x.reshape(-1, PW)` every row is one row of one window (its max over
+    the PW columns, and where), and then every window is PH consecutive such row maxima.
+    Measure: `np.maximum` of a few slices is much faster than `.max(axis=...)` over tiny axes,
+    and arithmetic on boolean arrays is faster than storing through a boolean mask.
     """
     # BEGIN SOLUTION
     ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
     n_img, chans, height, width = x.shape
     h_out = 1 + (height - ph) // stride
     w_out = 1 + (width - pw) // stride
+
+    def first_max(parts, n_parts: int) -> tuple[np.ndarray, np.ndarray]:
+        """Elementwise max of the `n_parts` equally shaped arrays, and the index of the first
+        one holding it (np.argmax's tie rule)."""
+        parts = iter(parts)
+        best = np.array(next(parts))                             # a copy, updated in place
+        arg = np.zeros(best.shape, dtype=np.min_scalar_type(n_parts - 1))
+        for k, part in enumerate(parts, 1):
+            larger = part > best                 # strictly: a tie keeps the earlier index
+            np.maximum(best, part, out=best)
+            # k grows, so the last part that was larger is the max of k * larger. (The same
+            # as arg[larger] = k, which is several times slower on random data.)
+            np.maximum(arg, larger * arg.dtype.type(k), out=arg)
+        return best, arg
+
     if ph == pw == stride and height % ph == 0 and width % pw == 0:
-        windows = x.reshape(n_img, chans, h_out, ph, w_out, pw)
-        rows = windows[:, :, :, 0].copy()                    # max over axis 3 (window rows) ...
-        for di in range(1, ph):
-            np.maximum(rows, windows[:, :, :, di], out=rows)
-        out = rows[..., 0].copy()                            # ... then over axis 5 (columns)
-        for dj in range(1, pw):
-            np.maximum(out, rows[..., dj], out=out)
+        rows = x.reshape(-1, pw)         # each row: one window row, pw neighbours in memory
+        row_max, col = first_max((rows[:, dj] for dj in range(pw)), pw)
+        row_max = row_max.reshape(-1, ph, w_out)       # each [m, :, j]: one whole window
+        out, row = first_max((row_max[:, di] for di in range(ph)), ph)
+        # the first max of a window is the first max of its first row holding the max
+        col = np.take_along_axis(col.reshape(-1, ph, w_out), row[:, None], axis=1)[:, 0]
+        out = out.reshape(n_img, chans, h_out, w_out)
+        pos = (row.astype(np.intp) * width + col).reshape(out.shape)
     else:
-        out = x[:, :, :stride * h_out:stride, :stride * w_out:stride].copy()
-        for di in range(ph):
-            for dj in range(pw):
-                np.maximum(out, x[:, :, di:di + stride * h_out:stride,
-                                  dj:dj + stride * w_out:stride], out=out)
-    cache = (x, out, pool_param)
+        # One copy of each strided slice, then contiguous compares: cheaper than reading the
+        # slice twice, since a strided slice is many short rows.
+        out, k = first_max((np.ascontiguousarray(x[:, :, di:di + stride * h_out:stride,
+                                                     dj:dj + stride * w_out:stride])
+                            for di in range(ph) for dj in range(pw)), ph * pw)
+        pos = (np.arange(ph).reshape(ph, 1) * width + np.arange(pw)).ravel()[k]
+    # `pos` is the max's offset in its window; add each window's corner: flat index into x
+    pos += (np.arange(n_img * chans) * (height * width)).reshape(n_img, chans, 1, 1)
+    pos += (np.arange(h_out) * (stride * width)).reshape(h_out, 1) + np.arange(w_out) * stride
+    cache = (x.shape, pos)
     # END SOLUTION
     return out, cache
 
@@ -327,29 +352,18 @@ def max_pool_backward_fast(dout: np.ndarray, cache: Any) -> np.ndarray:
     """Backward pass of `max_pool_forward_fast`; equal to `max_pool_backward_naive`'s,
     including the tie rule (the first maximum of a window, in row-major order, takes it all).
 
-    No loops over batch, channels or output pixels; a loop over the PH*PW window offsets is
-    fine: visit them in row-major order, and let each offset claim the windows whose max it
-    holds and that no earlier offset has claimed. Overlapping windows add up.
+    No loops over batch, channels or output pixels. With the position of every window's
+    maximum in the cache, this is one scatter-add of `dout` into a zero `dx`: overlapping
+    windows add up, so plain fancy assignment (`dx.flat[idx] = ...`) is not enough, but
+    `np.bincount(idx, weights=dout.ravel(), minlength=x.size)` is (and fast; it sums in
+    float64, so cast back to dout's dtype). Without cached positions: loop over the PH*PW
+    window offsets in row-major order and let each offset claim the windows whose max it holds
+    and that no earlier offset has claimed (slower: every offset compares again).
     """
     # BEGIN SOLUTION
-    x, out, pool_param = cache
-    ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
-    h_out, w_out = out.shape[2:]
-    overlap = stride < ph or stride < pw          # can one input cell be in two windows?
-    dx = np.zeros(x.shape, dtype=dout.dtype)
-    unclaimed = np.ones(out.shape, dtype=bool)
-    hit = np.empty(out.shape, dtype=bool)
-    for di in range(ph):
-        for dj in range(pw):
-            at = (slice(None), slice(None), slice(di, di + stride * h_out, stride),
-                  slice(dj, dj + stride * w_out, stride))
-            np.equal(x[at], out, out=hit)
-            hit &= unclaimed
-            unclaimed ^= hit                           # hit is a subset of unclaimed
-            if overlap:
-                dx[at] += dout * hit
-            else:
-                np.multiply(dout, hit, out=dx[at])
+    x_shape, pos = cache
+    dx = np.bincount(pos.ravel(), weights=dout.ravel(), minlength=int(np.prod(x_shape)))
+    dx = dx.reshape(x_shape).astype(dout.dtype, copy=False)
     # END SOLUTION
     return dx
 
