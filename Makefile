@@ -62,7 +62,7 @@ expected: $(STAMP)
 	$(PY) -m grader.expected_values build $(ASSIGNMENT)
 
 calibrate: $(STAMP)
-	$(PY) -m grader.calibrate $(ASSIGNMENT)
+	$(PY) -m grader.calibration $(ASSIGNMENT)
 
 release: $(STAMP)
 	$(PY) -m publish.release $(ASSIGNMENT)

@@ -12,8 +12,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from grader import calibration
 from grader.checks import accuracy, gradcheck, sanity, speed, verdicts, writeup
 from grader.checks.compare import as_scalar
+from grader.declaration import NAMES
 from grader.framework import CheckFailed
 from grader.sandbox import req_call
 
@@ -225,10 +227,19 @@ def test_validate_hyperparams_and_cap():
     assert accuracy.cap_iters({"num_iters": 10}, 3000) == ({"num_iters": 10}, "")
 
 
+# -- calibration (grader/calibration.py, the staff tool the accuracy band is read from) -------
 def test_calibration_record():
-    rec = accuracy.calibration_record([0.9, 0.94], np.array([0, 0, 0, 1]), seeds=[0, 1])
+    rec = calibration.record([0.9, 0.94], np.array([0, 0, 0, 1]), seeds=[0, 1])
     assert rec["min"] == 0.9 and rec["mean"] == 0.92 and rec["majority"] == 0.75
     assert json.loads(json.dumps(rec))["seeds"] == [0, 1]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_suite_gives_calibration_its_run_facts_and_labels(name):
+    hooks = calibration.hooks(name)
+    assert callable(hooks.run) and callable(hooks.facts)
+    labels = hooks.labels()
+    assert labels.ndim == 1 and labels.dtype.kind in "iu" and labels.size > 0
 
 
 # -- speed -------------------------------------------------------------------------------------

@@ -6,9 +6,13 @@ except through the worker handed in by the caller).
                own forward, batched into few worker calls
 - `verdicts`   verdicts from hidden inputs: record them, require them for visible points
 - `sanity`     ln C at chance, regularization raises the loss, stability, loss decreases,
-               label checks, determinism, overfitting a tiny set
-- `accuracy`   held-out accuracy computed here and its calibrated partial-credit band
-- `speed`      vectorized vs the student's own naive version, timed from the trusted side
+               label checks, determinism, overfitting a tiny set, weights drawn from a
+               normal, a returned gradient along a random direction of a trusted loss
+- `accuracy`   held-out accuracy computed here and its calibrated partial-credit band, and
+               the student's HYPERPARAMS validated (measuring the reference is
+               `grader/calibration.py`, a staff tool outside this library)
+- `speed`      the student's function timed against a trusted yardstick on fresh inputs
+               (and `speedup`: one sandboxed function against another)
 - `writeup`    the two_layer_net REPORT.md checks (sections, stated values)
 
 Import the submodules directly (`from grader.checks import gradcheck`).

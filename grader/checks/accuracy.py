@@ -4,8 +4,9 @@ The worker trains on the training (and validation) split and gets the test INPUT
 returns predictions and the accuracy is computed here against labels it never sees.
 
 Thresholds come from the reference's own trained accuracy, recorded in
-`grader/suites/<name>/calibration.json` by `make calibrate` (`{"accuracy": [...], "min": ..,
-"majority": .., ...}`), and are derived in ONE place, `accuracy_band`:
+`grader/suites/<name>/calibration.json` by `make calibrate` (`grader/calibration.py`:
+`{"accuracy": [...], "min": .., "majority": .., ...}`), and are derived in ONE place,
+`accuracy_band`:
     full credit at  calibration["min"] - settings["accuracy_margin"]
     zero credit at  calibration["majority"]  (the majority-class rate of the test split;
                     1 / num_classes when absent)
@@ -19,23 +20,18 @@ Thresholds come from the reference's own trained accuracy, recorded in
     held_out(data) -> (X, y, split): the test split, or in a student release (which ships no
         test labels) the validation split, for a provisional self-check score
     validate_hyperparams(hp, spec, what) -> clean dict;  cap_iters(hp, max_iters, key) -> (hp, note)
-    submission_context(assignment, folder, sandbox_mode) -> Context
-    calibrate(assignment, score, y_test, dataset=, describe=) -> record (for calibrate.py: the
-        reference is trained through the same sandboxed path, and the same test code, as a
-        submission)
-    calibration_record(accs, y_test, **extra) -> the dict written to calibration.json
+
+Grading only: measuring the reference (which needs the runner) is `grader/calibration.py`.
 """
 from __future__ import annotations
 
-import contextlib
-from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
 from grader.checks import sanity
-from grader.declaration import Assignment, load
-from grader.framework import CheckFailed, Context
+from grader.declaration import Assignment
+from grader.framework import CheckFailed
 
 DEFAULT_MARGIN = 0.03
 WORKER_KEYS = ("X_train", "y_train", "X_val", "y_val", "X_test")   # never "y_test"
@@ -146,58 +142,3 @@ def cap_iters(hp: dict[str, Any], max_iters: int, key: str = "num_iters"
         return out, (f"HYPERPARAMS[{key!r}] = {hp[key]} was capped at {max_iters} "
                      f"iterations for grading.")
     return out, ""
-
-
-@contextlib.contextmanager
-def submission_context(assignment: str, folder: Path, sandbox_mode: str = "auto"
-                       ) -> Iterator[Context]:
-    """A test Context on `folder`'s files, as the runner builds it; refuses a folder whose
-    files are missing or do not parse (calibration must run on complete code)."""
-    from grader.runner import open_submission
-    with open_submission(assignment, folder, sandbox_mode) as (ctx, _):
-        if ctx.static_errors:
-            raise RuntimeError(f"{folder}: "
-                               f"{'; '.join(e.message for e in ctx.static_errors.values())}")
-        yield ctx
-
-
-def calibrate(assignment: str, score: Callable[[Context, int], float], y_test: np.ndarray, *,
-              dataset: str, describe: Callable[[Context], dict[str, Any]] = lambda ctx: {},
-              sandbox_mode: str = "auto") -> dict[str, Any]:
-    """Train the reference through the grading path once per `settings["calibration_seeds"]`
-    (`score(ctx, seed) -> accuracy`, the suite's own accuracy-test code) and return the
-    calibration record; `describe(ctx)` adds the settings it used. No timings: re-running
-    gives the same file."""
-    from grader.declaration import ROOT
-    decl = load(assignment)
-    seeds = [int(s) for s in decl.settings["calibration_seeds"]]
-    with submission_context(assignment, ROOT / "reference" / assignment, sandbox_mode) as ctx:
-        accs = [score(ctx, seed) for seed in seeds]
-        extra = describe(ctx)
-        mode = ctx.worker.mode
-    return calibration_record(
-        accs, y_test, seeds=seeds, dataset=dataset, sandbox=mode, **extra,
-        produced_by=f"python -m grader.calibrate {assignment} "
-                    f"(grader/suites/{assignment}/calibrate.py)")
-
-
-def calibrate_hyperparams(assignment: str, tests: Any, y_test: np.ndarray, *, dataset: str,
-                          sandbox_mode: str = "auto") -> dict[str, Any]:
-    """`calibrate` for a suite whose accuracy test trains with the file's HYPERPARAMS
-    (`tests.MODULE`, `tests.train_and_score(ctx, hyperparams, seed)`)."""
-    def hyperparams(ctx: Context) -> dict[str, Any]:
-        return ctx.constant(tests.MODULE, "HYPERPARAMS")
-    def score(ctx: Context, seed: int) -> float:
-        return tests.train_and_score(ctx, hyperparams(ctx), seed)
-    return calibrate(assignment, score, y_test, dataset=dataset, sandbox_mode=sandbox_mode,
-                     describe=lambda ctx: {"hyperparams": hyperparams(ctx),
-                                           "max_iters": ctx.settings["max_iters"]})
-
-
-def calibration_record(accs: list[float], y_test: np.ndarray, **extra: Any) -> dict[str, Any]:
-    """What calibration.json holds: the accuracies, their mean and min, the majority-class
-    rate of the test split (the zero-credit point), plus how they were produced."""
-    counts = np.bincount(np.asarray(y_test))
-    return {"accuracy": [round(float(a), 6) for a in accs],
-            "mean": round(float(np.mean(accs)), 6), "min": round(float(np.min(accs)), 6),
-            "majority": round(float(counts.max() / counts.sum()), 6), **extra}

@@ -4,9 +4,10 @@ The student's function is timed around the sandbox round trip; the yardstick is 
 doing comparable work on the same input, timed in this (trusted) process. The two are timed
 in alternation, `repeats` times each, and the minimum of each is kept (the least noisy
 estimate on a shared machine; alternating means both see the same load). The allowed ratio
-student / yardstick is a per-assignment fact, calibrated on the reference and kept in the
-declaration's settings: generous, so only a loop-based "vectorized" version fails. Nothing
-the student writes (a slow naive version, a sleeping helper) moves the yardstick.
+student / yardstick is a per-assignment fact, set from ratios measured on the reference and
+kept in the declaration's settings: generous, so only a loop-based "vectorized" version
+fails. Nothing the student writes (a slow naive version, a sleeping helper) moves the
+yardstick.
 
     best_time(run, repeats=3) -> (seconds, last result)       run: a zero-argument callable
     fresh_against_yardstick(draw, student, yardstick, check, repeats=, give_up=) -> Timing

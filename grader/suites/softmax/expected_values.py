@@ -1,4 +1,4 @@
-"""Fixtures of the softmax suite: loss and gradient of the reference on seeded inputs.
+"""Expected values of the softmax suite: loss and gradient of the reference on seeded inputs.
 
 Cases (the same names in the `visible` and `hidden` sets, different seeds and sizes):
   loss_a   digits-shaped: X (N, 65) in [0, 1] with a bias column, 10 classes, reg > 0

@@ -1,4 +1,4 @@
-"""Fixtures of the two_layer_net suite: the reference network's scores, loss and gradients.
+"""Expected values of the two_layer_net suite: the reference network's scores, loss and gradients.
 
 Cases (the same names in the `visible` and `hidden` sets, different seeds and sizes):
   net_a    the homework's shape (8 features, 4 classes), reg > 0

@@ -1,7 +1,9 @@
 """The two_layer_net suite: forward/loss/gradients, sanity, training, REPORT.md.
 
-Numbering: 1.x TwoLayerNet.loss, 2.x initialization, 3.x TwoLayerNet.train, 4.x predict and
-the accuracy run, 5.x REPORT.md. Weights total 100.
+Numbering: 1.x TwoLayerNet.loss (1.5-1.8, one gradient check per parameter, are a table:
+`TESTS`), 2.x initialization, 3.x TwoLayerNet.train, 4.x predict and the accuracy run, 5.x
+REPORT.md. Weights total 100. Every number the tests grade with (seeds, sizes, tolerances,
+thresholds, iteration counts) is in the declaration (`ctx.settings`).
 
 Parameters are set through `worker.set_item(model, "params", key, array)`, so the student's
 initialization randomness never matters where values are compared. Data is the `cihlab`
@@ -37,6 +39,7 @@ from grader.declaration import given_path
 from grader.framework import CheckFailed, Context, row, test
 from grader.sandbox import Handle, StudentError, req_method, req_set_item
 from grader.suites.two_layer_net import trusted
+from grader.suites.two_layer_net.declaration import NetDraw
 from grader.suites.two_layer_net.expected_values import PARAMS, inputs
 
 MODULE = "two_layer_net"
@@ -50,6 +53,7 @@ KINDS = {"scores": "its scores", "forward": "its scores or loss",
          "full": "its scores, loss or gradients", "stable": "its large-score case",
          **{f"backprop_{k}": f"its grads['{k}'], wrong or far too slow on the cost test"
             for k in PARAMS}}
+CASES = ("net_a", "net_b")       # the ordinary expected-value cases (expected_values.py)
 # gradients right, and each one right and computed by backpropagation on the cost test
 GRADIENTS = ("full",) + tuple(f"backprop_{k}" for k in PARAMS)
 CONSISTENCY = "a consistency check earns points only for a loss that is itself right."
@@ -82,8 +86,17 @@ def cihlab() -> dict[str, np.ndarray]:
     return dict(hwdata.load("cihlab"))
 
 
+def draw(ctx: Context, d: NetDraw
+         ) -> tuple[np.random.Generator, dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """A test's random net and data from its declared `NetDraw`: (generator, params, X, y)."""
+    rng = np.random.default_rng(d.seed)
+    return (rng, *inputs(rng, d.n, ctx.settings["input_dim"], d.hidden,
+                         ctx.settings["num_classes"], d.std))
+
+
 def net_with(ctx: Context, params: dict[str, np.ndarray]) -> Handle:
-    """A TwoLayerNet of the right sizes whose params are set to `params` (worker-side)."""
+    """A TwoLayerNet of the right sizes whose params are set to `params` (worker-side; the
+    constructor's own std and seed do not matter, its params are replaced at once)."""
     (d, h), c = params["W1"].shape, params["W2"].shape[1]
     model = ctx.new(CLS, d, h, c, std=1e-4, seed=0)
     ctx.worker.batch([req_set_item(model, "params", k, params[k]) for k in PARAMS])
@@ -113,7 +126,7 @@ def require(ctx: Context, what: str, why: str, kinds: tuple[str, ...] = ("forwar
 
 
 def run_case(ctx: Context, f: dict[str, np.ndarray]) -> tuple[Any, Any, dict[str, Any]]:
-    """(scores, loss, grads) of the student's net on one fixture case."""
+    """(scores, loss, grads) of the student's net on one expected-value case."""
     model = net_with(ctx, {k: f[k] for k in PARAMS})
     scores = ctx.method(model, "loss", f["X"])
     loss, g = loss_and_grads(ctx.method(model, "loss", f["X"], f["y"], reg=float(f["reg"])))
@@ -159,9 +172,8 @@ def stable_ok(ctx: Context, f: dict[str, np.ndarray]) -> bool:
 
 def check_gradient(ctx: Context, key: str) -> None:
     """grads[key] vs centred differences of the student's own loss, reg > 0."""
-    rng = np.random.default_rng(ctx.settings["gradcheck_seed"])
-    params, X, y = inputs(rng, 15, 8, 12, 4, 0.5)
-    reg = 0.3
+    rng, params, X, y = draw(ctx, ctx.settings["gradcheck"])
+    reg = ctx.settings["gradcheck"].reg
     model = net_with(ctx, params)
     _, grads = loss_and_grads(ctx.method(model, "loss", X, y, reg=reg))
     gradcheck.gradcheck(
@@ -189,14 +201,14 @@ def check_gradient_cost(ctx: Context) -> None:
     pass can (CheckFailed then) or the loss itself is wrong there."""
     s = ctx.settings["grad_cost"]
     rng = np.random.default_rng()       # OS entropy: inputs nobody can know in advance
-    reg = 0.1
+    reg = s.reg
     misses = {k: 0 for k in PARAMS}      # timed inputs on which grads[k] did not check out
     checked = [0]
-    what = f"{LOSS} with gradients (N={s['n']}, hidden size {s['hidden_size']})"
+    what = f"{LOSS} with gradients (N={s.n}, hidden size {s.hidden_size})"
 
-    def draw() -> tuple[Handle, dict[str, np.ndarray], np.ndarray, np.ndarray]:
-        params, X, y = inputs(rng, s["n"], 8, s["hidden_size"], ctx.settings["num_classes"],
-                              0.3)
+    def fresh() -> tuple[Handle, dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        params, X, y = inputs(rng, s.n, ctx.settings["input_dim"], s.hidden_size,
+                              ctx.settings["num_classes"], s.std)
         return net_with(ctx, params), params, X, y
 
     def check(x: tuple, out: Any, expected: float) -> None:
@@ -213,10 +225,10 @@ def check_gradient_cost(ctx: Context) -> None:
                 misses[k] += 1
 
     timing = speed.fresh_against_yardstick(
-        draw, lambda x: ctx.method(x[0], "loss", x[2], x[3], reg=reg),
-        lambda x: trusted.loss(x[1], x[2], x[3], reg), check, repeats=s["repeats"],
-        give_up=speed.GIVE_UP * s["max_ratio"])
-    speed.check_ratio(timing, s["max_ratio"], what, hint=BACKPROP_HINT)
+        fresh, lambda x: ctx.method(x[0], "loss", x[2], x[3], reg=reg),
+        lambda x: trusted.loss(x[1], x[2], x[3], reg), check, repeats=s.repeats,
+        give_up=speed.GIVE_UP * s.max_ratio)
+    speed.check_ratio(timing, s.max_ratio, what, hint=BACKPROP_HINT)
     # A right gradient can miss on one input in about 1,500 (a ReLU pre-activation within a
     # hair of 0 fools the directional check); a wrong one misses on every input. So a
     # gradient is right when it checked out on most of the timed inputs.
@@ -224,7 +236,7 @@ def check_gradient_cost(ctx: Context) -> None:
     for k in right:
         verdicts.record(ctx, verdict(f"backprop_{k}"), True)
     ctx.note(f"{what} took {timing.ratio:.1f}x the time of the grader's own forward (at most "
-             f"{s['max_ratio']:g}x allowed).")
+             f"{s.max_ratio:g}x allowed).")
 
 
 def require_training_loss(ctx: Context, what: str) -> None:
@@ -234,10 +246,9 @@ def require_training_loss(ctx: Context, what: str) -> None:
     require(ctx, what, TRAINED, GRADIENTS)
 
 
-def train_kwargs(**overrides: Any) -> dict[str, Any]:
-    base = {"learning_rate": 0.5, "learning_rate_decay": 0.95, "reg": 1e-4, "num_iters": 100,
-            "batch_size": 20, "seed": 0}
-    return {**base, **overrides}
+def train_kwargs(ctx: Context, **overrides: Any) -> dict[str, Any]:
+    """The train() keywords of the training tests (`settings["small_train"]`), overridden."""
+    return {**ctx.settings["small_train"], **overrides}
 
 
 def train_history(out: Any, num_iters: int) -> dict[str, np.ndarray]:
@@ -275,52 +286,55 @@ def net_shapes(d: int, h: int, c: int) -> dict[str, tuple[int, ...]]:
     return {"W1": (d, h), "b1": (h,), "W2": (h, c), "b2": (c,)}
 
 
+
 def check_histories(ctx: Context, hist: dict[str, np.ndarray], params: dict[str, np.ndarray],
                     X: np.ndarray, y: np.ndarray, reg: float) -> None:
     """The histories train() returned against what its final parameters really do (the
     grader's own forward): the last losses near the final training loss, the last recorded
     accuracies near the final ones."""
-    d, tol = cihlab(), ctx.settings["history_tolerance"]
+    d, h = cihlab(), ctx.settings["history"]
     actual = trusted.loss(params, X, y, reg)
-    tail = float(hist["loss_history"][-10:].mean())
-    if abs(tail - actual) > tol["loss"]:
-        raise CheckFailed(f"{TRAIN}: loss_history ends at {tail:.3f} (mean of the last 10), "
-                          f"but the parameters left in self.params have a loss of "
+    tail = float(hist["loss_history"][-h.tail:].mean())
+    if abs(tail - actual) > h.loss_tolerance:
+        raise CheckFailed(f"{TRAIN}: loss_history ends at {tail:.3f} (mean of the last "
+                          f"{h.tail}), but the parameters left in self.params have a loss of "
                           f"{actual:.3f} on the training data (allowed difference "
-                          f"{tol['loss']:g}). Hint: record the loss self.loss returned for "
-                          "each minibatch.")
+                          f"{h.loss_tolerance:g}). Hint: record the loss self.loss returned "
+                          "for each minibatch.")
     for name, Xs, ys in (("train_acc_history", X, y), ("val_acc_history", d["X_val"],
                                                         d["y_val"])):
         real, said = trusted.accuracy(params, Xs, ys), float(hist[name][-1])
-        if abs(real - said) > tol["accuracy"]:
+        if abs(real - said) > h.accuracy_tolerance:
             raise CheckFailed(f"{TRAIN}: the last entry of {name} is {said:.3f}, but the "
                               f"parameters left in self.params classify {real:.3f} of that "
-                              f"data correctly (allowed difference {tol['accuracy']:g}). "
+                              f"data correctly (allowed difference {h.accuracy_tolerance:g}). "
                               "Hint: measure the accuracy with the current parameters at the "
                               "end of each epoch.")
 
 
+def small_net(ctx: Context, init_seed: int) -> Handle:
+    """A fresh net of the training tests' size (`settings["small_net"]`)."""
+    net = ctx.settings["small_net"]
+    return ctx.new(CLS, ctx.settings["input_dim"], net.hidden, ctx.settings["num_classes"],
+                   std=net.std, seed=init_seed)
+
+
 def small_run(ctx: Context, n: int, init_seed: int, **kw: Any) -> tuple[Handle, Any]:
-    """A fresh 8-20-4 net (std 0.1) trained on the first n training rows."""
+    """A fresh small net trained on the first n training rows."""
     d = cihlab()
-    model = ctx.new(CLS, 8, 20, 4, std=0.1, seed=init_seed)
-    kw = train_kwargs(**kw)
+    model = small_net(ctx, init_seed)
+    kw = train_kwargs(ctx, **kw)
     out = ctx.method(model, "train", d["X_train"][:n], d["y_train"][:n], d["X_val"],
                      d["y_val"], **kw)
     return model, out
 
 
-HP_SPEC = {"hidden_size": ("int", 1, 4096), "learning_rate": ("float", 1e-8, 1e3),
-           "learning_rate_decay": ("float", 0.0, 10.0), "reg": ("float", 0.0, 1e3),
-           "num_iters": ("int", 1, 10**7), "batch_size": ("int", 1, 100_000)}
-
-
 def train_and_score(ctx: Context, hyperparams: dict[str, Any], seed: int) -> float:
     """Train a fresh net with `hyperparams` (validated, num_iters capped) on X_train (with
     X_val for its histories), read its parameters out of the worker and score the test split
-    HERE with the grader's own forward. Shared with `calibrate.py`, so the reference is
-    calibrated through exactly this code path."""
-    hp = accuracy.validate_hyperparams(hyperparams, HP_SPEC)
+    HERE with the grader's own forward. The accuracy test and calibration (`calibration_run`)
+    both train through it, so the reference is calibrated through exactly this code path."""
+    hp = accuracy.validate_hyperparams(hyperparams, ctx.settings["hyperparams"])
     hp, capped = accuracy.cap_iters(hp, ctx.settings["max_iters"])
     if capped:
         ctx.note(capped)
@@ -341,7 +355,7 @@ def train_and_score(ctx: Context, hyperparams: dict[str, Any], seed: int) -> flo
 @test("1.1", 8, LOSS)
 def test_scores(ctx: Context) -> None:
     """TwoLayerNet.loss: scores (y=None) match the reference"""
-    for case in ("net_a", "net_b"):
+    for case in CASES:
         check_case(ctx, case, scores=True, grads=False)
     require(ctx, f"{LOSS}: scores", REPLAY, ("scores",))
 
@@ -349,7 +363,7 @@ def test_scores(ctx: Context) -> None:
 @test("1.2", 10, LOSS)
 def test_loss_and_grads(ctx: Context) -> None:
     """TwoLayerNet.loss: loss and gradients match the reference"""
-    for case in ("net_a", "net_b"):
+    for case in CASES:
         check_case(ctx, case, scores=False, grads=True)
     require(ctx, f"{LOSS}: loss and gradients", REPLAY, GRADIENTS)
 
@@ -361,7 +375,7 @@ def test_loss_hidden(ctx: Context) -> None:
         verdicts.record(ctx, verdict(kind), False)
     verdicts.record(ctx, verdict("stable"), stable_ok(ctx, ctx.expected("stable",
                                                                              "hidden")))
-    cases = {c: ctx.expected(c, "hidden") for c in ("net_a", "net_b")}
+    cases = {c: ctx.expected(c, "hidden") for c in CASES}
     got = {c: run_case(ctx, f) for c, f in cases.items()}
     for parts, kind in ((("scores",), "scores"), (("loss",), "forward")):
         for c, f in cases.items():
@@ -400,10 +414,9 @@ TESTS = [row(functools.partial(check_gradient, key=key), num, 3, LOSS,
 @test("1.9", 3, LOSS)
 def test_reg_raises_loss(ctx: Context) -> None:
     """TwoLayerNet.loss: regularization adds reg * (sum(W1**2) + sum(W2**2))"""
-    rng = np.random.default_rng(ctx.settings["gradcheck_seed"] + 1)
-    params, X, y = inputs(rng, 20, 8, 10, 4, 0.3)
+    _, params, X, y = draw(ctx, ctx.settings["reg_check"])
     model = net_with(ctx, params)
-    reg = 0.2
+    reg = ctx.settings["reg_check"].reg
     loss0, _ = loss_and_grads(ctx.method(model, "loss", X, y, reg=0.0))
     loss1, _ = loss_and_grads(ctx.method(model, "loss", X, y, reg=reg))
     increase = reg * float(np.sum(params["W1"] ** 2) + np.sum(params["W2"] ** 2))
@@ -415,8 +428,9 @@ def test_reg_raises_loss(ctx: Context) -> None:
 @test("2.1", 7, INIT, LOSS)
 def test_init_and_chance(ctx: Context) -> None:
     """TwoLayerNet: initial parameters (shapes, zero biases, std) and loss about ln 4"""
-    d, h, c, std = 8, 500, 4, 0.1
-    model = ctx.new(CLS, d, h, c, std=std, seed=3)
+    i = ctx.settings["init"]
+    d, h, c, std = ctx.settings["input_dim"], i.hidden, ctx.settings["num_classes"], i.std
+    model = ctx.new(CLS, d, h, c, std=std, seed=i.seed)
     p = params_of(ctx, model)
     shapes = {"W1": (d, h), "b1": (h,), "W2": (h, c), "b2": (c,)}
     for k, shape in shapes.items():
@@ -426,21 +440,21 @@ def test_init_and_chance(ctx: Context) -> None:
     for k in ("b1", "b2"):
         if np.any(p[k] != 0):
             raise CheckFailed(f"{INIT}: params['{k}'] should start at zero.")
-    tol = ctx.settings["init_std_rtol"]
     for k in ("W1", "W2"):
         w = p[k]
-        if abs(w.std() - std) > tol * std or abs(w.mean()) > 5 * std / np.sqrt(w.size):
+        if abs(w.std() - std) > i.std_rtol * std \
+                or abs(w.mean()) > i.mean_sigmas * std / np.sqrt(w.size):
             raise CheckFailed(f"{INIT}: params['{k}'] should be drawn from N(0, std**2) with "
                               f"std={std:g}; got mean {w.mean():.3g} and std {w.std():.3g}.")
-        sanity.normal_sample(w, std, f"{INIT}: params['{k}']", ctx.settings["init_ks_max"])
-    again = params_of(ctx, ctx.new(CLS, d, h, c, std=std, seed=3))
+        sanity.normal_sample(w, std, f"{INIT}: params['{k}']", i.ks_max)
+    again = params_of(ctx, ctx.new(CLS, d, h, c, std=std, seed=i.seed))
     sanity.same_result(p["W1"], again["W1"], f"{INIT}: params['W1']")
     # loss at chance: tiny weights, every class about equally likely
-    data = cihlab()
-    small = ctx.new(CLS, 8, 50, c, std=1e-4, seed=0)
-    loss, _ = loss_and_grads(ctx.method(small, "loss", data["X_train"][:200],
-                                        data["y_train"][:200], reg=0.0))
-    sanity.chance_loss(loss, ctx.settings["num_classes"], f"{LOSS}: loss with std=1e-4")
+    data, rows = cihlab(), i.chance_rows
+    small = ctx.new(CLS, d, i.chance_hidden, c, std=i.chance_std, seed=i.chance_seed)
+    loss, _ = loss_and_grads(ctx.method(small, "loss", data["X_train"][:rows],
+                                        data["y_train"][:rows], reg=0.0))
+    sanity.chance_loss(loss, c, f"{LOSS}: loss with std={i.chance_std:g}")
     require(ctx, "the loss at chance", CONSISTENCY)
 
 
@@ -459,18 +473,19 @@ def require_learned(ctx: Context, what: str) -> None:
 def test_train_history(ctx: Context) -> None:
     """TwoLayerNet.train: returns the loss and accuracy histories, and the loss decreases"""
     verdicts.record(ctx, LEARNED_KEY, False)
-    n, reg = 200, train_kwargs()["reg"]
-    model, out = small_run(ctx, n, init_seed=0, num_iters=100)
-    hist = train_history(out, 100)
+    h, c = ctx.settings["history"], ctx.settings["num_classes"]
+    n, reg = h.n, train_kwargs(ctx)["reg"]
+    model, out = small_run(ctx, n, init_seed=h.init_seed, num_iters=h.num_iters)
+    hist = train_history(out, h.num_iters)
     d = cihlab()
     X, y = d["X_train"][:n], d["y_train"][:n]
-    params = params_of(ctx, model, net_shapes(8, 20, 4))
+    params = params_of(ctx, model, net_shapes(X.shape[1], ctx.settings["small_net"].hidden, c))
     actual = trusted.loss(params, X, y, reg)
-    if not actual < 0.9 * np.log(4):
-        raise CheckFailed(f"{TRAIN}: after 100 steps the parameters left in self.params should "
-                          f"have a training loss well below ln 4; they have {actual:.3f}. "
-                          "Hint: every parameter must take a step against its gradient in "
-                          "every iteration.")
+    if not actual < h.learned_fraction * np.log(c):
+        raise CheckFailed(f"{TRAIN}: after {h.num_iters} steps the parameters left in "
+                          f"self.params should have a training loss well below ln {c}; they "
+                          f"have {actual:.3f}. Hint: every parameter must take a step "
+                          "against its gradient in every iteration.")
     check_histories(ctx, hist, params, X, y, reg)
     require_training_loss(ctx, f"{TRAIN}: the loss fell")
     verdicts.record(ctx, LEARNED_KEY, True)
@@ -479,29 +494,33 @@ def test_train_history(ctx: Context) -> None:
 @test("3.2", 5, TRAIN, LOSS)
 def test_lr_decay(ctx: Context) -> None:
     """TwoLayerNet.train: the learning rate decays once per epoch"""
-    # 40 rows, batches of 10: an epoch is 4 iterations. With learning_rate_decay = 0 the
-    # step size is 0 after the first epoch, so training for 12 iterations must give the same
-    # parameters as training for 4; and within the first epoch training must go on.
-    kw = {"learning_rate_decay": 0.0, "batch_size": 10, "seed": 5}
+    # With learning_rate_decay = 0 the step size is 0 after the first epoch, so training for
+    # several epochs must give the parameters of one; within the first epoch training must
+    # go on (the declaration's `lr_decay`).
+    s = ctx.settings["lr_decay"]
+    epoch = s.n // s.batch_size
+    half, later = epoch // 2, s.epochs * epoch
+    kw = {"learning_rate_decay": 0.0, "batch_size": s.batch_size, "seed": s.seed}
     runs = {}
-    for iters in (2, 4, 12, -4):
-        model, out = small_run(ctx, 40, init_seed=4, num_iters=abs(iters), **kw)
+    for iters in (half, epoch, later, -epoch):       # -epoch: the one-epoch run again
+        model, out = small_run(ctx, s.n, init_seed=s.init_seed, num_iters=abs(iters), **kw)
         runs[iters] = params_of(ctx, model)
-    init = params_of(ctx, ctx.new(CLS, 8, 20, 4, std=0.1, seed=4))
-    moved = lambda a, b: any(not np.allclose(a[k], b[k], rtol=1e-12, atol=1e-14) for k in PARAMS)
-    if moved(runs[4], runs[-4]):
+    init = params_of(ctx, small_net(ctx, s.init_seed))
+    moved = lambda a, b: any(not np.allclose(a[k], b[k], rtol=s.rtol, atol=s.atol)
+                             for k in PARAMS)
+    if moved(runs[epoch], runs[-epoch]):
         raise CheckFailed(f"{TRAIN}: two runs with the same seeds gave different parameters, so "
                           "the learning-rate decay cannot be checked. Hint: draw every random "
                           "number from the generator made from `seed`.")
-    if not moved(runs[4], init):
+    if not moved(runs[epoch], init):
         raise CheckFailed(f"{TRAIN}: with learning_rate_decay=0 the parameters did not change "
                           "during the first epoch: decay the learning rate at the END of every "
                           "epoch, after its updates.")
-    if not moved(runs[4], runs[2]):
-        raise CheckFailed(f"{TRAIN}: with learning_rate_decay=0, iterations 3 and 4 of a "
-                          "4-iteration epoch changed nothing: the learning rate must decay "
-                          "once per epoch, not every iteration.")
-    if moved(runs[12], runs[4]):
+    if not moved(runs[epoch], runs[half]):
+        raise CheckFailed(f"{TRAIN}: with learning_rate_decay=0, iterations {half + 1} and "
+                          f"{epoch} of a {epoch}-iteration epoch changed nothing: the learning "
+                          "rate must decay once per epoch, not every iteration.")
+    if moved(runs[later], runs[epoch]):
         raise CheckFailed(f"{TRAIN}: with learning_rate_decay=0 the parameters still changed "
                           "after the first epoch: the decay must be applied at the end of "
                           "every epoch (every max(N // batch_size, 1) iterations).")
@@ -511,9 +530,10 @@ def test_lr_decay(ctx: Context) -> None:
 @test("3.3", 4, TRAIN, LOSS)
 def test_train_determinism(ctx: Context) -> None:
     """TwoLayerNet.train: the same seeds give the same run"""
-    m1, out1 = small_run(ctx, 100, init_seed=2, num_iters=30, seed=9)
-    m2, out2 = small_run(ctx, 100, init_seed=2, num_iters=30, seed=9)
-    h1, h2 = train_history(out1, 30), train_history(out2, 30)
+    s = ctx.settings["determinism"]
+    m1, out1 = small_run(ctx, s.n, init_seed=s.init_seed, num_iters=s.num_iters, seed=s.seed)
+    m2, out2 = small_run(ctx, s.n, init_seed=s.init_seed, num_iters=s.num_iters, seed=s.seed)
+    h1, h2 = train_history(out1, s.num_iters), train_history(out2, s.num_iters)
     sanity.same_result(h1["loss_history"], h2["loss_history"], f"{TRAIN}: loss_history")
     p1, p2 = params_of(ctx, m1), params_of(ctx, m2)
     for k in PARAMS:
@@ -526,25 +546,30 @@ def test_overfit(ctx: Context) -> None:
     """TwoLayerNet: overfits 20 training samples (100% training accuracy)"""
     o = ctx.settings["overfit"]
     d = cihlab()
-    X, y = d["X_train"][:o["n"]], d["y_train"][:o["n"]]
+    X, y = d["X_train"][:o.n], d["y_train"][:o.n]
     dim, classes = X.shape[1], ctx.settings["num_classes"]
-    model = ctx.new(CLS, dim, o["hidden_size"], classes, std=o["std"], seed=0)
-    ctx.method(model, "train", X, y, X, y, learning_rate=o["learning_rate"],
-               learning_rate_decay=1.0, reg=0.0, num_iters=o["num_iters"],
-               batch_size=o["n"], seed=0)
-    params = params_of(ctx, model, net_shapes(dim, o["hidden_size"], classes))
+    model = ctx.new(CLS, dim, o.hidden_size, classes, std=o.std, seed=o.seed)
+    ctx.method(model, "train", X, y, X, y, learning_rate=o.learning_rate,
+               learning_rate_decay=1.0, reg=0.0, num_iters=o.num_iters,
+               batch_size=o.n, seed=o.seed)
+    params = params_of(ctx, model, net_shapes(dim, o.hidden_size, classes))
     sanity.overfit(trusted.accuracy(params, X, y),
-                   f"TwoLayerNet trained on {o['n']} samples for {o['num_iters']} steps "
+                   f"TwoLayerNet trained on {o.n} samples for {o.num_iters} steps "
                    "(accuracy of the parameters left in self.params)")
     require_training_loss(ctx, f"{TRAIN}: overfitting a small set")
 
 
 # -- 4. predict and the accuracy run ---------------------------------------------------------
+def trained_accuracy(ctx: Context, seed: int) -> float:
+    """The accuracy test's training and scoring: the submitted HYPERPARAMS, the net and
+    train() seeded with `seed`."""
+    return train_and_score(ctx, ctx.constant(MODULE, "HYPERPARAMS"), seed)
+
+
 @test("4.1", 4, PREDICT)
 def test_predict(ctx: Context) -> None:
     """TwoLayerNet.predict: (N,) integer labels, the highest-scoring class"""
-    rng = np.random.default_rng(ctx.settings["gradcheck_seed"] + 2)
-    params, X, _ = inputs(rng, 60, 8, 10, ctx.settings["num_classes"], 1.0)
+    _, params, X, _ = draw(ctx, ctx.settings["predict"])
     model = net_with(ctx, params)
     labels = sanity.labels(ctx.method(model, "predict", X), len(X),
                            ctx.settings["num_classes"], PREDICT)
@@ -561,14 +586,12 @@ def test_predict(ctx: Context) -> None:
 @test("4.2", 16, TRAIN, LOSS)
 def test_accuracy(ctx: Context) -> None:
     """TwoLayerNet: test accuracy when trained with your HYPERPARAMS"""
-    hp = ctx.constant(MODULE, "HYPERPARAMS")
-    acc = train_and_score(ctx, hp, ctx.settings["train_seed"])
-    require_training_loss(ctx, f"TwoLayerNet: {accuracy.held_out(cihlab())[2]} accuracy "
-                               f"{acc:.1%}")
-    if accuracy.held_out(cihlab())[2] == "test":     # a self-check measures validation data
+    acc = trained_accuracy(ctx, ctx.settings["train_seed"])
+    split = accuracy.held_out(cihlab())[2]
+    require_training_loss(ctx, f"TwoLayerNet: {split} accuracy {acc:.1%}")
+    if split == "test":     # a self-check measures validation data
         ctx.shared[ACC_KEY] = acc
-    accuracy.grade_accuracy(ctx, acc, ctx.test.weight, "TwoLayerNet",
-                            accuracy.held_out(cihlab())[2])
+    accuracy.grade_accuracy(ctx, acc, ctx.test.weight, "TwoLayerNet", split)
 
 
 # -- 5. REPORT.md ----------------------------------------------------------------------------
@@ -625,3 +648,18 @@ def test_report_accuracy(ctx: Context) -> None:
                           f"class ({zero_at:.1%}), so there is nothing to report yet: this "
                           "check counts only for a network that learned.")
     require_learned(ctx, "REPORT.md: stated accuracy")
+
+
+# -- what grader/calibration.py measures the reference with ----------------------------------
+calibration_run = trained_accuracy
+
+
+def calibration_facts(ctx: Context) -> dict[str, Any]:
+    """The settings of the calibrated runs, recorded in calibration.json."""
+    return {"hyperparams": ctx.constant(MODULE, "HYPERPARAMS"),
+            "max_iters": ctx.settings["max_iters"]}
+
+
+def calibration_labels() -> np.ndarray:
+    """The test split's labels: the majority-class rate is the band's zero point."""
+    return cihlab()["y_test"]
