@@ -60,12 +60,6 @@ class Hooks:
 def hooks(assignment: str) -> Hooks:
     """The suite's three calibration names, read from its tests module."""
     tests = importlib.import_module(f"grader.suites.{assignment}.tests")
-    if not hasattr(tests, "calibration_run"):
-        # Transitional, for convnet until its tests.py defines the three names: its
-        # accuracy-test code under the older names. Remove once every suite has them.
-        return Hooks(tests.accuracy_run,
-                     lambda ctx: {"accuracy_run": ctx.settings["accuracy_run"]},
-                     lambda: tests._mnist()["y_test"])
     return Hooks(tests.calibration_run, tests.calibration_facts, tests.calibration_labels)
 
 

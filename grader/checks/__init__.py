@@ -13,6 +13,8 @@ except through the worker handed in by the caller).
                `grader/calibration.py`, a staff tool outside this library)
 - `speed`      the student's function timed against a trusted yardstick on fresh inputs
                (and `speedup`: one sandboxed function against another)
+- `layers`     a layer's forward/backward pair: expected values, gradients against its own
+               forward, speed and backward cost (convnet's layer tests)
 - `writeup`    the two_layer_net REPORT.md checks (sections, stated values)
 
 Import the submodules directly (`from grader.checks import gradcheck`).
