@@ -1,5 +1,38 @@
-"""convnet: layers, update rules and a three-layer ConvNet on MNIST digits."""
+"""convnet: layers, update rules and a three-layer ConvNet on MNIST digits.
+
+Every number the suite grades with (seeds, sizes, tolerances, limits) is a setting below, next
+to the reason for its value; `tests.py` keeps none of its own. New groups are NamedTuples
+(typed fields read by name, immutable, plain JSON data for the build id); the older groups
+are dicts of the same kind of data.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
 from grader.declaration import Assignment, Limits
+
+
+class Dropout(NamedTuple):
+    """Dropout properties are judged as z-scores under the independent-Bernoulli(p) model
+    (keep rate, per-row and per-column keep counts, neighbour and call-to-call agreement); a
+    statistic further than `z` standard deviations fails. In train mode the mean activation
+    may move by at most `mean_tol` (relative; p = 0.25: sd 0.008, so about 6 sigma). The
+    shapes of x in tests 8.1-8.4 are large enough for the z-scores to have power."""
+    z: float
+    mean_tol: float
+    train_x: tuple[int, int]
+    test_x: tuple[int, int]
+    backward_x: tuple[int, int]
+    seed_x: tuple[int, int]
+
+
+class FreshRules(NamedTuple):
+    """Fresh update-rule inputs of hidden test 11.5: weights of a shape drawn from the
+    inclusive ranges `shape`, hyper-parameters drawn uniformly from `ranges` (a rule must
+    honour whatever it is given)."""
+    shape: tuple[tuple[int, int], tuple[int, int]]
+    ranges: dict[str, tuple[float, float]]
+
 
 ASSIGNMENT = Assignment(
     name="convnet",
@@ -40,21 +73,13 @@ ASSIGNMENT = Assignment(
                            "conv": {"x": (8, 3, 18, 18), "w": (2, 3, 3, 3), "stride": 3,
                                     "pad": 1, "max_ratio": 35},
                            "max_pool": {"x": (8, 4, 24, 24), "size": 6, "max_ratio": 35}},
-        # Dropout properties are judged as z-scores under the independent-Bernoulli(p) model
-        # (keep rate, per-row and per-column keep counts, neighbour and call-to-call
-        # agreement); a statistic further than `z` standard deviations fails.
-        # The mean activation may move by at most `mean_tol` (relative) in train mode (p = 0.25:
-        # sd 0.008, so about 6 sigma). Sizes of x in tests 8.1-8.4: large enough that the
-        # z-scores have power.
-        "dropout": {"z": 5.5, "mean_tol": 0.05, "train_x": (200, 250), "test_x": (40, 30),
-                    "backward_x": (100, 80), "seed_x": (100, 100)},
-        # Fresh update-rule inputs of hidden test 11.5: weights of a shape drawn from the
-        # inclusive ranges, hyper-parameters drawn from these ranges (a rule must honour
-        # whatever it is given).
-        "fresh_rules": {"shape": ((3, 8), (3, 8)),
-                        "ranges": {"learning_rate": (1e-3, 1e-1), "momentum": (0.5, 0.95),
-                                   "decay_rate": (0.8, 0.999), "beta1": (0.7, 0.95),
-                                   "beta2": (0.9, 0.9999), "epsilon": (1e-8, 1e-5)}},
+        "dropout": Dropout(z=5.5, mean_tol=0.05, train_x=(200, 250), test_x=(40, 30),
+                           backward_x=(100, 80), seed_x=(100, 100)),
+        "fresh_rules": FreshRules(
+            shape=((3, 8), (3, 8)),
+            ranges={"learning_rate": (1e-3, 1e-1), "momentum": (0.5, 0.95),
+                    "decay_rate": (0.8, 0.999), "beta1": (0.7, 0.95), "beta2": (0.9, 0.9999),
+                    "epsilon": (1e-8, 1e-5)}),
         # reg of the second model in the regularization test (12.4)
         "reg_check": 0.5,
         # rows per loss(X) call when the self-check scores a trained model in the worker

@@ -552,7 +552,7 @@ def _mask_statistics(ctx: Context, kept: np.ndarray, p: float, what: str) -> Non
     """The mask of one call (2-d) looks like independent Bernoulli(p) draws: keep rate, keep
     counts per row and per column (chi-square dispersion), agreement of neighbours along each
     axis; each within settings' z standard deviations of what independence gives."""
-    z = float(ctx.settings["dropout"]["z"])
+    z = float(ctx.settings["dropout"].z)
     n = kept.size
     frac = float(kept.mean())
     if _too_far(frac, p, np.sqrt(p * (1 - p) / n), z):
@@ -579,7 +579,7 @@ def _mask_statistics(ctx: Context, kept: np.ndarray, p: float, what: str) -> Non
 def _masks_independent(ctx: Context, a: np.ndarray, b: np.ndarray, p: float, what: str) -> None:
     """Two masks (from different seeds, or two calls without a seed) agree about as often as
     independent draws do."""
-    z = float(ctx.settings["dropout"]["z"])
+    z = float(ctx.settings["dropout"].z)
     q = p * p + (1 - p) * (1 - p)
     agree = float(np.mean(a == b))
     if _too_far(agree, q, np.sqrt(q * (1 - q) / a.size), z):
@@ -592,7 +592,7 @@ def _masks_independent(ctx: Context, a: np.ndarray, b: np.ndarray, p: float, wha
 def test_dropout_train(ctx: Context) -> None:
     """dropout_forward (train): keeps each unit independently with probability p, scales by 1/p"""
     s = ctx.settings["dropout"]
-    x = _rng(ctx, 20).uniform(0.5, 1.5, s["train_x"])
+    x = _rng(ctx, 20).uniform(0.5, 1.5, s.train_x)
     for p, seed in ((0.7, 11), (0.25, None)):
         param: dict[str, Any] = {"p": p, "mode": "train"}
         if seed is not None:
@@ -604,7 +604,7 @@ def test_dropout_train(ctx: Context) -> None:
         _mask_statistics(ctx, kept, p, what)
         assert_close(out[kept], x[kept] / p, f"{what}: kept values", hint=hints.DROPOUT_SCALE)
         mean_x, mean_out = float(x.mean()), float(out.mean())
-        if abs(mean_out - mean_x) > s["mean_tol"] * mean_x:
+        if abs(mean_out - mean_x) > s.mean_tol * mean_x:
             raise CheckFailed(f"{what}: the mean activation changed from {mean_x:.4f} to "
                               f"{mean_out:.4f}. Hint: divide the kept values by p.")
 
@@ -613,7 +613,7 @@ def test_dropout_train(ctx: Context) -> None:
 def test_dropout_test_mode(ctx: Context) -> None:
     """dropout_forward / dropout_backward (test mode): the identity"""
     rng = _rng(ctx, 21)
-    shape = ctx.settings["dropout"]["test_x"]
+    shape = ctx.settings["dropout"].test_x
     x, dout = rng.standard_normal(shape), rng.standard_normal(shape)
     with held(ctx.worker) as scope:
         out, cache = _dropout(ctx, x, {"p": 0.3, "mode": "test", "seed": 5}, scope)
@@ -626,7 +626,7 @@ def test_dropout_test_mode(ctx: Context) -> None:
 def test_dropout_backward(ctx: Context) -> None:
     """dropout_backward (train): uses the forward pass's mask and scaling"""
     rng = _rng(ctx, 22)
-    x = rng.uniform(0.5, 1.5, ctx.settings["dropout"]["backward_x"])
+    x = rng.uniform(0.5, 1.5, ctx.settings["dropout"].backward_x)
     dout = rng.standard_normal(x.shape)
     with held(ctx.worker) as scope:
         out, cache = _dropout(ctx, x, {"p": 0.6, "mode": "train", "seed": 3}, scope)
@@ -641,7 +641,7 @@ def test_dropout_backward(ctx: Context) -> None:
 @test("8.4", 1, "dropout_forward")
 def test_dropout_seed(ctx: Context) -> None:
     """dropout_forward: the same seed gives the same mask; other seeds and unseeded calls independent ones"""
-    x = _rng(ctx, 23).uniform(0.5, 1.5, ctx.settings["dropout"]["seed_x"])
+    x = _rng(ctx, 23).uniform(0.5, 1.5, ctx.settings["dropout"].seed_x)
     p = 0.7
     outs = []
     for seed in (3, 3, 4, None, None):
@@ -798,9 +798,9 @@ def _fresh_rule(ctx: Context, rule: str, rng: np.random.Generator) -> None:
     if T is None:
         return
     s = ctx.settings["fresh_rules"]
-    shape = draw_shape(rng, s["shape"])
+    shape = draw_shape(rng, s.shape)
     w = rng.standard_normal(shape)
-    config: Any = {k: float(rng.uniform(*s["ranges"][k])) for k in OPTIM_CASES[rule]}
+    config: Any = {k: float(rng.uniform(*s.ranges[k])) for k in OPTIM_CASES[rule]}
     ours: Any = dict(config)
     for k in range(OPTIM_STEPS):
         dw = rng.standard_normal(shape)
