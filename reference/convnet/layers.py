@@ -288,7 +288,7 @@ def max_pool_backward_naive(dout: np.ndarray, cache: Any) -> np.ndarray:
 
 
 def max_pool_forward_fast(x: np.ndarray, pool_param: dict) -> tuple[np.ndarray, Any]:
-    """Max pooling without loops over the batch, channels or output pixels.
+    """Max pooling without a Python step per image, channel or output pixel.
 
     Same inputs and output as `max_pool_forward_naive`. Find each window's maximum AND where
     it is (the first one in row-major order, as `np.argmax` would), so that the backward pass
@@ -302,7 +302,10 @@ def max_pool_forward_fast(x: np.ndarray, pool_param: dict) -> tuple[np.ndarray, 
     views and faster: in `x.reshape(-1, PW)` every row is one row of one window (its max over
     the PW columns, and where), and then every window is PH consecutive such row maxima.
     Measure: `np.maximum` of a few slices is much faster than `.max(axis=...)` over tiny axes,
-    and arithmetic on boolean arrays is faster than storing through a boolean mask.
+    and arithmetic on boolean arrays is faster than storing through a boolean mask. On a large
+    batch, memory is the bottleneck: pooling blocks of a few images (or (n, c) planes) at a
+    time, so that the intermediate arrays stay in the CPU cache, is 2-3x faster (a loop over
+    such blocks is fine; one Python step per image or per window is not).
     """
     # BEGIN SOLUTION
     ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
@@ -324,25 +327,40 @@ def max_pool_forward_fast(x: np.ndarray, pool_param: dict) -> tuple[np.ndarray, 
             np.maximum(arg, larger * arg.dtype.type(k), out=arg)
         return best, arg
 
-    if ph == pw == stride and height % ph == 0 and width % pw == 0:
-        rows = x.reshape(-1, pw)         # each row: one window row, pw neighbours in memory
-        row_max, col = first_max((rows[:, dj] for dj in range(pw)), pw)
-        row_max = row_max.reshape(-1, ph, w_out)       # each [m, :, j]: one whole window
-        out, row = first_max((row_max[:, di] for di in range(ph)), ph)
-        # the first max of a window is the first max of its first row holding the max
-        col = np.take_along_axis(col.reshape(-1, ph, w_out), row[:, None], axis=1)[:, 0]
-        out = out.reshape(n_img, chans, h_out, w_out)
-        pos = (row.astype(np.intp) * width + col).reshape(out.shape)
-    else:
-        # One copy of each strided slice, then contiguous compares: cheaper than reading the
-        # slice twice, since a strided slice is many short rows.
-        out, k = first_max((np.ascontiguousarray(x[:, :, di:di + stride * h_out:stride,
-                                                     dj:dj + stride * w_out:stride])
-                            for di in range(ph) for dj in range(pw)), ph * pw)
-        pos = (np.arange(ph).reshape(ph, 1) * width + np.arange(pw)).ravel()[k]
-    # `pos` is the max's offset in its window; add each window's corner: flat index into x
-    pos += (np.arange(n_img * chans) * (height * width)).reshape(n_img, chans, 1, 1)
-    pos += (np.arange(h_out) * (stride * width)).reshape(h_out, 1) + np.arange(w_out) * stride
+    def pool_planes(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Max pool of `planes (M, H, W)`; returns out and each max's flat index in planes."""
+        if ph == pw == stride and height % ph == 0 and width % pw == 0:
+            rows = planes.reshape(-1, pw)    # each row: one window row, pw neighbours in memory
+            row_max, col = first_max((rows[:, dj] for dj in range(pw)), pw)
+            row_max = row_max.reshape(-1, ph, w_out)       # each [m, :, j]: one whole window
+            out, row = first_max((row_max[:, di] for di in range(ph)), ph)
+            # the first max of a window is the first max of its first row holding the max
+            col = np.take_along_axis(col.reshape(-1, ph, w_out), row[:, None], axis=1)[:, 0]
+            pos = row.astype(np.intp) * width + col
+        else:
+            # One copy of each strided slice, then contiguous compares: cheaper than reading
+            # the slice twice, since a strided slice is many short rows.
+            out, k = first_max((np.ascontiguousarray(planes[:, di:di + stride * h_out:stride,
+                                                            dj:dj + stride * w_out:stride])
+                                for di in range(ph) for dj in range(pw)), ph * pw)
+            pos = (np.arange(ph).reshape(ph, 1) * width + np.arange(pw)).ravel()[k]
+        # `pos` is the max's offset in its window; add each window's corner
+        pos = pos.reshape(-1, h_out, w_out)
+        pos += (np.arange(len(planes)) * (height * width)).reshape(-1, 1, 1)
+        pos += (np.arange(h_out) * (stride * width)).reshape(h_out, 1) + np.arange(w_out) * stride
+        return out.reshape(-1, h_out, w_out), pos
+
+    # Every (n, c) plane pools on its own: work on blocks of planes of about 512 KiB, so the
+    # arrays of the scan stay in the CPU cache (2-3x faster than the whole batch at once).
+    planes = x.reshape(n_img * chans, height, width)
+    step = max(1, (1 << 19) // (height * width * x.itemsize))
+    out = np.empty((n_img * chans, h_out, w_out), dtype=x.dtype)
+    pos = np.empty(out.shape, dtype=np.intp)
+    for start in range(0, n_img * chans, step):
+        out[start:start + step], pos[start:start + step] = pool_planes(planes[start:start + step])
+        pos[start:start + step] += start * height * width
+    out = out.reshape(n_img, chans, h_out, w_out)
+    pos = pos.reshape(out.shape)
     cache = (x.shape, pos)
     # END SOLUTION
     return out, cache
