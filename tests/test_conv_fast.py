@@ -40,6 +40,9 @@ POOL_CASES = [
     ((2, 2, 7, 8), 2, 3, 1),                  # non-square, stride 1
     ((2, 2, 8, 8), 2, 2, 3),                  # gaps between windows
     ((2, 2, 7, 7), 2, 2, 2),                  # 2x2 s2 on an odd size: rounds down
+    ((2, 2, 12, 13), 4, 3, 3),                # non-square, stride 3, rounds down
+    ((1, 2, 9, 9), 5, 5, 1),                  # 25 offsets, heavy overlap
+    ((2, 2, 5, 6), 1, 1, 1),                  # 1x1: the identity
 ]
 
 
@@ -141,6 +144,36 @@ def test_pool_ties_go_to_the_first_maximum(case):
     assert np.allclose(dx_f, L.max_pool_backward_naive(dout, cache_n), rtol=0, atol=1e-12)
     # every upstream gradient lands exactly once (overlaps may add two into one cell)
     assert np.isclose(dx_f.sum(), dout.sum())
+
+
+@pytest.mark.parametrize("case", [POOL_CASES[0], POOL_CASES[2]], ids=str)
+def test_pool_fast_backward_is_exactly_naive_in_float64(case):
+    """The cached positions and one scatter-add in dout's order: the same sums as the loops,
+    in the same order, so float64 results agree to the last bit (ties and overlaps included)."""
+    xs, ph, pw, stride = case
+    pp = {"pool_height": ph, "pool_width": pw, "stride": stride}
+    rng = np.random.default_rng(11)
+    for x in (rng.standard_normal(xs), np.maximum(rng.integers(-2, 2, xs), 0).astype(float)):
+        out_n, cache_n = L.max_pool_forward_naive(x, pp)
+        out_f, cache_f = L.max_pool_forward_fast(x, pp)
+        dout = rng.standard_normal(out_n.shape)
+        assert np.array_equal(L.max_pool_backward_fast(dout, cache_f),
+                              L.max_pool_backward_naive(dout, cache_n))
+
+
+@pytest.mark.parametrize("pp", [{"pool_height": 2, "pool_width": 2, "stride": 2},
+                                {"pool_height": 3, "pool_width": 3, "stride": 2}], ids=str)
+def test_pool_fast_across_blocks_and_non_contiguous_input(pp):
+    """The forward pools blocks of (n, c) planes: a batch of several blocks (with a partial
+    last one), given as a strided view, still equals the naive loops everywhere."""
+    x = np.random.default_rng(12).standard_normal((3, 120, 24, 20)).transpose(0, 1, 3, 2)
+    assert not x.flags.c_contiguous and x.shape[1] * x.shape[0] * x[0, 0].nbytes > 2 * 2**19
+    out_n, cache_n = L.max_pool_forward_naive(x, pp)
+    out_f, cache_f = L.max_pool_forward_fast(x, pp)
+    assert np.array_equal(out_f, out_n)
+    dout = np.random.default_rng(13).standard_normal(out_n.shape)
+    assert np.array_equal(L.max_pool_backward_fast(dout, cache_f),
+                          L.max_pool_backward_naive(dout, cache_n))
 
 
 def test_pool_fast_backward_numeric():
