@@ -334,8 +334,10 @@ def max_pool_forward_fast(x: np.ndarray, pool_param: dict) -> tuple[np.ndarray, 
             row_max, col = first_max((rows[:, dj] for dj in range(pw)), pw)
             row_max = row_max.reshape(-1, ph, w_out)       # each [m, :, j]: one whole window
             out, row = first_max((row_max[:, di] for di in range(ph)), ph)
-            # the first max of a window is the first max of its first row holding the max
-            col = np.take_along_axis(col.reshape(-1, ph, w_out), row[:, None], axis=1)[:, 0]
+            # the first max of a window is the first max of its first row holding the max:
+            # take `col` from that row (exactly one di matches)
+            col = col.reshape(-1, ph, w_out)
+            col = sum((row == di) * col[:, di] for di in range(ph))
             pos = row.astype(np.intp) * width + col
         else:
             # One copy of each strided slice, then contiguous compares: cheaper than reading
