@@ -34,7 +34,7 @@ help:
 	@echo "make calibrate  retrain the reference and record accuracy thresholds"
 	@echo "make release    student releases in dist/student/ (ASSIGNMENT= for one)"
 	@echo "make autograder Gradescope autograder zips in dist/autograder/"
-	@echo "make bench      benchmarks (conv speed, grading throughput)"
+	@echo "make bench      benchmarks (conv speed, grading throughput, conv/pool vs PyTorch)"
 
 venv: $(STAMP)
 $(STAMP): requirements/core.txt requirements/dev.txt requirements/staff.txt
@@ -70,9 +70,19 @@ release: $(STAMP)
 autograder: $(STAMP)
 	$(PY) -m publish.autograder $(ASSIGNMENT)
 
-bench: $(STAMP)
+# PyTorch only in the bench's own venv (never a kit dependency): conv and pool against it
+BENCH_VENV  := .venv-bench
+BENCH_PY    := $(BENCH_VENV)/bin/python
+BENCH_STAMP := $(BENCH_VENV)/.installed-bench
+$(BENCH_STAMP): requirements/core.txt requirements/bench.txt
+	@test -x $(BENCH_PY) || $(PYTHON) -m venv $(BENCH_VENV)
+	@$(BENCH_PY) -m pip install --quiet --disable-pip-version-check -r requirements/bench.txt
+	@touch $@
+
+bench: $(STAMP) $(BENCH_STAMP)
 	$(PY) -m benchmarks.conv
 	$(PY) -m benchmarks.throughput
+	$(BENCH_PY) -m benchmarks.torch_compare
 
 clean:
 	rm -rf dist out examples/class .pytest_cache

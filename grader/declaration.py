@@ -51,6 +51,9 @@ class Assignment:
     limits: Limits = field(default_factory=Limits)
     settings: dict[str, Any] = field(default_factory=dict)   # assignment-specific knobs
     total_points: float = 100.0             # the tests' weights must sum to this
+    # suite files the autograder needs but the student release must not carry (e.g. a
+    # trusted forward pass made of the very layer code students write)
+    grading_only: tuple[str, ...] = ()
 
     @property
     def submitted(self) -> tuple[str, ...]:

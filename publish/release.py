@@ -16,7 +16,7 @@ writes `dist/student/<name>/` and a deterministic `dist/student/<name>.zip` (one
 
 Never shipped: `reference/`, hidden expected values, the hidden seed (blanked in
 `grader/expected_values.py`, see `_redact_hidden_seed`: a suite's `expected_values.py` ships because its
-tests import input helpers from it), `calibrate.py`, the bug tables (`bugs.py`) and the
+tests import input helpers from it), `grader/calibration.py`, the bug tables (`bugs.py`) and the
 class-grading modules, and of `calibration.json` anything but the keys `accuracy_band` reads
 (see `release_calibration`).
 
@@ -48,14 +48,11 @@ JUNK_DIRS = {"__pycache__", ".pytest_cache", ".git"}
 # Class-grading and staff modules of grader/: grading one submission never imports them (they
 # need pandas, matplotlib, ... which neither students nor Gradescope need). The tests grade
 # with the packaged grader, which proves nothing needed is missing.
-CLASS_TOOLS = ("batch.py", "intake.py", "report.py", "feedback.py", "calibrate.py", "bugs.py")
-# Suite files never used at grade time: training the reference, and the bug table (whose
-# edits quote the reference's solution lines).
-SUITE_STAFF_ONLY = ("calibrate.py", "bugs.py")
-# Suite files the autograder needs but the student release must not carry: convnet's trusted
-# forward pass holds layer code the students write (its suite copes with its absence). The
-# softmax / two_layer_net trusted forwards are a few lines the stubs already describe.
-SUITE_GRADING_ONLY = {"convnet": ("trusted.py",)}
+CLASS_TOOLS = ("batch.py", "intake.py", "report.py", "feedback.py", "calibration.py", "bugs.py")
+# Suite files never used at grade time: the bug table (its edits quote the reference's
+# solution lines). Files the autograder needs but the student release must not carry are
+# declared by each assignment (`Assignment.grading_only`).
+SUITE_STAFF_ONLY = ("bugs.py",)
 SOLUTION_MARKER = re.compile(r"^[ \t]*(#|<!--)[ \t]*(BEGIN|END) SOLUTION", re.M)
 # pip distribution name -> import name, where they differ beyond '-' vs '_'
 IMPORT_NAMES = {"pyyaml": "yaml", "scikit-learn": "sklearn", "pillow": "PIL"}
@@ -89,7 +86,7 @@ def grader_files(decl: Assignment, *, hidden: bool) -> Files:
         if parts[0] == "suites" and len(parts) > 2:
             if parts[1] != decl.name or parts[2] in SUITE_STAFF_ONLY:
                 continue
-            if not hidden and parts[2] in SUITE_GRADING_ONLY.get(decl.name, ()):
+            if not hidden and parts[2] in decl.grading_only:
                 continue
             if parts[2] == "expected" and (p.name.endswith(".tmp.npz")
                                            or (not hidden and not p.name.startswith("visible."))):

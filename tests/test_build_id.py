@@ -43,7 +43,8 @@ def test_build_id_changes_with_a_weight_a_setting_or_the_data(change, monkeypatc
         monkeypatch.setattr(build_id, "collect", heavier)
     elif change == "setting":
         decl = build_id.load("softmax")
-        monkeypatch.setitem(decl.settings, "speed_max_ratio", decl.settings["speed_max_ratio"] + 1)
+        speed = decl.settings["speed"]
+        monkeypatch.setitem(decl.settings, "speed", speed._replace(max_ratio=speed.max_ratio + 1))
     else:
         # a copy of the data root whose digits file differs by one byte, as a variant would
         root = tmp_path / "datasets"

@@ -524,10 +524,7 @@ def _run_sections(sub: Path, sections: tuple[str, ...], extra: tuple[str, ...] =
                   ) -> dict[str, dict]:
     """The tests of these sections (and these extra numbers), hidden ones first, in one
     context: enough to see the hidden verdicts act on the visible tests."""
-    try:                               # calibration moved out of the checks library
-        from grader.calibration import submission_context
-    except ImportError:                # until grader/calibration.py is committed
-        from grader.checks.accuracy import submission_context
+    from grader.calibration import submission_context
     from grader.framework import collect
     from grader.runner import run_test
     specs = [s for s in collect(NAME) if s.number.split(".")[0] in sections or s.number in extra]

@@ -81,7 +81,7 @@ def test_release_layout(releases, name):
     assert f"grader/suites/{name}/expected/visible.npz" in have
     assert {f.split("/")[2] for f in have if f.startswith("grader/suites/")
             and f.count("/") > 2} == {name}
-    assert not {"grader/batch.py", "grader/calibrate.py", "grader/bugs.py",
+    assert not {"grader/batch.py", "grader/calibration.py", "grader/bugs.py",
                 f"grader/suites/{name}/bugs.py"} & have     # staff tools; bug tables quote solutions
     manifest = json.loads((folder / "datasets/MANIFEST.json").read_text())
     assert set(manifest["datasets"]) == set(decl.datasets)

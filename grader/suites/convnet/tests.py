@@ -1111,9 +1111,6 @@ def calibration_labels() -> np.ndarray:
     return _mnist()["y_test"]
 
 
-accuracy_run = calibration_run      # the old name, until calibration calls only the new ones
-
-
 @test("12.7", 8, *MODEL_TAGS, RUN_RULE)
 @trained
 def test_cnn_accuracy(ctx: Context) -> None:
