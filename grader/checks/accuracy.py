@@ -64,18 +64,21 @@ def accuracy(pred: Any, y_true: np.ndarray, num_classes: int, what: str) -> floa
     return float(np.mean(labels == np.asarray(y_true)))
 
 
-def grade_accuracy(ctx: Any, acc: float, weight: float, what: str, split: str = "test"
-                   ) -> float:
+TUNE_HINT = ("tune HYPERPARAMS on the validation set; check that train() leaves its trained "
+             "weights in the model.")
+
+
+def grade_accuracy(ctx: Any, acc: float, weight: float, what: str, split: str = "test",
+                   hint: str = TUNE_HINT) -> float:
     """Set the test's score from the band, add a note with the numbers, and raise
-    CheckFailed (keeping the partial score) when short of full credit."""
+    CheckFailed (keeping the partial score, with `hint`) when short of full credit."""
     band = accuracy_band(ctx.assignment)
     points = band_points(acc, band, weight)
     ctx.set_score(points)
     msg = (f"{what}: {split} accuracy {acc:.1%} (full credit from {band[1]:.1%}, none at or "
            f"below {band[0]:.1%}, linear in between): {points:.2f} / {weight:g} points.")
     if points < weight - 1e-9:
-        raise CheckFailed(msg + " Hint: tune HYPERPARAMS on the validation set; check that "
-                                "train() leaves its trained weights in the model.")
+        raise CheckFailed(f"{msg} Hint: {hint}")
     ctx.note(msg)
     return points
 
