@@ -18,7 +18,7 @@ import pytest
 from grader.environment import ONE_BLAS_THREAD
 from grader.sandbox import (KINDS, Handle, StudentError, Worker, req_call, req_get_attr,
                             req_method, req_new, req_set_item, start_worker)
-from grader.sandbox import isolation, protocol
+from grader.sandbox import isolation, protocol, uids
 from sandbox_cases.support import (sandbox_test_env,  # noqa: F401 (autouse)
                                    ALL_CASES, LIMITS, MODES, TEST_UID, make_workdir,
                                    mode_env, new_worker, require)
@@ -303,11 +303,12 @@ def test_environment_limits_and_files(worker):
     assert "GRADEKIT_TEST_SECRET" not in env["env"] and "PYTHONPATH" not in env["env"]
     assert env["files"] == sorted(ALL_CASES)
     assert env["path0"] == env["cwd"]
+    pool = [uid for uid, _ in uids.pool()]       # each running sandbox has a uid of its own
     if worker.mode == "bwrap":
-        assert env["cwd"] == "/submission" and env["uid"] == int(TEST_UID)
-        assert "bubblewrap" in worker.isolation_note
+        assert env["cwd"] == "/submission" and env["uid"] in pool
+        assert pool[0] == int(TEST_UID) and "bubblewrap" in worker.isolation_note
     elif worker.mode == "uid":
-        assert env["uid"] == int(TEST_UID) and f"uid {TEST_UID}" in worker.isolation_note
+        assert env["uid"] in pool and f"uid {TEST_UID}" in worker.isolation_note
     else:
         assert env["cwd"] == str(worker.workdir)
         assert "NO OS isolation" in worker.isolation_note

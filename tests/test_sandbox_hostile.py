@@ -20,7 +20,7 @@ import pytest
 from grader.checks import compare
 from grader.declaration import ROOT, Limits
 from grader.framework import CheckFailed
-from grader.sandbox import SandboxUnavailable, StudentError, Worker, isolation, protocol
+from grader.sandbox import SandboxUnavailable, StudentError, Worker, isolation, protocol, uids
 from sandbox_cases.support import (sandbox_test_env,  # noqa: F401 (autouse)
                                    ISOLATED, LIMITS, MODES, TEST_UID, make_workdir, new_worker,
                                    require)
@@ -311,17 +311,22 @@ def test_uid_mode_hides_the_graders_folder_and_listed_outputs(tmp_path, monkeypa
 
 
 def test_kill_uid_leaves_no_process_of_the_uid():
+    """On a uid leased like a sandbox's: a uid-wide kill of a uid another sandbox (another
+    test process) runs as would kill that sandbox."""
     require("uid")
-    uid = int(TEST_UID)
-    stray = _stray(uid)
+    lease = uids.acquire()
     try:
-        isolation.kill_uid(uid)
-        assert stray.wait(timeout=10) == -signal.SIGKILL
-        assert isolation.uid_processes(uid) == []
+        stray = _stray(lease.uid)
+        try:
+            isolation.kill_uid(lease.uid)
+            assert stray.wait(timeout=10) == -signal.SIGKILL
+            assert isolation.uid_processes(lease.uid) == []
+        finally:
+            if stray.poll() is None:
+                stray.kill()
+                stray.wait()
     finally:
-        if stray.poll() is None:
-            stray.kill()
-            stray.wait()
+        lease.release()
 
 
 SYSTEM_PYTHON = Path(f"/usr/bin/python{os.sys.version_info[0]}.{os.sys.version_info[1]}")
@@ -336,16 +341,19 @@ def test_uid_mode_without_namespaces_kills_every_process_of_its_uid(tmp_path, mo
         pytest.skip(f"no {SYSTEM_PYTHON} for the namespace-less uid worker")
     monkeypatch.setattr(isolation, "uid_namespaces_ok", lambda: False)
     monkeypatch.setenv("GRADEKIT_SANDBOX_PYTHON", str(SYSTEM_PYTHON))
-    uid = int(TEST_UID)
-    stray = _stray(uid)
+    stray = None
     try:
         with new_worker(tmp_path, "uid", CASES) as w:
+            w.start()
+            uid = w.info["uid"]                    # the uid this sandbox leased
+            assert (uid, uid) in uids.pool()
+            stray = _stray(uid)
             assert w.call("hostile.numpy_home")[0].startswith("/tmp/")
             _still_works(w)
         assert stray.wait(timeout=10) == -signal.SIGKILL
         assert isolation.uid_processes(uid) == []
     finally:
-        if stray.poll() is None:
+        if stray is not None and stray.poll() is None:
             stray.kill()
             stray.wait()
 
@@ -388,6 +396,7 @@ def test_only_numpy_is_visible_not_staff_packages_or_data(isolated):
 def test_worker_runs_with_no_numpy_in_the_system_python(isolated):
     """The worker's numpy is the kit's, whatever the system interpreter has (a fresh
     machine has none)."""
+    isolated.start()                # the module's worker may not have run yet (pytest -n)
     assert isolated.info["numpy"] == np.__version__
 
 

@@ -6,6 +6,7 @@
 
 Modules, each importing only those after it: `client` (trusted API: Worker, requests),
 `isolation` (bwrap / uid / plain: how a worker is launched, and which mode works here),
+`uids` (one unprivileged uid per running sandbox, leased from a pool),
 `process` (one worker process: start, hello, kill its tree), `errors` (StudentError),
 `protocol` (plain-data wire format and message caps, shared with the worker) and
 `worker_main` (runs inside the sandbox; it imports nothing of the grader).

@@ -212,6 +212,15 @@ class Worker:
             self._log.add(f"\n[gradekit: the worker exited between calls "
                           f"({describe_exit(status)}); a fresh one was started]\n".encode())
 
+    def _refuse_after_strikes(self, label: str) -> None:
+        """Two strikes: an infinite loop must not eat the whole submission's time budget
+        (Gradescope's global timeout gives 0 and no per-test results at all). Checked
+        before anything else, so a refused call does not even restart a killed worker."""
+        if self._timeouts.get(label, 0) >= STRIKES:
+            raise StudentError("timeout", f"{label} was not run again: it already failed to "
+                                          f"finish {STRIKES} times in this submission "
+                                          "(infinite loop?)")
+
     def _ensure_modules(self, reqs: list[Request], timeout: float | None) -> None:
         targets = [r["target"] for r in reqs if "target" in r and r["target"] not in CONTAINERS]
         for module in dict.fromkeys(t.split(".")[0] for t in targets):
@@ -221,12 +230,7 @@ class Worker:
                    handle_label: str) -> Any:
         """Send one request, wait for its reply, map every failure to StudentError."""
         deadline_s = self.limits.call_seconds if timeout is None else float(timeout)
-        if self._timeouts.get(label, 0) >= STRIKES:
-            # Two strikes: an infinite loop must not eat the whole submission's time budget
-            # (Gradescope's global timeout gives 0 and no per-test results at all).
-            raise StudentError("timeout", f"{label} was not run again: it already failed to "
-                                          f"finish {STRIKES} times in this submission "
-                                          "(infinite loop?)")
+        self._refuse_after_strikes(label)
         self._replace_if_dead()
         if self._process is None:
             self.start()
@@ -324,8 +328,9 @@ class Worker:
              keep: tuple[int, ...] = (), timeout: float | None = None) -> Any:
         """Call `module.func` with plain args; kept tuple items come back as Handles."""
         req = req_call(target, args, kwargs, keep=keep)
-        self._ensure_modules([req], timeout)
         label = _label(req)
+        self._refuse_after_strikes(label)
+        self._ensure_modules([req], timeout)
         return self._roundtrip(req, timeout, label, f"{label} result")
 
     def new(self, target: str, args: tuple = (), kwargs: dict | None = None, *,
@@ -359,9 +364,10 @@ class Worker:
         """Several requests in one round trip; the first failure raises for the batch."""
         if not requests:
             return []
-        self._ensure_modules(requests, timeout)
         req = {"op": "batch", "items": list(requests)}
         label = _label(req)
+        self._refuse_after_strikes(label)
+        self._ensure_modules(requests, timeout)
         return self._roundtrip(req, timeout, label, f"{label} result")
 
     def release(self, *handles: Handle) -> None:

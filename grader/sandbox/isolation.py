@@ -12,18 +12,18 @@ the grader, the reference, other submissions or results.
     /gradekit-site, the worker's two files at /gradekit, the submission copy read-only at
     /submission (the cwd), a fresh size-capped tmpfs /tmp (HOME), a new /proc and a minimal
     /dev. The worker runs as uid 65534. When the grader is root (Gradescope, CI) the real uid
-    is dropped *before* bwrap: sources a plain user cannot reach (a Python under /root) are
+    (one of its own from the pool, see below) is dropped *before* bwrap: sources a plain user cannot reach (a Python under /root) are
     first bind-mounted into a world-traversable view inside a private mount namespace
     (`unshare --mount`), then `setpriv` drops to 65534 and runs bwrap; if that is impossible
     the submission and numpy are staged in a world-readable folder instead.
 `uid` (root without user namespaces, e.g. Gradescope's Docker):
-    the worker runs as uid/gid 65534 with rlimits, from a staging folder (root-owned 0711;
+    the worker runs as an unprivileged uid/gid of its own (from the pool) with rlimits, from a staging folder (root-owned 0711;
     the submission copy owned by that uid, 0700). Where root may create a private mount + pid
     namespace: a /proc showing only the sandbox, an empty tmpfs over the kit, /tmp, /var/tmp,
     /dev/shm, /home, /root, /autograder and GRADEKIT_SANDBOX_HIDE (os.pathsep-separated, e.g.
     a batch's OUT), the Python installation bound back read-only, and the monitor as pid 1
-    (nothing outlives it). Without that namespace, every process of the sandbox uid is killed
-    when the worker stops, and the note says that other processes and world-readable files
+    (nothing outlives it). Without that namespace, every process of the sandbox's uid is
+    killed when the worker stops (no other sandbox has that uid), and the note says that other processes and world-readable files
     stay visible; run_autograder makes the kit unreadable to others. Never covered: the
     network. `isolation_note` warns when the kit's suites are readable by others.
 `plain`: rlimits, a cleared environment, cwd = the submission folder, a private HOME, and a
@@ -36,9 +36,15 @@ controllers), each worker gets its own cgroup (memory.max, no swap, pids.max), k
 cgroup.kill; otherwise RLIMIT_AS on the worker plus RLIMIT_NPROC 1, so it cannot start a
 second process (nor a thread). `memory_note` says which, in every result.
 
+One uid per sandbox (`uids`): RLIMIT_NPROC counts every process of a real uid, a uid-wide
+kill reaches all of them, and so does a student's kill(-1): each sandbox that runs as a real
+uid (uid mode; bwrap when root) leases a uid no other live sandbox on the machine holds, so
+two sandboxes running at once (`grade --jobs`, two graders) never touch each other.
+
 Choice: the `mode` argument, else env `GRADEKIT_SANDBOX=bwrap|uid|plain`, else "auto"
 (bwrap if it works here, else uid if root and it works, else plain if allowed).
-`GRADEKIT_SANDBOX_UID` changes the unprivileged uid/gid (default 65534);
+`GRADEKIT_SANDBOX_UID` changes the first unprivileged uid/gid of the pool (default 65534;
+`GRADEKIT_SANDBOX_UIDS` its size, default 64);
 `GRADEKIT_SANDBOX_PYTHON` runs the worker with another interpreter of the same Python
 version (numpy still comes from this one's installation, via the private site folder).
 """
@@ -58,6 +64,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import grader.sandbox.uids as uids
 from grader.environment import ONE_BLAS_THREAD
 from grader.sandbox.process import Launch, Launcher, OutputLog, spawn, worker_config
 
@@ -75,9 +82,8 @@ class SandboxUnavailable(RuntimeError):
 
 # --------------------------------------------------------------------------- facts
 def sandbox_uid() -> tuple[int, int]:
-    uid = int(os.environ.get("GRADEKIT_SANDBOX_UID", "65534"))
-    gid = int(os.environ.get("GRADEKIT_SANDBOX_GID", str(uid)))
-    return uid, gid
+    """The first uid/gid of the sandbox pool (each running sandbox leases its own: `uids`)."""
+    return uids.first_ids()
 
 
 def is_root() -> bool:
@@ -309,12 +315,17 @@ def hidden_paths() -> list[str]:
     return [p for p in _outermost(os.path.realpath(p) for p in paths) if os.path.isdir(p)]
 
 
-def _launch_uid(workdir: Path, config: dict[str, Any], pass_fds: tuple[int, ...]) -> Launch:
-    uid, gid = sandbox_uid()
+def _launch_uid(workdir: Path, config: dict[str, Any], pass_fds: tuple[int, ...],
+                ids: tuple[int, int]) -> Launch:
+    """uid mode as `ids` (this sandbox's own leased uid/gid: see `_leased`)."""
+    uid, gid = ids
     stage, remove = _stage(workdir, uid, gid)
     if not uid_namespaces_ok():
         # Without a pid namespace a student process can leave the worker's tree (setsid,
-        # double fork): every process of the sandbox uid is killed when the worker stops.
+        # double fork): every process of the sandbox uid is killed when the worker stops,
+        # and before it starts (what a grader that died without cleaning up left behind).
+        # The uid is this sandbox's alone, so no other sandbox is hit.
+        kill_uid(uid)
         cleanups = [remove, functools.partial(kill_uid, uid)]
         cfg = dict(config, workdir=str(stage / "submission"), monitor=True,
                    site=[str(stage / "site")])
@@ -327,8 +338,7 @@ def _launch_uid(workdir: Path, config: dict[str, Any], pass_fds: tuple[int, ...]
     # shows only the sandbox's processes, an empty tmpfs over the kit, temporary folders and
     # homes, the Python installation bound back read-only where it was (so a Python under
     # /root works), and the stage at UID_INNER. The monitor is pid 1 there: nothing in the
-    # sandbox survives it, so no uid-wide kill is needed (it would also hit other sandboxes
-    # of that uid, e.g. bwrap workers, running at the same time).
+    # sandbox survives it, so no uid-wide kill is needed.
     cfg = dict(config, workdir=f"{UID_INNER}/submission", monitor=True,
                site=[f"{UID_INNER}/site"])
     hidden = hidden_paths()
@@ -432,11 +442,12 @@ def _bwrap_args(binds: list[tuple[str, str]], data_fds: dict[str, int],
 
 
 def _launch_bwrap(workdir: Path, config: dict[str, Any], pass_fds: tuple[int, ...],
-                  variant: str = "user") -> Launch:
+                  ids: tuple[int, int], variant: str = "user") -> Launch:
+    """bwrap as `ids` (this sandbox's own uid/gid when root: see `_leased`)."""
     bwrap = _tool("bwrap")
     if bwrap is None:
         raise SandboxUnavailable("bubblewrap (bwrap) is not installed")
-    uid, gid = sandbox_uid()
+    uid, gid = ids
     cleanups: list[Callable[[], None]] = []
     data_fds: dict[str, int] = {}
     for name in WORKER_FILES:
@@ -536,7 +547,7 @@ def _bwrap_variant_for(python: str, ids: tuple[int, int]) -> tuple[str | None, s
         return None, "bubblewrap (bwrap) is not installed"
     reasons = []
     for variant in (("view", "direct") if is_root() else ("user",)):
-        ok, why = _probe(functools.partial(_launch_bwrap, variant=variant))
+        ok, why = _probe(_leased(functools.partial(_launch_bwrap, variant=variant)))
         if ok:
             return variant, ""
         reasons.append(f"[{variant}] {why}")
@@ -559,7 +570,7 @@ def _available(mode: str, python: str, ids: tuple[int, int]) -> tuple[bool, str]
     if mode == "uid":
         if not is_root():
             return False, "uid mode needs the grader to run as root"
-        ok, why = _probe(_launch_uid)
+        ok, why = _probe(_leased(_launch_uid))
         if not ok and "Permission denied" in why:
             why = (f"uid {sandbox_uid()[0]} cannot run {interpreter()} ({why}); install Python "
                    "where other users can read it or set GRADEKIT_SANDBOX_PYTHON")
@@ -597,17 +608,17 @@ def choose(requested: str = "auto") -> tuple[str, str]:
 
 def note(mode: str, why_not: str = "") -> str:
     """One human sentence for the results output."""
-    uid, _ = sandbox_uid()
+    uid = uids.describe()
     if mode == "bwrap":
         return (f"sandbox: bubblewrap (no network, private /tmp, only the submission and "
-                f"Python visible, uid {uid})")
+                f"Python visible, {uid})")
     if mode == "uid":
         if uid_namespaces_ok():
-            text = (f"sandbox: unprivileged uid {uid} with resource limits, a private /proc "
+            text = (f"sandbox: unprivileged {uid} with resource limits, a private /proc "
                     "and the kit and temporary folders hidden (network not blocked; other "
                     "world-readable files of this machine stay readable)")
         else:
-            text = (f"sandbox: unprivileged uid {uid} with resource limits (no namespaces "
+            text = (f"sandbox: unprivileged {uid} with resource limits (no namespaces "
                     "here: network not blocked; other processes' command lines and every "
                     "world-readable file stay visible)")
         suites = HERE.parent / "suites"
@@ -624,21 +635,52 @@ def note(mode: str, why_not: str = "") -> str:
 
 def launch(mode: str, *, workdir: Path, config: dict[str, Any],
            pass_fds: tuple[int, ...]) -> Launch:
-    """The command that starts one worker in `mode` on `workdir`, inside its memory budget."""
-    group = new_cgroup(config["limits"])
-    if group is None:                 # the rlimit alone is the budget: no second process
-        config = dict(config, limits=dict(config["limits"], processes=1))
+    """The command that starts one worker in `mode` on `workdir`, inside its memory budget
+    and (bwrap, uid) as a uid no other running sandbox has."""
     if mode == "plain":
-        result = _launch_plain(workdir, config, pass_fds)
-    elif mode == "uid":
-        result = _launch_uid(workdir, config, pass_fds)
+        return _in_budget(_launch_plain, workdir=workdir, config=config, pass_fds=pass_fds)
+    if mode == "uid":
+        build: Callable[..., Launch] = _launch_uid
     elif mode == "bwrap":
         variant, why = _bwrap_variant()
         if variant is None:
             raise SandboxUnavailable(f"bubblewrap is not usable here: {why}")
-        result = _launch_bwrap(workdir, config, pass_fds, variant=variant)
+        build = functools.partial(_launch_bwrap, variant=variant)
     else:
         raise ValueError(f"unknown sandbox mode {mode!r}")
+    return _leased(functools.partial(_in_budget, build))(
+        workdir=workdir, config=config, pass_fds=pass_fds)
+
+
+def _leased(build: Callable[..., Launch]) -> Launcher:
+    """A launcher that runs `build(..., ids=(uid, gid))` with a uid/gid of the sandbox's own
+    (`uids.acquire`), freed by the launch's last cleanup: after the worker's whole tree was
+    killed and the other cleanups (the uid-wide kill, the cgroup) ran."""
+    def launcher(*, workdir: Path, config: dict[str, Any], pass_fds: tuple[int, ...]) -> Launch:
+        lease = uids.acquire()
+        try:
+            result = build(workdir=workdir, config=config, pass_fds=pass_fds,
+                           ids=(lease.uid, lease.gid))
+        except BaseException:
+            lease.release()
+            raise
+        result.cleanups.insert(0, lease.release)          # cleanups run last-in first-out
+        return result
+    return launcher
+
+
+def _in_budget(build: Callable[..., Launch], *, workdir: Path, config: dict[str, Any],
+               pass_fds: tuple[int, ...], **ids: Any) -> Launch:
+    """`build`'s launch inside the memory budget: a cgroup of its own, else RLIMIT_NPROC 1."""
+    group = new_cgroup(config["limits"])
+    if group is None:                 # the rlimit alone is the budget: no second process
+        config = dict(config, limits=dict(config["limits"], processes=1))
+    try:
+        result = build(workdir=workdir, config=config, pass_fds=pass_fds, **ids)
+    except BaseException:
+        if group is not None:
+            remove_cgroup(group)
+        raise
     if group is not None:
         result.argv = [_tool("sh") or "/bin/sh", "-c",
                        'echo $$ > "$0/cgroup.procs" && exec "$@"', str(group), *result.argv]

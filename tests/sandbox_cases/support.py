@@ -20,8 +20,8 @@ LIMITS = Limits(call_seconds=10.0, memory_mb=512, processes=32, open_files=64, f
                 output_kb=64)
 MODES = ("bwrap", "uid", "plain")
 ISOLATED = ("bwrap", "uid")
-# A uid of its own for these tests: uid mode kills every process of its uid between
-# submissions, which must not hit other sandboxes running on the same machine.
+# The first uid of the tests' own pool (each running sandbox leases a uid of its own from
+# there up: grader/sandbox/uids.py), away from the pool real grading uses on this machine.
 TEST_UID = "64321"
 
 
