@@ -123,14 +123,18 @@ HEADER = ["layer", "shape", "dtype", "pass", "naive ms", "fast ms", "speed-up",
           "fast GFLOP/s", "GEMM ms", "GEMM GFLOP/s", "fast/GEMM"]
 
 
-def print_table(rows: list[Row]) -> None:
-    table = [HEADER] + [r.cells() for r in rows]
-    widths = [max(len(line[i]) for line in table) for i in range(len(HEADER))]
+def print_aligned(table: list[list[str]], numeric_from: int) -> None:
+    """A header row, a rule, then the rows; columns from `numeric_from` on right-aligned."""
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
     for k, line in enumerate(table):
-        print("  ".join(c.rjust(wd) if i >= 4 else c.ljust(wd)
+        print("  ".join(c.rjust(wd) if i >= numeric_from else c.ljust(wd)
                         for i, (c, wd) in enumerate(zip(line, widths))))
         if k == 0:
             print("  ".join("-" * wd for wd in widths))
+
+
+def print_table(rows: list[Row]) -> None:
+    print_aligned([HEADER] + [r.cells() for r in rows], numeric_from=4)
 
 
 def bench_conv(L: ModuleType, case: Case, dtype: type, reps: int, naive_n: int,

@@ -157,12 +157,7 @@ def print_rows(rows: list[Row]) -> None:
     table = [HEADER] + [[r.layer, r.shape, ms(r.ours[0]), ms(r.ours[1]), ms(sum(r.ours)),
                          ms(r.torch[0]), ms(r.torch[1]), ms(sum(r.torch)), f"{r.ratio:.2f}",
                          f"{r.err:.1e}"] for r in rows]
-    widths = [max(len(line[i]) for line in table) for i in range(len(HEADER))]
-    for k, line in enumerate(table):
-        print("  ".join(c.rjust(wd) if i >= 2 else c.ljust(wd)
-                        for i, (c, wd) in enumerate(zip(line, widths))))
-        if k == 0:
-            print("  ".join("-" * wd for wd in widths))
+    bench_conv.print_aligned(table, numeric_from=2)
 
 
 def run(reps: int = 9, cases: tuple[bench_conv.Case, ...] = bench_conv.CASES) -> dict:
