@@ -4,17 +4,18 @@
                                    [--pairs steady+churn,steady+hostile]
 
 Each run starts two processes at the same moment (as `grade --jobs 2` or pytest-xdist do):
-a *steady* one keeps a well-behaved worker answering (and restarts it now and then), the
+a *steady* one keeps a well-behaved worker answering (a fresh one each round), the
 other either churns well-behaved workers (start, call, close) or runs *hostile* ones (a
 fork attempt, `kill(-1, SIGKILL)`, killing its own monitor). Anything the steady or churn
 side sees that a well-behaved submission should never see (a crash, tamper, protocol or
 timeout verdict, a worker that does not start) is counted as a failure: one student must
 never cost another anything. The hostile side's own verdicts are not counted.
 
-Modes (one per side with a slash, e.g. `bwrap/uid-nons`): `bwrap`, `uid` (namespaced where root may make them), and `uid-nons`: uid mode
-with the namespace probe forced off (the Gradescope-like fallback where every process of
-the sandbox uid is killed when a worker stops), run with the system Python like
-tests/test_sandbox_hostile.py does. Needs root for the uid modes. Prints one JSON line per
+Modes (one per side with a slash, e.g. `bwrap/uid-nons`): `bwrap`, `uid` (namespaced where
+root may make them), and `uid-nons`: uid mode with the namespace probe forced off (the
+Gradescope-like fallback where every process of the sandbox uid is killed when a worker
+stops), run with the system Python like tests/test_sandbox_hostile.py does. Needs root for
+the uid modes. Prints one JSON line per
 mode and a summary; exits 1 when any failure was seen. Not collected by pytest (the name
 does not start with test_); tests/test_sandbox_concurrency.py runs a bounded version.
 """

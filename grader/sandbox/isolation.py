@@ -12,18 +12,20 @@ the grader, the reference, other submissions or results.
     /gradekit-site, the worker's two files at /gradekit, the submission copy read-only at
     /submission (the cwd), a fresh size-capped tmpfs /tmp (HOME), a new /proc and a minimal
     /dev. The worker runs as uid 65534. When the grader is root (Gradescope, CI) the real uid
-    (one of its own from the pool, see below) is dropped *before* bwrap: sources a plain user cannot reach (a Python under /root) are
-    first bind-mounted into a world-traversable view inside a private mount namespace
-    (`unshare --mount`), then `setpriv` drops to 65534 and runs bwrap; if that is impossible
-    the submission and numpy are staged in a world-readable folder instead.
+    (the sandbox's own from the pool, see below) is dropped *before* bwrap: sources a plain
+    user cannot reach (a Python under /root) are first bind-mounted into a world-traversable
+    view inside a private mount namespace (`unshare --mount`), then `setpriv` drops to that
+    uid and runs bwrap; if that is impossible the submission and numpy are staged in a
+    world-readable folder instead.
 `uid` (root without user namespaces, e.g. Gradescope's Docker):
-    the worker runs as an unprivileged uid/gid of its own (from the pool) with rlimits, from a staging folder (root-owned 0711;
-    the submission copy owned by that uid, 0700). Where root may create a private mount + pid
-    namespace: a /proc showing only the sandbox, an empty tmpfs over the kit, /tmp, /var/tmp,
-    /dev/shm, /home, /root, /autograder and GRADEKIT_SANDBOX_HIDE (os.pathsep-separated, e.g.
-    a batch's OUT), the Python installation bound back read-only, and the monitor as pid 1
-    (nothing outlives it). Without that namespace, every process of the sandbox's uid is
-    killed when the worker stops (no other sandbox has that uid), and the note says that other processes and world-readable files
+    the worker runs as an unprivileged uid/gid of its own (from the pool) with rlimits, from
+    a staging folder (root-owned 0711; the submission copy owned by that uid, 0700). Where
+    root may create a private mount + pid namespace: a /proc showing only the sandbox, an
+    empty tmpfs over the kit, /tmp, /var/tmp, /dev/shm, /home, /root, /autograder and
+    GRADEKIT_SANDBOX_HIDE (os.pathsep-separated, e.g. a batch's OUT), the Python installation
+    bound back read-only, and the monitor as pid 1 (nothing outlives it). Without that
+    namespace, every process of the sandbox's uid is killed when the worker stops (no other
+    sandbox has that uid), and the note says that other processes and world-readable files
     stay visible; run_autograder makes the kit unreadable to others. Never covered: the
     network. `isolation_note` warns when the kit's suites are readable by others.
 `plain`: rlimits, a cleared environment, cwd = the submission folder, a private HOME, and a

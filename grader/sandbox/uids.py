@@ -106,12 +106,10 @@ def acquire(wait: float = WAIT_SECONDS) -> Lease:
     ids = pool()
     if not _is_root():
         return Lease(*ids[0])
-    folder = lock_dir()
     deadline = time.monotonic() + wait
     while True:
         for uid, gid in ids:
-            fd = os.open(folder / str(uid), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
-                         | os.O_NOFOLLOW, 0o600)
+            fd = _open_lock(uid)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -126,6 +124,17 @@ def acquire(wait: float = WAIT_SECONDS) -> Lease:
                                f"other sandboxes; raise GRADEKIT_SANDBOX_UIDS or run fewer "
                                "jobs at once")
         time.sleep(0.05)
+
+
+def _open_lock(uid: int) -> int:
+    """A fresh open file of uid's lock (flock conflicts between open files, even in one
+    process, so two workers of one grader never share a uid either)."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+    try:
+        return os.open(lock_dir() / str(uid), flags, 0o600)
+    except FileNotFoundError:                  # the folder was cleaned away: make it again
+        lock_dir.cache_clear()
+        return os.open(lock_dir() / str(uid), flags, 0o600)
 
 
 LOCK_DIRS = ("/run/gradekit", "/var/lock/gradekit")
