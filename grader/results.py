@@ -27,6 +27,7 @@ import itertools
 import json
 import math
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,8 @@ SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "results.schema.json"
 SCORE_DIGITS = 4
 OUTPUT_MAX = 20_000       # characters of one output field (a test's, or the top-level one)
 NAME_MAX = 1_000          # characters of a test name
+MAX_TIMED = 1_000         # entries of a {test: seconds} map read back
+TIMED_KEY = re.compile(r"[A-Za-z0-9._:-]{1,40}")     # a test number or a phase name
 
 # -- status names: the one set ------------------------------------------------------------------
 PASSED, FAILED = "passed", "failed"     # one test (Gradescope's words)
@@ -100,6 +103,19 @@ def _strings(value: Any) -> tuple[str, ...]:
     return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
 
 
+def _seconds(value: Any) -> dict[str, float] | None:
+    """{test number or phase: seconds}: short plain keys and finite non-negative numbers
+    only (anything else is dropped); None when not recorded."""
+    if not isinstance(value, Mapping):
+        return None
+    out = {}
+    for k, v in list(value.items())[:MAX_TIMED]:
+        t = _opt_number(v)
+        if isinstance(k, str) and TIMED_KEY.fullmatch(k) and t is not None and t >= 0:
+            out[k] = t
+    return out
+
+
 def _record(results: Any, key: str) -> dict[str, Any]:
     extra = results.get("extra_data") if isinstance(results, dict) else None
     record = extra.get(key) if isinstance(extra, dict) else None
@@ -137,6 +153,11 @@ class Gradekit:
     max_score: float | None = None            # None: unknown (no test was collected)
     time_budget: float | None = None          # seconds for the whole submission
     submission: Mapping[str, Any] | None = None   # Gradescope's facts (id, dates, late)
+    build_id: str | None = None               # the rules it was graded under (grader.build_id)
+    # wall seconds: each test by number, and each phase's set-up (worker start + imports), so
+    # staff see what a suite costs
+    test_seconds: Mapping[str, float] | None = None
+    setup_seconds: Mapping[str, float] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return _json(self)
@@ -153,7 +174,10 @@ class Gradekit:
                    visible_only=visible_only if isinstance(visible_only, bool) else None,
                    max_score=_opt_number(v.get("max_score")),
                    time_budget=_opt_number(v.get("time_budget")),
-                   submission=dict(submission) if isinstance(submission, Mapping) else None)
+                   submission=dict(submission) if isinstance(submission, Mapping) else None,
+                   build_id=_opt_str(v.get("build_id")),
+                   test_seconds=_seconds(v.get("test_seconds")),
+                   setup_seconds=_seconds(v.get("setup_seconds")))
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from grader import build_id as builds
 from grader import expected_values
 from grader import results as res
 from grader import safetext
@@ -284,6 +285,9 @@ class _Run:
     limits: str = ""                 # how memory and processes are bounded (the worker's note)
     import_output: str | None = None
     import_failed: set[str] = field(default_factory=set)
+    build_id: str | None = None
+    test_seconds: dict[str, float] = field(default_factory=dict)     # number -> wall seconds
+    setup_seconds: dict[str, float] = field(default_factory=dict)    # phase -> worker start
 
     def snapshot(self) -> dict[str, Any]:
         """The results so far, in test-number order, written atomically when asked."""
@@ -291,7 +295,10 @@ class _Run:
                               sandbox=self.sandbox, limits=self.limits,
                               flags=tuple(sorted(self.flags)), visible_only=self.visible_only,
                               max_score=res.points(sum(s.weight for s in self.specs)),
-                              time_budget=self.budget.seconds)
+                              time_budget=self.budget.seconds, build_id=self.build_id,
+                              test_seconds={n: round(t, 3) for n, t in self.test_seconds.items()},
+                              setup_seconds={p: round(t, 3)
+                                             for p, t in self.setup_seconds.items()})
         tests = [self.done[s.number] for s in self.specs if s.number in self.done]
         header = self.header + ([] if not self.import_output else [
             "\nOutput while importing your files:\n"
@@ -327,20 +334,24 @@ def _load_modules(run: _Run, decl: Assignment, ctx: Context) -> None:
 
 
 def _run_phase(run: _Run, ctx: Context, specs: list[TestSpec],
-               on_test: Callable[[dict[str, Any]], None] | None) -> None:
-    """Run one phase's tests in number order on `ctx` (whose worker is fresh)."""
+               on_test: Callable[[dict[str, Any]], None] | None, started: float) -> None:
+    """Run one phase's tests in number order on `ctx` (whose worker is fresh and was asked
+    for at `started`, time.monotonic())."""
     decl = ctx.assignment
     _load_modules(run, decl, ctx)
     printed = ctx.worker.take_output()          # import time: before any test input was sent
     if run.import_output is None:
         run.import_output = printed
+    run.setup_seconds[ctx.phase] = time.monotonic() - started
     run.snapshot()
     for spec in specs:
         if ctx.budget is not None and ctx.budget.remaining() <= 0:
             result = _not_reached(spec, ctx.budget)
             run.flags.add(res.BUDGET)
         else:
+            t0 = time.monotonic()
             result = run_test(spec, ctx, run.flags)
+            run.test_seconds[spec.number] = time.monotonic() - t0
         run.done[spec.number] = result
         if on_test:
             on_test(result)
@@ -362,7 +373,8 @@ def grade_submission(assignment: str, submission: Path, *, results_path: Path | 
     decl = load(assignment)
     budget = Budget(decl.limits.submission_seconds if time_budget is None else float(time_budget))
     specs = [s for s in collect(assignment) if not (visible_only and s.visibility != "visible")]
-    run = _Run(assignment, specs, budget, visible_only, results_path)
+    run = _Run(assignment, specs, budget, visible_only, results_path,
+               build_id=_build_id(assignment))
     shared: dict[str, Any] = {}
     with _prepared(decl, Path(submission)) as (workdir, static_errors, notes, report_text):
         sources = read_sources(decl, workdir)
@@ -372,6 +384,7 @@ def grade_submission(assignment: str, submission: Path, *, results_path: Path | 
                     run.done[spec.number] = _not_reached(spec, budget)
                 run.flags.add(res.BUDGET)
                 continue
+            started = time.monotonic()
             with Worker(workdir, decl.limits, mode=sandbox_mode,
                         forbidden_imports=decl.forbidden_imports) as worker:
                 if not run.header:
@@ -381,8 +394,17 @@ def grade_submission(assignment: str, submission: Path, *, results_path: Path | 
                               lambda s: expected_values.load(assignment, s), dict(static_errors),
                               report_text, sources, shared=shared, phase=phase, budget=budget,
                               self_check=visible_only)
-                _run_phase(run, ctx, phase_specs, on_test)
+                _run_phase(run, ctx, phase_specs, on_test, started)
     return run.snapshot()
+
+
+def _build_id(assignment: str) -> str | None:
+    """The build id, or None (said on stderr) when it cannot be computed: grading goes on."""
+    try:
+        return builds.build_id(assignment)
+    except Exception as exc:   # e.g. a data file missing from a hand-made copy of the kit
+        print(f"[gradekit] no build id: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
 
 
 def summary(data: dict[str, Any]) -> str:
