@@ -9,6 +9,16 @@ Conventions (the same in every assignment of this kit):
     so the regularization gradient is 2 * reg * W. (With the bias trick the biases live in W
     and are regularized with it; that is intended here.)
 
+Numerical stability (the grader tests it with scores near 1e4). Two steps, both needed:
+  1. Subtract each row's largest score from the row: softmax does not change, and exp() of
+     the shifted scores is at most 1, so it cannot overflow to inf.
+  2. Compute the LOG-probabilities directly (the "log-sum-exp" form):
+         log p[c] = shifted[c] - log(sum(exp(shifted)))
+     and take the loss from them. Do not form p = exp(shifted) / sum(exp(shifted)) and then
+     take np.log(p): when one score is thousands above the others, the other p's underflow
+     to exactly 0 and log(0) = -inf, though their log-probabilities are ordinary numbers
+     (e.g. -3000). The probabilities the gradient needs are exp(log p), which is safe.
+
 Write the functions in this order: softmax_loss_naive, softmax_loss_vectorized,
 Softmax.train, Softmax.predict, then choose HYPERPARAMS. Check each gradient with
 gradient_check.eval_numerical_gradient before moving on.
@@ -42,10 +52,11 @@ def softmax_loss_naive(W: np.ndarray, X: np.ndarray, y: np.ndarray,
     Returns (loss, dW) with dW the same shape as W.
 
     Loop over the examples (and, if it helps you, over the classes): compute the scores
-    s = X[i] @ W, turn them into probabilities p = exp(s) / sum(exp(s)), add -log p[y[i]] to
-    the loss and p - onehot(y[i]) times X[i] to the gradient. Then average over the batch and
-    add the regularization. Subtract max(s) from the scores before exponentiating: it leaves p
-    unchanged and keeps exp from overflowing.
+    s = X[i] @ W and subtract max(s) from them; compute the log-probabilities
+    log p = s - log(sum(exp(s))) of the shifted scores (see "Numerical stability" at the top
+    of this file: never np.log of a probability that may have underflowed to 0); add
+    -log p[y[i]] to the loss and (p - onehot(y[i])) times X[i] to the gradient, with
+    p = exp(log p). Then average over the batch and add the regularization.
     """
     loss = 0.0
     dW = np.zeros_like(W)
@@ -70,10 +81,12 @@ def softmax_loss_vectorized(W: np.ndarray, X: np.ndarray, y: np.ndarray,
                             reg: float) -> tuple[float, np.ndarray]:
     """Softmax loss and gradient, vectorized: same inputs and outputs as softmax_loss_naive.
 
-    No Python loops: compute all scores at once as X @ W, subtract each row's maximum,
-    normalize row-wise, and pick the probabilities of the correct classes with integer
-    indexing (probs[np.arange(N), y]). The gradient is X.T @ (probs - onehot(y)) / N plus the
-    regularization term. The result must match softmax_loss_naive to about 1e-12.
+    No Python loops: compute all scores at once as X @ W, subtract each row's maximum, turn
+    each row into log-probabilities in the log-sum-exp form (see "Numerical stability" at the
+    top of this file), and pick those of the correct classes with integer indexing
+    (log_probs[np.arange(N), y]). The gradient is X.T @ (probs - onehot(y)) / N plus the
+    regularization term, with probs = exp(log_probs). The result must match
+    softmax_loss_naive to about 1e-12.
     """
     loss = 0.0
     dW = np.zeros_like(W)

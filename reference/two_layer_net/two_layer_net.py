@@ -6,6 +6,16 @@ Conventions (the same in every assignment of this kit):
   * loss = mean softmax cross-entropy over the batch + reg * (sum(W1**2) + sum(W2**2)):
     the weight matrices are regularized, the biases are not. Its gradient is 2 * reg * W.
 
+Numerical stability (the grader tests the loss with scores near 1e4). Two steps, both needed:
+  1. Subtract each row's largest score from the row: softmax does not change, and exp() of
+     the shifted scores is at most 1, so it cannot overflow to inf.
+  2. Compute the LOG-probabilities directly (the "log-sum-exp" form):
+         log p[c] = shifted[c] - log(sum(exp(shifted)))
+     and take the loss from them. Do not form p = exp(shifted) / sum(exp(shifted)) and then
+     take np.log(p): when one score is thousands above the others, the other p's underflow
+     to exactly 0 and log(0) = -inf, though their log-probabilities are ordinary numbers
+     (e.g. -3000). The probabilities the gradient needs are exp(log p), which is safe.
+
 Write TwoLayerNet.loss first (the scores, then the loss, then the gradients; check them with
 gradient_check.eval_numerical_gradient), then train, then predict, then choose HYPERPARAMS and
 fill in REPORT.md.
@@ -63,9 +73,11 @@ class TwoLayerNet:
         the same keys and shapes as self.params holding the gradient of the loss.
 
         Forward: h = max(0, X @ W1 + b1); scores = h @ W2 + b2. Loss: as in the module
-        docstring (subtract each row's max score before exponentiating). Backward: go through
-        the same steps in reverse; the ReLU passes the gradient only where its input was > 0.
-        No Python loops are needed.
+        docstring, from log-probabilities in the log-sum-exp form (subtract each row's max
+        score, then log p = shifted - log(sum(exp(shifted))); see "Numerical stability").
+        Backward: go through the same steps in reverse, starting from probs = exp(log p);
+        the ReLU passes the gradient only where its input was > 0. No Python loops are
+        needed.
         """
         W1, b1 = self.params["W1"], self.params["b1"]
         W2, b2 = self.params["W2"], self.params["b2"]

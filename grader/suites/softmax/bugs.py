@@ -33,20 +33,34 @@ BUGS = (
           "    scores = X @ W\n"),)),
 )
 
-VEC_LSE = ("    log_norm = np.log(np.sum(np.exp(scores), axis=1, keepdims=True))\n"
+# Written exactly as the docstrings teach (shift by the row max, log-probabilities in the
+# log-sum-exp form, probabilities as their exp), in a student's own words: an outer product
+# per example in the naive loss, an explicit one-hot matrix in the vectorized one.
+NAIVE_REF = ("        loss += np.log(total) - scores[y[i]]\n"
+             "        for c in range(num_classes):\n"
+             "            p = exp_scores[c] / total\n"
+             "            dW[:, c] += (p - (c == y[i])) * X[i]\n")
+NAIVE_TAUGHT = ("        log_p = scores - np.log(np.sum(np.exp(scores)))\n"
+                "        loss += -log_p[y[i]]\n"
+                "        onehot = np.zeros(num_classes)\n"
+                "        onehot[y[i]] = 1.0\n"
+                "        dW += np.outer(X[i], np.exp(log_p) - onehot)\n")
+VEC_REF = ("    log_norm = np.log(np.sum(np.exp(scores), axis=1, keepdims=True))\n"
            "    log_probs = scores - log_norm\n    rows = np.arange(num_train)\n"
            "    loss = -np.mean(log_probs[rows, y]) + reg * np.sum(W * W)\n"
-           "    dscores = np.exp(log_probs)\n")
-VEC_TAUGHT = ("    exp_scores = np.exp(scores)\n"
-              "    probs = exp_scores / np.sum(exp_scores, axis=1, keepdims=True)\n"
+           "    dscores = np.exp(log_probs)\n    dscores[rows, y] -= 1.0\n"
+           "    dW = X.T @ dscores / num_train + 2 * reg * W\n")
+VEC_TAUGHT = ("    log_probs = scores - np.log(np.sum(np.exp(scores), axis=1, keepdims=True))\n"
               "    rows = np.arange(num_train)\n"
-              "    loss = -np.mean(np.log(probs[rows, y])) + reg * np.sum(W * W)\n"
-              "    dscores = probs.copy()\n")
+              "    loss = -np.mean(log_probs[rows, y]) + reg * np.sum(W * W)\n"
+              "    probs = np.exp(log_probs)\n"
+              "    onehot = np.zeros_like(probs)\n"
+              "    onehot[rows, y] = 1.0\n"
+              "    dW = X.T @ (probs - onehot) / num_train + 2 * reg * W\n")
 VARIANTS = (
-    Variant("as-the-docstrings-teach", "probabilities first, then their log", (
-        (FILE, VEC_LSE, VEC_TAUGHT),
-        (FILE, "        loss += np.log(total) - scores[y[i]]\n",
-         "        loss += -np.log(exp_scores[y[i]] / total)\n"))),
+    Variant("as-the-docstrings-teach", "log-probabilities in the log-sum-exp form, "
+            "probabilities as their exp",
+            ((FILE, VEC_REF, VEC_TAUGHT), (FILE, NAIVE_REF, NAIVE_TAUGHT))),
     Variant("einsum", "products written as einsum", (
         (FILE, "    scores = X @ W\n    scores = scores - np.max(scores, axis=1",
          "    scores = np.einsum('nd,dc->nc', X, W)\n    scores = scores - np.max(scores, axis=1"),

@@ -36,15 +36,12 @@ BUGS = (
 )
 
 VARIANTS = (
-    Variant("as-the-docstrings-teach", "probabilities first, then their log", (
-        (FILE, "        log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))\n"
-               "        rows = np.arange(num_train)\n"
-               "        loss = -np.mean(log_probs[rows, y])",
-         "        exp_scores = np.exp(shifted)\n"
-         "        probs = exp_scores / np.sum(exp_scores, axis=1, keepdims=True)\n"
-         "        rows = np.arange(num_train)\n"
-         "        loss = -np.mean(np.log(probs[rows, y]))"),
-        (FILE, "        dscores = np.exp(log_probs)\n", "        dscores = probs.copy()\n"))),
+    Variant("as-the-docstrings-teach", "log-probabilities in the log-sum-exp form, the "
+            "backward pass from their exp and an explicit one-hot", (
+        (FILE, "        dscores = np.exp(log_probs)\n        dscores[rows, y] -= 1.0\n"
+               "        dscores /= num_train\n",
+         "        probs = np.exp(log_probs)\n        onehot = np.zeros_like(probs)\n"
+         "        onehot[rows, y] = 1.0\n        dscores = (probs - onehot) / num_train\n"),)),
     Variant("einsum", "products written as einsum", (
         (FILE, "hidden_in = X @ W1 + b1", "hidden_in = np.einsum('nd,dh->nh', X, W1) + b1"),
         (FILE, "scores = hidden @ W2 + b2", "scores = np.einsum('nh,hc->nc', hidden, W2) + b2"))),
