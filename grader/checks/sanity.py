@@ -29,13 +29,17 @@ from grader.checks.compare import as_array, as_scalar
 from grader.framework import CheckFailed
 
 CHANCE_ATOL = 0.05        # |loss - ln C| allowed with weights ~1e-3 or smaller
-STABILITY_HINT = ("exp() of scores in the thousands overflows to inf (and of large negative "
-                  "scores underflows to 0, giving 0/0). Softmax does not change when the same "
-                  "number is subtracted from every score of a row: choose that number so that "
-                  "exp() stays finite.")
-STABLE_MISMATCH_HINT = ("with large scores the result must still match: shift each row of "
-                        "scores by a constant of that row rather than clipping them. If the "
-                        "test on ordinary inputs fails as well, fix that one first.")
+STABILITY_HINT = ("exp() of scores in the thousands overflows to inf, and the probability of a "
+                  "class thousands below the best one underflows to 0, whose log is -inf. "
+                  "Shift each row by its largest score, AND take the loss from "
+                  "log-probabilities in the log-sum-exp form, never from the log of a "
+                  "probability (the README's \"Numerical stability\" section).")
+STABLE_MISMATCH_HINT = ("with large scores the result must still match. Shifting each row by "
+                        "its largest score is the first step; if you do it already, look at "
+                        "where you take a log: the loss must come from log-probabilities in "
+                        "the log-sum-exp form (the README's \"Numerical stability\" "
+                        "section), and clipping the scores changes the answer. If the test on "
+                        "ordinary inputs fails as well, fix that one first.")
 
 
 def chance_loss(loss: Any, num_classes: int, what: str, *, atol: float = CHANCE_ATOL) -> float:
