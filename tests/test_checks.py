@@ -195,10 +195,11 @@ def test_grade_accuracy_sets_partial_score_and_explains():
                           score=None, notes=[])
     ctx.set_score = lambda p: setattr(ctx, "score", p)
     ctx.note = ctx.notes.append
-    with pytest.raises(CheckFailed, match="60.0%.*5.00 / 10"):
-        accuracy.grade_accuracy(ctx, 0.6, 10, "Net")
+    with pytest.raises(CheckFailed, match="validation accuracy 58.0%.*5.00 / 10"):
+        accuracy.grade_accuracy(ctx, 0.6, 10, "Net", validation=0.58)
     assert ctx.score == pytest.approx(5.0)
-    assert accuracy.grade_accuracy(ctx, 0.95, 10, "Net") == 10 and "95.0%" in ctx.notes[-1]
+    assert accuracy.grade_accuracy(ctx, 0.95, 10, "Net", validation=0.93) == 10 \
+        and "93.0%" in ctx.notes[-1]
 
 
 def test_accuracy_counts_correct_labels_and_worker_data_has_no_test_labels():

@@ -14,7 +14,12 @@ Thresholds come from the reference's own trained accuracy, recorded in
 
     accuracy_band(decl) -> (zero_at, full_at)
     band_points(acc, band, weight) -> points
-    grade_accuracy(ctx, acc, weight, what) -> points (sets ctx score/notes, raises when short)
+    grade_accuracy(ctx, acc, weight, what, split, validation=) -> points (sets ctx score and
+        notes, raises when short); what it prints is the VALIDATION accuracy only: the test
+        split's accuracy and the band's thresholds stay with the grader (students tune on
+        validation data, never on the test set)
+    measure(data, accuracy_of) -> Measured(graded, validation, split): one trained model's
+        accuracy on the split that grades and on the validation split
     accuracy(pred, y_true, num_classes, what) -> float
     worker_data(data, keys=WORKER_KEYS) -> the splits the worker may see (never y_test)
     held_out(data) -> (X, y, split): the test split, or in a student release (which ships no
@@ -25,7 +30,8 @@ Grading only: measuring the reference (which needs the runner) is `grader/calibr
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -68,15 +74,48 @@ TUNE_HINT = ("tune HYPERPARAMS on the validation set; check that train() leaves 
              "weights in the model.")
 
 
+@dataclass(frozen=True)
+class Measured:
+    """One trained model's accuracy, measured by the grader's own forward pass."""
+    graded: float       # on the split that grades: test (grading) or validation (self-check)
+    validation: float   # on the validation split: the only accuracy a student is shown
+    split: str          # the graded split's name: "test" or "validation"
+
+
+def measure(data: Mapping[str, np.ndarray],
+            accuracy_of: Callable[[np.ndarray, np.ndarray], float]) -> Measured:
+    """`accuracy_of(X, y)` on the held-out split (`held_out`) and on the validation split."""
+    X, y, split = held_out(data)
+    graded = float(accuracy_of(X, y))
+    validation = graded if split == "validation" else float(
+        accuracy_of(np.asarray(data["X_val"]), np.asarray(data["y_val"])))
+    return Measured(graded, validation, split)
+
+
+def accuracy_message(what: str, acc: float, split: str, validation: float | None,
+                     points: float, weight: float) -> str:
+    """What a student reads: the validation accuracy and the points; never the test
+    accuracy nor the band's thresholds (they would invite tuning on the test set)."""
+    got = f"{points:.2f} / {weight:g} points"
+    if split != "test":
+        return (f"{what}: validation accuracy {acc:.1%} (measured by the grader with the "
+                f"weights your training left): provisionally {got}. After you submit, the "
+                "points come from the held-out test split instead.")
+    seen = (f"validation accuracy {validation:.1%} (measured by the grader with the weights "
+            "your training left); " if validation is not None else "")
+    return (f"{what}: {seen}{got}, from the accuracy on the held-out test split (not shown: "
+            "choose your settings on the validation split).")
+
+
 def grade_accuracy(ctx: Any, acc: float, weight: float, what: str, split: str = "test",
-                   hint: str = TUNE_HINT) -> float:
-    """Set the test's score from the band, add a note with the numbers, and raise
-    CheckFailed (keeping the partial score, with `hint`) when short of full credit."""
+                   hint: str = TUNE_HINT, *, validation: float | None = None) -> float:
+    """Set the test's score from the band (`acc` on the graded `split`), add a note saying
+    the validation accuracy and the points, and raise CheckFailed (keeping the partial
+    score, with `hint`) when short of full credit."""
     band = accuracy_band(ctx.assignment)
     points = band_points(acc, band, weight)
     ctx.set_score(points)
-    msg = (f"{what}: {split} accuracy {acc:.1%} (full credit from {band[1]:.1%}, none at or "
-           f"below {band[0]:.1%}, linear in between): {points:.2f} / {weight:g} points.")
+    msg = accuracy_message(what, acc, split, validation, points, weight)
     if points < weight - 1e-9:
         raise CheckFailed(f"{msg} Hint: {hint}")
     ctx.note(msg)
@@ -91,8 +130,8 @@ def worker_data(data: Mapping[str, np.ndarray], keys: tuple[str, ...] = WORKER_K
     return {k: np.asarray(data[k]) for k in keys}
 
 
-SELF_CHECK_NOTE = ("Self-check: the release has no test labels, so this is your VALIDATION "
-                   "accuracy, scored against the test-accuracy thresholds; the grade uses the "
+SELF_CHECK_NOTE = ("Self-check: the release has no test labels, so the points shown are "
+                   "provisional, from your validation accuracy; the grade uses the held-out "
                    "test split after you submit.")
 
 

@@ -1,8 +1,8 @@
 """What the convnet suite tells a student whose function is wrong: one hint per function (and
-per way of being wrong), appended to the failure message as "Hint: ...". Hints point at the likely mistake and at
-where the docstrings explain the computation; they never state the solution's formula or code
-(tests/test_hints.py checks), nor the expected values (visible fixtures ship with the
-release)."""
+per way of being wrong), appended to the failure message as "Hint: ...". Hints point at the
+likely mistake and at where the docstrings explain the computation; they never state the
+solution's formula or code (tests/test_hints.py checks), nor the expected values (visible
+fixtures ship with the release)."""
 
 AFFINE = ("each example is flattened to one row before the product, whatever its original "
           "shape; check the shapes of the product and that the bias is added to every row.")

@@ -161,11 +161,13 @@ def trained_weights(ctx: Context, model: Handle, what: str = "Softmax.W") -> np.
                                hint="train() must leave the trained weights in self.W.")
 
 
-def train_and_score(ctx: Context, hyperparams: dict[str, Any], seed: int) -> float:
+def train_and_score(ctx: Context, hyperparams: dict[str, Any], seed: int
+                    ) -> accuracy.Measured:
     """Train a fresh Softmax on the digits training split with `hyperparams` (validated and
-    capped here), read its W out of the worker and score the test split HERE with the
-    grader's own forward. The accuracy test and calibration (`calibration_run`) both train
-    through it, so the reference is calibrated through exactly this code path."""
+    capped here), read its W out of the worker and score the test split (the grade) and the
+    validation split (what the student sees) HERE with the grader's own forward. The
+    accuracy test and calibration (`calibration_run`) both train through it, so the
+    reference is calibrated through exactly this code path."""
     hp = accuracy.validate_hyperparams(hyperparams, ctx.settings["hyperparams"])
     hp, capped = accuracy.cap_iters(hp, ctx.settings["max_iters"])
     if capped:
@@ -176,10 +178,10 @@ def train_and_score(ctx: Context, hyperparams: dict[str, Any], seed: int) -> flo
                          timeout=ctx.assignment.limits.train_seconds)
     sanity.loss_decreases(history, "Softmax.train: loss history")
     W = trained_weights(ctx, model)
-    X, y, split = accuracy.held_out(digits())
-    if split != "test":
+    measured = accuracy.measure(digits(), lambda X, y: float(np.mean(trusted.predict(W, X) == y)))
+    if measured.split != "test":
         ctx.note(accuracy.SELF_CHECK_NOTE)
-    return float(np.mean(trusted.predict(W, X) == y))
+    return measured
 
 
 def small_train(ctx: Context, seed: int, num_iters: int) -> tuple[Any, Any]:
@@ -365,7 +367,7 @@ def test_seeded_determinism(ctx: Context) -> None:
     require_training_loss(ctx, "Softmax.train: determinism")
 
 
-def trained_accuracy(ctx: Context, seed: int) -> float:
+def trained_accuracy(ctx: Context, seed: int) -> accuracy.Measured:
     """The accuracy test's training and scoring: the submitted HYPERPARAMS, train() seeded
     with `seed`."""
     return train_and_score(ctx, ctx.constant(MODULE, "HYPERPARAMS"), seed)
@@ -374,14 +376,16 @@ def trained_accuracy(ctx: Context, seed: int) -> float:
 @test("3.4", 18, "Softmax.train", VEC)
 def test_accuracy(ctx: Context) -> None:
     """Softmax: test accuracy when trained with your HYPERPARAMS"""
-    acc = trained_accuracy(ctx, ctx.settings["train_seed"])
-    split = accuracy.held_out(digits())[2]
-    require_training_loss(ctx, f"Softmax: {split} accuracy {acc:.1%}")
-    accuracy.grade_accuracy(ctx, acc, ctx.test.weight, "Softmax", split)
+    m = trained_accuracy(ctx, ctx.settings["train_seed"])
+    require_training_loss(ctx, f"Softmax: validation accuracy {m.validation:.1%}")
+    accuracy.grade_accuracy(ctx, m.graded, ctx.test.weight, "Softmax", m.split,
+                            validation=m.validation)
 
 
 # -- what grader/calibration.py measures the reference with ----------------------------------
-calibration_run = trained_accuracy
+def calibration_run(ctx: Context, seed: int) -> float:
+    """The accuracy the grade comes from (the test split), as the accuracy test trains."""
+    return trained_accuracy(ctx, seed).graded
 
 
 def calibration_facts(ctx: Context) -> dict[str, Any]:

@@ -329,10 +329,12 @@ def small_run(ctx: Context, n: int, init_seed: int, **kw: Any) -> tuple[Handle, 
     return model, out
 
 
-def train_and_score(ctx: Context, hyperparams: dict[str, Any], seed: int) -> float:
+def train_and_score(ctx: Context, hyperparams: dict[str, Any], seed: int
+                    ) -> accuracy.Measured:
     """Train a fresh net with `hyperparams` (validated, num_iters capped) on X_train (with
     X_val for its histories), read its parameters out of the worker and score the test split
-    HERE with the grader's own forward. The accuracy test and calibration (`calibration_run`)
+    (the grade) and the validation split (what the student sees) HERE with the grader's own
+    forward. The accuracy test and calibration (`calibration_run`)
     both train through it, so the reference is calibrated through exactly this code path."""
     hp = accuracy.validate_hyperparams(hyperparams, ctx.settings["hyperparams"])
     hp, capped = accuracy.cap_iters(hp, ctx.settings["max_iters"])
@@ -345,10 +347,10 @@ def train_and_score(ctx: Context, hyperparams: dict[str, Any], seed: int) -> flo
     ctx.method(model, "train", data["X_train"], data["y_train"], data["X_val"], data["y_val"],
                **hp, seed=seed, timeout=ctx.assignment.limits.train_seconds)
     params = params_of(ctx, model, net_shapes(dim, hidden, classes))
-    X, y, split = accuracy.held_out(cihlab())
-    if split != "test":
+    measured = accuracy.measure(cihlab(), lambda X, y: trusted.accuracy(params, X, y))
+    if measured.split != "test":
         ctx.note(accuracy.SELF_CHECK_NOTE)
-    return trusted.accuracy(params, X, y)
+    return measured
 
 
 # -- 1. TwoLayerNet.loss ---------------------------------------------------------------------
@@ -560,7 +562,7 @@ def test_overfit(ctx: Context) -> None:
 
 
 # -- 4. predict and the accuracy run ---------------------------------------------------------
-def trained_accuracy(ctx: Context, seed: int) -> float:
+def trained_accuracy(ctx: Context, seed: int) -> accuracy.Measured:
     """The accuracy test's training and scoring: the submitted HYPERPARAMS, the net and
     train() seeded with `seed`."""
     return train_and_score(ctx, ctx.constant(MODULE, "HYPERPARAMS"), seed)
@@ -586,12 +588,12 @@ def test_predict(ctx: Context) -> None:
 @test("4.2", 16, TRAIN, LOSS)
 def test_accuracy(ctx: Context) -> None:
     """TwoLayerNet: test accuracy when trained with your HYPERPARAMS"""
-    acc = trained_accuracy(ctx, ctx.settings["train_seed"])
-    split = accuracy.held_out(cihlab())[2]
-    require_training_loss(ctx, f"TwoLayerNet: {split} accuracy {acc:.1%}")
-    if split == "test":     # a self-check measures validation data
-        ctx.shared[ACC_KEY] = acc
-    accuracy.grade_accuracy(ctx, acc, ctx.test.weight, "TwoLayerNet", split)
+    m = trained_accuracy(ctx, ctx.settings["train_seed"])
+    require_training_loss(ctx, f"TwoLayerNet: validation accuracy {m.validation:.1%}")
+    if m.split == "test":     # a self-check measures validation data
+        ctx.shared[ACC_KEY] = m.graded
+    accuracy.grade_accuracy(ctx, m.graded, ctx.test.weight, "TwoLayerNet", m.split,
+                            validation=m.validation)
 
 
 # -- 5. REPORT.md ----------------------------------------------------------------------------
@@ -643,15 +645,17 @@ def test_report_accuracy(ctx: Context) -> None:
     zero_at = accuracy.accuracy_band(ctx.assignment)[0]
     if measured is not None and measured <= zero_at:
         ctx.set_score(0.0)
-        raise CheckFailed(f"REPORT.md: the stated accuracy matches this run, but the run's "
-                          f"{measured:.1%} is no better than always predicting the commonest "
-                          f"class ({zero_at:.1%}), so there is nothing to report yet: this "
-                          "check counts only for a network that learned.")
+        raise CheckFailed("REPORT.md: the stated accuracy matches this run, but the run's "
+                          "test accuracy is no better than always predicting the commonest "
+                          "class, so there is nothing to report yet: this check counts only "
+                          "for a network that learned.")
     require_learned(ctx, "REPORT.md: stated accuracy")
 
 
 # -- what grader/calibration.py measures the reference with ----------------------------------
-calibration_run = trained_accuracy
+def calibration_run(ctx: Context, seed: int) -> float:
+    """The accuracy the grade comes from (the test split), as the accuracy test trains."""
+    return trained_accuracy(ctx, seed).graded
 
 
 def calibration_facts(ctx: Context) -> dict[str, Any]:
