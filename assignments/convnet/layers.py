@@ -113,15 +113,18 @@ def conv_backward_naive(dout: np.ndarray, cache: Any) -> tuple[np.ndarray, np.nd
 
 def conv_forward_fast(x: np.ndarray, w: np.ndarray, b: np.ndarray,
                       conv_param: dict) -> tuple[np.ndarray, Any]:
-    """The same convolution as `conv_forward_naive`, as one matrix product (im2col).
+    """The same convolution as `conv_forward_naive`, as matrix products (im2col).
 
     Same inputs, output and conventions as `conv_forward_naive`. No Python loops over the
     batch, the channels or the output pixels. The idea: copy every receptive field of the
     padded input into a column of a matrix `cols` of shape `(C*HH*WW, N*H_out*W_out)`, rows
-    ordered like `w.reshape(F, -1)`, i.e. (c, di, dj). A strided view of the padded input
-    (`np.lib.stride_tricks.as_strided` or `sliding_window_view`) followed by one reshape does
-    this in a single copy. Then `w.reshape(F, -1) @ cols` holds every output value at once:
-    reshape and transpose it into `(N, F, H_out, W_out)` and add `b`.
+    ordered like `w.reshape(F, -1)`, i.e. (c, di, dj), columns ordered (n, i, j). A strided
+    view of the padded input (`np.lib.stride_tricks.as_strided` or `sliding_window_view`)
+    followed by one reshape does this in a single copy. Then `w.reshape(F, -1) @ cols` holds
+    every output value at once: reshape and transpose it into `(N, F, H_out, W_out)`, add `b`.
+    Faster: view `cols` as N blocks `(C*HH*WW, H_out*W_out)`, one per image (a reshape and a
+    transpose, no copy) and let `np.matmul` multiply `w.reshape(F, -1)` with each: the result
+    is already laid out as `(N, F, H_out*W_out)`, so the transposing copy disappears.
     Keep what the backward pass needs (at least `cols`) in the cache.
     """
     raise NotImplementedError("conv_forward_fast: not implemented")
@@ -138,6 +141,10 @@ def conv_backward_fast(dout: np.ndarray, cache: Any) -> tuple[np.ndarray, np.nda
     windows overlap when the stride is smaller than the kernel. A loop over the kernel's
     HH*WW offsets is fine (each step adds one strided slice of the padded gradient);
     `np.add.at` works too but is much slower. Finally drop the padding.
+    Faster: `dcols` per image, `w2.T @ dout[n]` for all n in one `np.matmul` (no transpose of
+    `dout`, and the fold lands in `(N, C, ...)` order: no transpose of `dx` either), and on a
+    large batch a few images at a time, so that `dcols` stays in the CPU cache between the
+    product that writes it and the fold that reads it (a loop over such blocks is fine).
     """
     raise NotImplementedError("conv_backward_fast: not implemented")
     return dx, dw, db
