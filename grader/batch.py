@@ -22,13 +22,20 @@ Design:
   per-test progress goes to `results.partial.json`, which a timeout salvages (status
   `timeout`, finished tests kept). Everything read back goes through
   `grader.results.read_results` (scrubbed: student code may have written it).
-* **Resumable, never twice.** A re-run skips a submission whose results.json is complete
-  (status `graded` or `timeout`) for the same assignment and the same input files (sha256
-  digest), unless `force`. Grader errors and intake rows are redone. While grading, the
+* **Resumable, never twice, never stale.** A re-run skips a submission whose results.json
+  is complete (status `graded` or `timeout`) for the same assignment, the same input files
+  (sha256 digest) and the same build id (`grader.build_id`: weights, settings, expected
+  values, calibration, data variant), unless `force`: a changed rule re-grades by itself.
+  Grader errors and intake rows are redone. While grading, the
   child holds an `flock` on `OUT/<id>/.lock` (inherited from its driver); a child whose
   driver died kills its own process group within `WATCH_SECONDS`, and a re-run takes the
   lock (waiting for such an orphan) and re-checks results.json before grading. So killing
-  the batch loses only the submissions in flight, and none is graded twice.
+  the batch loses only the submissions in flight, and none is graded twice. The driver
+  removes the lock file when its task ends (a waiter that locked the removed file sees it is
+  gone and locks the new one), so a finished OUT holds no `.lock` files.
+* **Regrade preview.** `preview_batch` (`grade --dry-run`) grades everything into a scratch
+  folder and lists whose score would move, by how much and on which tests; OUT is not
+  touched.
 
 Status and flag names, the records and the atomic writer are `grader.results`'; the class
 outputs (grades.csv, report.html) are `grader.report`'s, called once all rows are in; the
@@ -56,6 +63,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Callable
 
+from grader import build_id as builds
 from grader import intake, safetext
 from grader import results as res
 from grader.consent import preflight_isolation
@@ -73,13 +81,34 @@ _STOPS: dict[str, threading.Event] = {}   # run token -> "stop now" (Ctrl-C) for
 
 
 # -- a row's results.json: kept by a re-run, or written without grading ------------------------------
-def is_complete(path: Path, assignment: str, digest: str) -> bool:
+def is_complete(path: Path, assignment: str, digest: str, build: str | None = None) -> bool:
     """Whether a re-run may keep this results.json instead of grading again: the same
-    assignment and files, and a status a re-run does not redo (a real, possibly partial,
-    total: `grader.results.SCORED`). Grader errors and intake rows are redone."""
-    record = res.batch_of(res.read_results(path))
+    assignment and files, a status a re-run does not redo (a real, possibly partial,
+    total: `grader.results.SCORED`) and, when `build` is given, graded under that build id
+    (a results.json from another build, or recording none, is stale). Grader errors and
+    intake rows are redone."""
+    data = res.read_results(path)
+    record = res.batch_of(data)
     return (record.assignment == assignment and record.digest == digest
-            and record.status in res.SCORED)
+            and record.status in res.SCORED
+            and (build is None or res.gradekit_of(data).build_id == build))
+
+
+def stored_build(path: Path) -> str | None:
+    """The build id a stored results.json was graded under (None: none recorded)."""
+    return res.gradekit_of(res.read_results(path)).build_id
+
+
+def current_build(assignment: str) -> str | None:
+    """This kit's build id for `assignment`; None (with a warning) when it cannot be
+    computed, and then a re-run compares files only, as before build ids."""
+    try:
+        return builds.build_id(assignment)
+    except Exception as exc:          # e.g. a data file missing from a hand-made copy of the kit
+        logging.getLogger(__name__).warning("no build id for %s (%s): stale results are "
+                                            "detected by their files only", assignment,
+                                            describe(exc))
+        return None
 
 
 def _row_record(assignment: str, sub: intake.Submission, status: str,
@@ -178,7 +207,10 @@ def child_main(spec: dict[str, Any]) -> int:
                   time_budget=spec["time_budget"])
         if not isinstance(data, dict) or not isinstance(data.get("tests"), list):
             raise TypeError(f"the grade function returned {type(data).__name__}, not a results dict")
-        status = res.gradekit_of(data).status or res.GRADED
+        gk = res.gradekit_of(data)
+        status = gk.status or res.GRADED
+        if gk.build_id is None and spec.get("build_id"):   # a grade function that records none
+            res.with_gradekit(data, dataclasses.replace(gk, build_id=spec["build_id"]))
     except (Exception, SystemExit) as exc:
         traceback.print_exc()
         data = failed_results(spec["assignment"], time.monotonic() - start)
@@ -263,16 +295,37 @@ def _kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def _lock(fd: int, timeout: float) -> bool:
+def _lock(path: Path, timeout: float) -> int | None:
+    """An fd holding an exclusive flock on the file now at `path` (created if need be), or
+    None after `timeout` seconds. The holder removes the file when done; a waiter that got
+    the lock on a removed file (another inode than the path's) retries on the new one."""
     deadline = time.monotonic() + timeout
     while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(fd)
+                    return None
+                time.sleep(0.1)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.1)
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)
+
+
+def _unlock(path: Path, fd: int) -> None:
+    """Remove the lock file (still holding it, so no one else owns it), then release it."""
+    try:
+        path.unlink(missing_ok=True)
+    finally:
+        os.close(fd)
 
 
 def _salvage(task: dict[str, Any], status: str, message: str, output: str, seconds: float) -> dict[str, Any]:
@@ -284,7 +337,9 @@ def _salvage(task: dict[str, Any], status: str, message: str, output: str, secon
     gk = res.gradekit_of(data)
     if status == res.TIMEOUT:
         gk = dataclasses.replace(gk, flags=tuple(sorted({*gk.flags, res.TIMEOUT})))
-        res.with_gradekit(data, gk)
+    if gk.build_id is None and task.get("build_id"):
+        gk = dataclasses.replace(gk, build_id=task["build_id"])
+    res.with_gradekit(data, gk)
     data["output"] = output + ("\n\n" + data["output"] if data.get("output") else "")
     res.with_batch(data, _task_record(task, status, message, seconds))
     res.write_atomic(out_dir / RESULTS, data)
@@ -299,11 +354,12 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     results_path = out_dir / RESULTS
     stop = _STOPS.get(task["run"])
-    fd = os.open(out_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _lock(out_dir / LOCK, task["hard_timeout"])
+    if fd is None:                                # another batch is grading it: leave it be
+        return {"id": task["id"], "status": res.GRADER_ERROR, "flags": ["locked"]}
     try:
-        if not _lock(fd, task["hard_timeout"]):   # another batch is grading it: leave it be
-            return {"id": task["id"], "status": res.GRADER_ERROR, "flags": ["locked"]}
-        if not task["force"] and is_complete(results_path, task["assignment"], task["digest"]):
+        if not task["force"] and is_complete(results_path, task["assignment"], task["digest"],
+                                             task.get("build_id")):
             return {"id": task["id"], "status": res.KEPT, "flags": []}
         (out_dir / PARTIAL).unlink(missing_ok=True)
         spec = dict(task, parent_pid=os.getpid(), results=str(results_path),
@@ -338,7 +394,7 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
         return _salvage(task, res.GRADER_ERROR, f"grader process exited with code {proc.returncode} "
                         f"without results (see {task['id']}/{LOG})", GRADER_FAILED, seconds)
     finally:
-        os.close(fd)
+        _unlock(out_dir / LOCK, fd)
 
 
 # -- the batch -------------------------------------------------------------------------------------
@@ -408,6 +464,15 @@ def safe_jobs(jobs: int | None, executor: Executor | None, grade_fn: Any) -> int
     return jobs
 
 
+def clear_lock(sub_dir: Path) -> None:
+    """Remove a `.lock` left in OUT/<id>/ by an earlier run, unless someone holds it."""
+    path = sub_dir / LOCK
+    if path.exists():
+        fd = _lock(path, 0.0)
+        if fd is not None:
+            _unlock(path, fd)
+
+
 def error_results(assignment: str, sub: intake.Submission, message: str) -> dict[str, Any]:
     """In-memory results of a row whose own files could not be written or read back."""
     return res.with_batch(failed_results(assignment, 0.0), _row_record(
@@ -427,7 +492,7 @@ def grade_batch(assignment: str, paths: list[Path], out: Path, *, jobs: int | No
                 force: bool = False, executor: Executor | None = None,
                 grade_fn: Callable[..., dict[str, Any]] | str | None = None,
                 time_budget: float | None = None, progress: bool = True,
-                exports: list[Path] = ()):
+                exports: list[Path] = (), summary: bool = True):
     """Grade every submission under `paths` and in the Gradescope `exports` into `out`;
     return the grades.csv DataFrame.
 
@@ -436,7 +501,7 @@ def grade_batch(assignment: str, paths: list[Path], out: Path, *, jobs: int | No
     `grade_fn(assignment, folder, results_path=..., time_budget=...)`; `time_budget` caps
     each submission's wall time. Writes OUT/<id>/results.json + feedback.md, grades.csv,
     gradebook.csv and report.html — always, whatever one submission does; prints a progress
-    bar and a summary when `progress`. Raises SandboxUnavailable before any work when the
+    bar (and, with `summary`, a summary) when `progress`. Raises SandboxUnavailable before any work when the
     only sandbox here is `plain` and GRADEKIT_ALLOW_PLAIN=1 is not set."""
     from grader import report
     decl = load(assignment)
@@ -446,7 +511,8 @@ def grade_batch(assignment: str, paths: list[Path], out: Path, *, jobs: int | No
     out.mkdir(parents=True, exist_ok=True)
     out.chmod(0o700)           # classmates' results are nobody else's business on this host
     t0 = time.monotonic()
-    subs = intake.discover([Path(p) for p in paths], out / WORKDIR, [Path(p) for p in exports])
+    subs = intake.discover([Path(p) for p in paths], out / WORKDIR, [Path(p) for p in exports],
+                           reads=decl.submitted)
     if not subs:
         logging.getLogger(__name__).warning("no submissions found in %s", ", ".join(
             intake.display(p) for p in [*exports, *paths]))
@@ -455,6 +521,7 @@ def grade_batch(assignment: str, paths: list[Path], out: Path, *, jobs: int | No
     ref = callable_ref(grade_fn or DEFAULT_GRADE_FN)
     run = uuid.uuid4().hex
     title = f"{assignment}: {decl.title}"
+    build = current_build(assignment)
     errors: dict[str, str] = {}        # rows whose own files failed: shown in the report
 
     def guarded(sub_id: str, step: Callable[[], Any]) -> Any:
@@ -465,20 +532,27 @@ def grade_batch(assignment: str, paths: list[Path], out: Path, *, jobs: int | No
             logging.getLogger(__name__).warning("%s: %s", sub_id, errors[sub_id])
             return None
 
-    tasks, kept = [], 0
+    tasks, kept, stale = [], 0, 0
     for sub in subs:
         sub_dir = out / sub.id
         if sub.status != intake.OK:
             guarded(sub.id, lambda: res.write_atomic(sub_dir / RESULTS, intake_results(assignment, sub)))
             guarded(sub.id, lambda: write_feedback(out, sub.id, decl.title))
-        elif not force and is_complete(sub_dir / RESULTS, assignment, sub.digest):
+            guarded(sub.id, lambda: clear_lock(sub_dir))
+        elif not force and is_complete(sub_dir / RESULTS, assignment, sub.digest, build):
             kept += 1
             guarded(sub.id, lambda: write_feedback(out, sub.id, decl.title))
+            guarded(sub.id, lambda: clear_lock(sub_dir))
         else:
+            stale += (not force and is_complete(sub_dir / RESULTS, assignment, sub.digest))
             tasks.append({"assignment": assignment, "id": sub.id, "submission": str(sub.path.resolve()),
                           "dir": str(sub_dir.resolve()), "digest": sub.digest, "source": sub.source,
                           "intake_message": sub.message, "grade_fn": ref, "time_budget": soft,
-                          "hard_timeout": hard, "force": force, "run": run})
+                          "hard_timeout": hard, "force": force, "run": run, "build_id": build})
+    if stale:
+        logging.getLogger(__name__).warning(
+            "%d submission(s) graded under another build re-graded under %s (a weight, setting, "
+            "expected value, calibration or data variant changed)", stale, build)
     outcomes: list[dict[str, Any]] = []
 
     def done(task: dict[str, Any], outcome: dict[str, Any]) -> None:
@@ -500,9 +574,91 @@ def grade_batch(assignment: str, paths: list[Path], out: Path, *, jobs: int | No
     df = report.grades_frame(subs, results)
     report.write_report(out, title, subs, results, df)
     shutil.rmtree(out / WORKDIR, ignore_errors=True)
-    if progress:
+    if progress and summary:
         print(report.summary_text(assignment, df, out, time.monotonic() - t0, kept))
     return df
+
+
+# -- regrade preview ---------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Move:
+    """How one submission's score would change: `before` is None when OUT has no score."""
+    id: str
+    before: float | None
+    after: float
+    tests: tuple[tuple[str, float | None, float], ...] = ()   # (number, before, after) that move
+
+
+def _scores(data: dict[str, Any] | None) -> tuple[float | None, dict[str, float]]:
+    if not data:
+        return None, {}
+    tests = {str(t.get("number")): res.number(t.get("score")) for t in data.get("tests", [])
+             if isinstance(t, dict)}
+    return res.number(data.get("score")), tests
+
+
+def score_moves(before: Path, after: Path, ids: list[str]) -> list[Move]:
+    """Every id whose total or any test's score differs between `before/<id>/results.json`
+    and `after/<id>/results.json` (both read through the scrubbed reader)."""
+    moves = []
+    for sub_id in ids:
+        old, old_tests = _scores(res.read_results(before / sub_id / RESULTS))
+        new, new_tests = _scores(res.read_results(after / sub_id / RESULTS))
+        new = new or 0.0
+        changed = tuple((n, old_tests.get(n), new_tests.get(n, 0.0))
+                        for n in sorted({*old_tests, *new_tests}, key=_test_key)
+                        if abs((old_tests.get(n) or 0.0) - new_tests.get(n, 0.0)) > 1e-9
+                        or (n in old_tests) != (n in new_tests))
+        if old is None or abs(old - new) > 1e-9 or changed:
+            moves.append(Move(sub_id, old, new, changed))
+    return moves
+
+
+def _test_key(number: str) -> tuple[Any, ...]:
+    return tuple(int(p) if p.isdigit() else p for p in number.split("."))
+
+
+def preview_batch(assignment: str, paths: list[Path], out: Path, *,
+                  exports: list[Path] = (), **kwargs: Any) -> tuple[list[Move], int]:
+    """Grade every submission into a scratch folder (deleted afterwards) and compare with
+    OUT, which is never written: (the moves, how many submissions were graded). `kwargs` go
+    to `grade_batch` (jobs, grade_fn, executor, time_budget, progress)."""
+    import tempfile
+    out = Path(out)
+    hide_key = "GRADEKIT_SANDBOX_HIDE"
+    saved = os.environ.get(hide_key)
+    scratch = Path(tempfile.mkdtemp(prefix="gradekit-preview-"))
+    try:           # the real OUT is as private as the scratch: hidden from the sandbox too
+        os.environ[hide_key] = os.pathsep.join([*(saved or "").split(os.pathsep),
+                                                str(out.resolve())]).strip(os.pathsep)
+        df = grade_batch(assignment, paths, scratch, force=True, exports=exports,
+                         summary=False, **kwargs)
+        ids = [str(i) for i in df["id"]] if len(df) else []
+        return score_moves(out, scratch, ids), len(ids)
+    finally:
+        if saved is None:
+            os.environ.pop(hide_key, None)
+        else:
+            os.environ[hide_key] = saved
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def preview_text(assignment: str, moves: list[Move], graded: int, out: Path) -> str:
+    """The preview as terminal lines: one per moving submission, the tests that move."""
+    def pts(x: float | None) -> str:
+        return "-" if x is None else f"{x:.2f}"
+    lines = [f"regrade preview of {assignment}: {graded} submission(s) graded in a scratch "
+             f"folder; nothing in {intake.display(out)} was changed",
+             f"{len(moves)} score(s) would move, {graded - len(moves)} unchanged"]
+    if moves:
+        lines.append(f"  {'id':<24} {'before':>8} {'after':>8} {'change':>8}  tests")
+    for m in sorted(moves, key=lambda m: (-(abs(m.after - (m.before or 0.0))), m.id)):
+        change = "new" if m.before is None else f"{m.after - m.before:+.2f}"
+        tests = ", ".join(f"{n}: {pts(b)} -> {pts(a)}" for n, b, a in m.tests[:8])
+        more = f" (+{len(m.tests) - 8} more)" if len(m.tests) > 8 else ""
+        lines.append(f"  {m.id:<24} {pts(m.before):>8} {pts(m.after):>8} {change:>8}  "
+                     f"{tests}{more}")
+    return safetext.terminal("\n".join(lines), 100_000)
 
 
 if __name__ == "__main__":

@@ -96,7 +96,12 @@ def add_grade_arguments(parser: argparse.ArgumentParser) -> None:
                              "student names, emails and ids (repeatable)")
     parser.add_argument("--out", default="out/grade", help="output folder (default: out/grade)")
     parser.add_argument("--jobs", type=int, default=None, help="parallel submissions (default: cores)")
-    parser.add_argument("--force", action="store_true", help="regrade submissions already graded in OUT")
+    parser.add_argument("--force", action="store_true",
+                        help="regrade submissions already graded in OUT (a changed build id "
+                             "re-grades by itself)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="regrade preview: grade into a scratch folder and list whose score "
+                             "would move (and on which tests); OUT is not changed")
     parser.add_argument("--time-budget", type=float, default=None, metavar="S",
                         help="wall-clock seconds per submission (default: from the assignment)")
     parser.add_argument("--executor", metavar="MODULE:FACTORY",
@@ -126,7 +131,7 @@ def _usage_error(message: str) -> int:
 
 def cmd_grade(args: argparse.Namespace) -> int:
     """`python -m grader grade`: 0 when grading completed, 2 when it could not start."""
-    from grader.batch import grade_batch
+    from grader.batch import grade_batch, preview_batch, preview_text
     from grader.intake import display
     from grader.sandbox import SandboxUnavailable
     if not logging.getLogger().handlers:
@@ -144,13 +149,18 @@ def cmd_grade(args: argparse.Namespace) -> int:
             preflight_isolation()
         except SandboxUnavailable as exc:
             return _usage_error(str(exc))
-    kwargs = dict(jobs=args.jobs, force=args.force, time_budget=args.time_budget,
+    kwargs = dict(jobs=args.jobs, time_budget=args.time_budget,
                   progress=not args.no_progress, grade_fn=args.grade_fn,
                   exports=[Path(p) for p in args.export])
     executor = _make_executor(args.executor, args.jobs) if args.executor else None
     out = Path(args.out)
+    paths = [Path(p) for p in args.paths]
     try:
-        grade_batch(args.assignment, [Path(p) for p in args.paths], out, executor=executor, **kwargs)
+        if args.dry_run:
+            moves, graded = preview_batch(args.assignment, paths, out, executor=executor, **kwargs)
+            say(preview_text(args.assignment, moves, graded, out))
+            return 0
+        grade_batch(args.assignment, paths, out, executor=executor, force=args.force, **kwargs)
         return 0
     except FileNotFoundError as exc:
         return _usage_error(f"{exc}; pass folders or zips of submissions, or a Gradescope "

@@ -27,6 +27,13 @@ Ids: the folder or zip name (for an export, `submission_<id>`), slugified to `[A
 "Jose" stay apart). Ids are compared case-insensitively (macOS, Windows); the first in input
 order keeps an id and later ones become rows with status `duplicate_id`, id `<id>-dupN`, not
 graded: renaming silently could attach a grade to the wrong student.
+
+No silent choices (status `ambiguous`, not graded, the message names the candidates): a
+submission with several different copies of a file the grader reads and none at its top
+(`a_draft/softmax.py` and `z_final/softmax.py`), and a Gradescope export inside a class folder
+(a folder or zip holding `submission_metadata.yml` and `submission_*/` folders), which would
+otherwise be graded as one student. The TA decides: delete a copy, or pass the export with
+`--export`, and re-run.
 """
 from __future__ import annotations
 
@@ -46,6 +53,7 @@ from typing import Any, Iterable
 import yaml
 
 from grader import safetext
+from grader.runner import ambiguous_copies
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +80,9 @@ UNSAFE_ARCHIVE = "unsafe_archive"  # `..`, absolute path or symlink entry
 TOO_LARGE = "too_large"            # over the file-count or total-size cap
 ZIP_BOMB = "zip_bomb"              # compression ratio or actual size beyond what is plausible
 DUPLICATE_ID = "duplicate_id"
-STATUSES = (OK, EMPTY, MISSING, BAD_ARCHIVE, UNSAFE_ARCHIVE, TOO_LARGE, ZIP_BOMB, DUPLICATE_ID)
+AMBIGUOUS = "ambiguous"            # the TA must choose: two copies of a graded file, or an export
+STATUSES = (OK, EMPTY, MISSING, BAD_ARCHIVE, UNSAFE_ARCHIVE, TOO_LARGE, ZIP_BOMB, DUPLICATE_ID,
+            AMBIGUOUS)
 
 JUNK_DIRS = {"__MACOSX", "__pycache__"}
 RESERVED_IDS = {"grades.csv", "gradebook.csv", "report.html", "index.html"}
@@ -638,10 +648,61 @@ def _from_folder(folder: Path) -> list[_Candidate]:
     out = []
     for p in subs:
         if p.is_dir():
-            out.append(_Candidate(slugify(p.name), display(p), lambda d, p=p: copy_tree(p, d)))
+            cand = _Candidate(slugify(p.name), display(p), lambda d, p=p: copy_tree(p, d))
         else:
-            out.append(_Candidate(slugify(p.stem), display(p), lambda d, p=p: extract_zip(p, d)))
+            cand = _Candidate(slugify(p.stem), display(p), lambda d, p=p: extract_zip(p, d))
+        inner = _nested_export(p)
+        if inner:
+            cand.status, cand.message = AMBIGUOUS, safetext.one_line(
+                f"{display(p)} looks like a Gradescope export ({METADATA} and {inner} "
+                f"submission folder(s)), not one student's submission; not graded: grade it "
+                f"with --export {display(p)} (and remove it from this folder)", MESSAGE_MAX)
+        out.append(cand)
     return out
+
+
+NESTED_SCAN = 1_000    # entries looked at when asking whether a folder is an export
+
+
+def _submission_folders(names: Iterable[str]) -> int:
+    return sum(1 for n in names if n.startswith("submission_") and n != METADATA)
+
+
+def _nested_export(path: Path) -> int:
+    """How many `submission_*` folders sit beside a `submission_metadata.yml` at the top of
+    `path` (a folder or a zip) or under its one top folder: 0 when it is no export. Bounded:
+    at most NESTED_SCAN folder entries, a zip only through its capped central directory."""
+    if path.is_dir():
+        return _nested_export_folder(path)
+    try:
+        with _open_export_zip(path) as zf:
+            found = _zip_export_prefix(zf)
+            if found is None:
+                return 0
+            prefix = found[0]
+            tops = set()
+            for info in zf.infolist():
+                parts = [q for q in info.filename.replace("\\", "/").split("/") if q not in ("", ".")]
+                if len(parts) > len(prefix) + 1 and parts[:len(prefix)] == prefix:
+                    tops.add(parts[len(prefix)])
+            return _submission_folders(tops)
+    except IntakeError:
+        return 0              # unreadable as an export: the submission's own checks say why
+
+
+def _nested_export_folder(folder: Path, depth: int = 0) -> int:
+    try:
+        with os.scandir(folder) as it:
+            entries = [e for _, e in zip(range(NESTED_SCAN), it)]
+    except OSError:
+        return 0
+    names = {e.name for e in entries}
+    dirs = [e for e in entries if e.is_dir(follow_symlinks=False) and not _is_junk(e.name)]
+    if METADATA in names:
+        return _submission_folders(e.name for e in dirs)
+    if depth == 0 and len(dirs) == 1:
+        return _nested_export_folder(Path(dirs[0].path), 1)
+    return 0
 
 
 def _candidates(path: Path) -> list[_Candidate]:
@@ -694,9 +755,29 @@ def _materialize(cand: _Candidate, dest: Path) -> Submission:
     return sub
 
 
-def discover(paths: list[Path], workdir: Path, exports: list[Path] = ()) -> list[Submission]:
+def _ambiguity(sub: Submission, reads: Iterable[str]) -> Submission:
+    """`sub` flagged `ambiguous` (and not graded) when a file the grader reads has several
+    different copies and none at the top: the grader would pick one silently."""
+    for filename in reads:
+        copies = ambiguous_copies(sub.path, filename)
+        if copies:
+            shown = ", ".join(display(p.relative_to(sub.path)) for p in copies[:5])
+            more = f" and {len(copies) - 5} more" if len(copies) > 5 else ""
+            sub.status, sub.path = AMBIGUOUS, None
+            sub.message = safetext.one_line(
+                f"{len(copies)} different copies of {filename} and none at the top: {shown}"
+                f"{more}; not graded: keep the copy to grade (delete the others, or move it to "
+                f"the top) and re-run", MESSAGE_MAX)
+            break
+    return sub
+
+
+def discover(paths: list[Path], workdir: Path, exports: list[Path] = (),
+             reads: Iterable[str] = ()) -> list[Submission]:
     """Every submission under `paths` and in the Gradescope `exports`, materialized into
     `workdir/<id>/`: the exports' submissions first, then the paths', each in input order.
+    `reads` names the files the grader reads (the declaration's `submitted`): a submission
+    with several different copies of one of them, none at its top, is an `ambiguous` row.
 
     Only `exports` are read as Gradescope exports (names, emails, student ids); `paths` are
     submissions whatever they hold. Raises FileNotFoundError only for the operator's mistakes
@@ -724,5 +805,6 @@ def discover(paths: list[Path], workdir: Path, exports: list[Path] = ()) -> list
             continue
         taken[cand.id.casefold()] = cand
         workdir.mkdir(parents=True, exist_ok=True)
-        out.append(_materialize(cand, workdir / cand.id))
+        sub = _materialize(cand, workdir / cand.id)
+        out.append(_ambiguity(sub, reads) if sub.status == OK else sub)
     return out

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import difflib
 import importlib.util
 import shutil
 import sys
 import tempfile
+import textwrap
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -41,15 +43,31 @@ SKIP_DIRS = {"__MACOSX", "__pycache__", ".git"}
 
 
 # -- staging: the submission's graded files in a fresh folder -------------------------------
-def find_file(submission: Path, filename: str) -> Path | None:
-    """`filename` at the top of the submission, else the shallowest match below it."""
-    direct = submission / filename
-    if direct.is_file() and not direct.is_symlink():
-        return direct
+def candidates(submission: Path, filename: str) -> list[Path]:
+    """Every copy of `filename` in the submission (regular files, outside SKIP_DIRS),
+    shallowest first: the one at the top, if any, leads."""
     matches = [p for p in submission.rglob(filename)
                if p.is_file() and not p.is_symlink()
                and not SKIP_DIRS.intersection(p.relative_to(submission).parts)]
-    return min(matches, key=lambda p: (len(p.parts), str(p))) if matches else None
+    return sorted(matches, key=lambda p: (len(p.relative_to(submission).parts), str(p)))
+
+
+def ambiguous_copies(submission: Path, filename: str) -> list[Path]:
+    """The copies of `filename` the grader would have to choose between: none at the top of
+    the submission and more than one distinct content below it. Empty when the choice is
+    clear (one copy, identical copies, or one at the top, which always wins)."""
+    found = candidates(submission, filename)
+    if len(found) < 2 or found[0] == submission / filename:
+        return []
+    contents = {p.read_bytes() for p in found}
+    return found if len(contents) > 1 else []
+
+
+def find_file(submission: Path, filename: str) -> Path | None:
+    """`filename` at the top of the submission, else the shallowest match below it (a batch
+    flags a submission with `ambiguous_copies` before it gets here)."""
+    found = candidates(submission, filename)
+    return found[0] if found else None
 
 
 def forbidden_imports(source: str, forbidden: tuple[str, ...]) -> list[str]:
@@ -86,6 +104,32 @@ def read_source(raw: bytes) -> str:
     return importlib.util.decode_source(raw)
 
 
+NAME_SCAN_MAX = 2_000            # file names of one submission compared with a missing one
+
+
+def close_name(submission: Path, filename: str) -> str | None:
+    """The submitted file whose name is closest to a missing `filename` ("Softmax.py",
+    "softmax (1).py"), as a path relative to the submission, or None (difflib, case
+    ignored; at most NAME_SCAN_MAX files looked at)."""
+    names: dict[str, str] = {}
+    for i, path in enumerate(submission.rglob("*")):
+        if i >= NAME_SCAN_MAX:
+            break
+        rel = path.relative_to(submission)
+        if path.is_file() and not SKIP_DIRS.intersection(rel.parts):
+            names.setdefault(path.name.lower(), rel.as_posix())
+    found = difflib.get_close_matches(filename.lower(), list(names), n=1, cutoff=0.6)
+    return names[found[0]] if found else None
+
+
+def missing_message(filename: str, guess: str | None) -> str:
+    """What a student reads about a graded file the grader did not find."""
+    if guess is None:
+        return f"{filename} was not submitted"
+    return (f"{filename} is missing — did you mean {safetext.one_line(guess)}? The grader "
+            f"looks for exactly {filename}: rename the file and submit again.")
+
+
 def prepare(decl: Assignment, submission: Path, workdir: Path) -> tuple[dict[str, StudentError], list[str]]:
     """Copy graded files (from the submission) and given helpers (ours, never the student's)
     into `workdir`; return static errors per module and intake notes for the output."""
@@ -96,8 +140,10 @@ def prepare(decl: Assignment, submission: Path, workdir: Path) -> tuple[dict[str
         module = Path(filename).stem
         src = find_file(submission, filename)
         if src is None:
-            errors[module] = StaticError("missing", f"{filename} was not submitted")
-            notes.append(f"- `{filename}`: **missing**")
+            guess = close_name(submission, filename)
+            errors[module] = StaticError("missing", missing_message(filename, guess))
+            notes.append(f"- `{filename}`: **missing**" + (
+                f" (did you mean {safetext.md_inline(guess)}?)" if guess else ""))
             continue
         raw = src.read_bytes()
         try:
@@ -407,15 +453,41 @@ def _build_id(assignment: str) -> str | None:
         return None
 
 
-def summary(data: dict[str, Any]) -> str:
-    """A short terminal summary of one results object (student text made terminal-safe)."""
+SUMMARY_INDENT = 15             # where a failed test's message starts under its line
+SUMMARY_MIN_WIDTH = 60
+
+
+def wrapped(text: str, width: int, indent: int = SUMMARY_INDENT) -> str:
+    """A whole test message for a terminal: every paragraph line wrapped to `width` under an
+    `indent`; lines inside a ``` fence (what the student's code printed) kept as they are."""
+    pad, out, fence = " " * indent, [], ""
+    for line in text.splitlines():
+        bare = line.strip()
+        if fence or bare.startswith("```") or not bare:
+            if fence and bare.startswith(fence) and not bare.strip("`"):
+                fence = ""                      # the closing fence (as long as the opening)
+            elif not fence and bare.startswith("```"):
+                fence = bare[:len(bare) - len(bare.lstrip("`"))]
+            out.append(pad + line if bare else "")
+            continue
+        out.extend(textwrap.wrap(line, max(width, SUMMARY_MIN_WIDTH), initial_indent=pad,
+                                 subsequent_indent=pad, break_on_hyphens=False))
+    return "\n".join(out)
+
+
+def summary(data: dict[str, Any], width: int | None = None) -> str:
+    """A terminal summary of one results object: one line per test, and under each failed
+    test its whole message wrapped to `width` (default: the terminal's); student text made
+    terminal-safe."""
     record = res.gradekit_of(data)
+    width = width or shutil.get_terminal_size((100, 24)).columns
     lines = []
     for t in data["tests"]:
         mark = "PASS" if t["status"] == res.PASSED else "FAIL"
-        first = t["output"].splitlines()[0] if t["output"] else ""
         lines.append(f"  {mark} {t['number']:>5} {t['score']:6.2f}/{t['max_score']:<6.2f} "
-                     f"{t['name']}" + ("" if mark == "PASS" else f"\n{'':15}{first[:150]}"))
+                     f"{t['name']}")
+        if mark == "FAIL" and t["output"]:
+            lines.append(wrapped(safetext.clean(t["output"], limit=TERMINAL_MAX), width))
     lines.append(f"  total: {data['score']:.2f}/{record.max_score or 0.0:.2f}   "
                  f"({data['execution_time']:.1f} s, sandbox: {record.sandbox})")
     return safetext.terminal("\n".join(lines), limit=TERMINAL_MAX)

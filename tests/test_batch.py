@@ -300,7 +300,8 @@ def test_waits_for_a_lingering_grader_and_keeps_its_result(tmp_path, monkeypatch
     grade(fake, classdir, out)
     finished = (out / "alice" / "results.json").read_bytes()
     (out / "alice" / "results.json").unlink()          # "still being graded" by the orphan
-    fd = os.open(out / "alice" / batch.LOCK, os.O_RDWR)
+    assert not (out / "alice" / batch.LOCK).exists()   # a finished run leaves no lock
+    fd = os.open(out / "alice" / batch.LOCK, os.O_RDWR | os.O_CREAT)   # the orphan's lock
     fcntl.flock(fd, fcntl.LOCK_EX)
     frames = []
     runner = threading.Thread(target=lambda: frames.append(grade(fake, classdir, out)))
@@ -312,6 +313,7 @@ def test_waits_for_a_lingering_grader_and_keeps_its_result(tmp_path, monkeypatch
     runner.join(60)
     assert frames and frames[0].set_index("id").loc["alice", "total"] == 80.0
     assert marks(log) == ["start alice", "done alice"]  # graded once, by the first run
+    assert not (out / "alice" / batch.LOCK).exists()
 
 
 def test_uid_sandbox_grades_one_submission_at_a_time(monkeypatch):
