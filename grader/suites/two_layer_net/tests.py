@@ -305,11 +305,12 @@ def check_histories(ctx: Context, hist: dict[str, np.ndarray], params: dict[str,
                                                         d["y_val"])):
         real, said = trusted.accuracy(params, Xs, ys), float(hist[name][-1])
         if abs(real - said) > h.accuracy_tolerance:
-            raise CheckFailed(f"{TRAIN}: the last entry of {name} is {said:.3f}, but the "
-                              f"parameters left in self.params classify {real:.3f} of that "
-                              f"data correctly (allowed difference {h.accuracy_tolerance:g}). "
-                              "Hint: measure the accuracy with the current parameters at the "
-                              "end of each epoch.")
+            raise CheckFailed(f"{TRAIN}: the last entry of {name} is {said:.1%}, but the "
+                              f"parameters left in self.params classify {real:.1%} of that "
+                              "data correctly (allowed difference "
+                              f"{100 * h.accuracy_tolerance:g} percentage points). Hint: "
+                              "measure the accuracy with the current parameters at the end "
+                              "of each epoch.")
 
 
 def small_net(ctx: Context, init_seed: int) -> Handle:
