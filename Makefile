@@ -82,6 +82,7 @@ $(BENCH_STAMP): requirements/core.txt requirements/bench.txt
 bench: $(STAMP) $(BENCH_STAMP)
 	$(PY) -m benchmarks.conv
 	$(PY) -m benchmarks.throughput
+	$(PY) -m benchmarks.cost $(if $(N),--n $(N))
 	$(BENCH_PY) -m benchmarks.torch_compare
 
 clean:
