@@ -9,6 +9,11 @@ stored build id differs, and the release, the autograder zip and every results.j
 A packaged kit (student release, autograder zip) cannot recompute every fact (a release has
 no hidden expected values), so publishing stamps `grader/suites/<name>/BUILD.json`; where the
 stamp exists it is the answer.
+
+A student release's `make submit` puts its build id in the submission (`RELEASE_MARKER`); the
+autograder compares it with its own (`release_note`) and tells a student whose release is
+older to download the new one. The marker is student-controlled: read bounded, only accepted
+when it is exactly a build id, and only compared.
 """
 from __future__ import annotations
 
@@ -16,6 +21,8 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
+from pathlib import Path
 from typing import Any
 
 from grader import __version__
@@ -25,6 +32,9 @@ from grader.framework import collect
 STAMP = "BUILD.json"
 PREFIX = "gk-"
 DIGITS = 12
+PATTERN = re.compile(PREFIX + "[0-9a-f]{%d}" % DIGITS)
+RELEASE_MARKER = ".gradekit-release"      # in a submission: the build id of the student's release
+MARKER_MAX_BYTES = 256
 
 
 def _sha256(path: Any) -> str:
@@ -73,7 +83,7 @@ def stamped(assignment: str) -> str | None:
     if not path.exists():
         return None
     value = json.loads(path.read_text()).get("build_id")
-    return value if isinstance(value, str) and value.startswith(PREFIX) else None
+    return value if isinstance(value, str) and PATTERN.fullmatch(value) else None
 
 
 def build_id(assignment: str) -> str:
@@ -85,3 +95,42 @@ def stamp(assignment: str) -> dict[str, Any]:
     """The BUILD.json content a publish step writes beside the suite."""
     return {"build_id": compute(assignment), "kit": __version__,
             "data_variant": facts(assignment)["data"]["variant"]}
+
+
+def weight_problem(assignment: str) -> str | None:
+    """Why the tests' weights do not add up to the declaration's `total_points`, or None."""
+    decl = load(assignment)
+    total = sum(s.weight for s in collect(assignment))
+    if abs(total - decl.total_points) > 1e-9:
+        return (f"{assignment}: the tests' weights sum to {total:g}, but the declaration's "
+                f"total_points is {decl.total_points:g}: fix a weight (grader/suites/"
+                f"{assignment}/tests.py) or total_points (declaration.py)")
+    return None
+
+
+def release_of(submission: Path) -> str | None:
+    """The release build id a submission carries (`RELEASE_MARKER` at its top), or None when
+    absent or not exactly a build id (hostile input: bounded, never echoed otherwise)."""
+    path = Path(submission) / RELEASE_MARKER
+    try:
+        if path.is_symlink() or not path.is_file():
+            return None
+        with open(path, "rb") as fh:
+            raw = fh.read(MARKER_MAX_BYTES + 1)
+    except OSError:
+        return None
+    if len(raw) > MARKER_MAX_BYTES:
+        return None
+    text = raw.decode("ascii", errors="replace").strip()
+    return text if PATTERN.fullmatch(text) else None
+
+
+def release_note(submission: Path, current: str | None) -> str:
+    """A line for the student when their release is not the grader's build ("" otherwise)."""
+    theirs = release_of(submission)
+    if theirs is None or current is None or theirs == current:
+        return ""
+    return (f"**Your release is older than the grader** (release {theirs}, grader {current}): "
+            f"download the new release from the course page, move your files into it, run "
+            f"`make check` and submit again. Your grade above is from the grader's current "
+            f"tests.")

@@ -11,6 +11,8 @@ holds what Gradescope needs (`setup.sh`, `run_autograder`) and the kit the grade
                  and the report template (the report checks compare against it)
     hwdata/ datasets/   the loader and this assignment's data (manifest covering exactly it)
 
+plus `grader/suites/<name>/BUILD.json`, the build id (refused when the weights do not sum to
+`total_points`; a warning when dist/student holds a release of another build).
 Never `reference/`. How to use it: docs/staff/gradescope.md.
 """
 from __future__ import annotations
@@ -22,9 +24,10 @@ from pathlib import Path
 
 from grader import declaration
 from grader.declaration import NAMES, Assignment, given_path
-from publish.release import (DIST, SOLUTION_MARKER, Files, data_files, grader_files,
-                             hwdata_files, materialize, rel, report_template, requirements_for,
-                             template, tree, write_zip)
+from publish.release import (DIST, SOLUTION_MARKER, Files, PublishRefused, build_stamp,
+                             data_files, dist_mismatch, grader_files, hwdata_files, materialize,
+                             rel, report_template, requirements_for, stamped_id, template, tree,
+                             write_zip)
 
 STUDENT_USER = "gradekit-student"      # setup.sh creates it; run_autograder runs student code as it
 EXECUTABLES = ("setup.sh", "run_autograder")
@@ -42,6 +45,7 @@ def autograder_files(decl: Assignment) -> Files:
     files.update(report_template(decl))
     files.update(hwdata_files())
     files.update(data_files(decl))
+    files.update(build_stamp(decl))
     values = {"ASSIGNMENT": decl.name, "STUDENT_USER": STUDENT_USER}
     files["setup.sh"] = template("autograder/setup.sh", **values)
     files["run_autograder"] = template("autograder/run_autograder", **values)
@@ -76,9 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DIST / "autograder")
     args = parser.parse_args(argv)
     for name in [args.assignment] if args.assignment else NAMES:
-        zipped = build(name, args.out)
-        print(f"{name}: {zipped} ({zipped.stat().st_size / 1e6:.1f} MB): upload it as the "
-              f"autograder of the Gradescope assignment (docs/staff/gradescope.md)")
+        try:
+            zipped = build(name, args.out)
+        except PublishRefused as exc:
+            print(f"error: {exc}; no autograder built", file=sys.stderr)
+            return 2
+        print(f"{name}: {zipped} ({zipped.stat().st_size / 1e6:.1f} MB, build "
+              f"{stamped_id(args.out / name, name)}): upload it as the autograder of the "
+              f"Gradescope assignment (docs/staff/gradescope.md)")
+        warn = dist_mismatch(name, args.out.parent)
+        if warn:
+            print(warn, file=sys.stderr)
     return 0
 
 

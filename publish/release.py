@@ -20,7 +20,14 @@ tests import input helpers from it), `grader/calibration.py`, the bug tables (`b
 class-grading modules, and of `calibration.json` anything but the keys `accuracy_band` reads
 (see `release_calibration`).
 
-The helpers at the top (zip, file selection, requirements) are shared with
+Build identity (`grader.build_id`): the release and the autograder zip carry
+`grader/suites/<name>/BUILD.json` (`build_id.stamp`), both refuse to build when the tests'
+weights do not sum to the declaration's `total_points`, and after a build `dist_mismatch`
+warns when dist/ holds a release and an autograder of one assignment with different build
+ids (a stale weight shipped to students beside the new one on Gradescope). The release's
+`make submit` writes its build id into the submission (`build_id.RELEASE_MARKER`).
+
+The helpers at the top (zip, file selection, requirements, build id) are shared with
 `publish.autograder`.
 """
 from __future__ import annotations
@@ -38,6 +45,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Union
 
+from grader import build_id as builds
 from grader import declaration
 from grader.declaration import NAMES, ROOT, Assignment, given_path
 
@@ -313,6 +321,40 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+class PublishRefused(RuntimeError):
+    """A build that must not ship (weights that do not add up); the message says what to fix."""
+
+
+def build_stamp(decl: Assignment) -> Files:
+    """BUILD.json in the packaged suite, after checking the weights add up."""
+    problem = builds.weight_problem(decl.name)
+    if problem:
+        raise PublishRefused(problem)
+    return {rel(decl.suite_dir / builds.STAMP): _json_bytes(builds.stamp(decl.name))}
+
+
+def stamped_id(folder: Path, name: str) -> str | None:
+    """The build id stamped in a built release or autograder folder, if any."""
+    path = folder / "grader" / "suites" / name / builds.STAMP
+    try:
+        value = json.loads(path.read_text()).get("build_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def dist_mismatch(name: str, dist: Path = DIST) -> str | None:
+    """A warning when dist/ holds a student release and an autograder of `name` built with
+    different build ids, else None."""
+    release = stamped_id(dist / "student" / name, name)
+    grader = stamped_id(dist / "autograder" / name, name)
+    if release and grader and release != grader:
+        return (f"warning: {name}: dist/student holds release {release} but dist/autograder "
+                f"holds {grader}: students would check against other rules than Gradescope "
+                f"grades with; rebuild both (`make release autograder ASSIGNMENT={name}`)")
+    return None
+
+
 # -- the student release -----------------------------------------------------------------------
 def student_files(decl: Assignment) -> Files:
     """Everything in the student release of `decl`, by release-relative path."""
@@ -339,6 +381,7 @@ def student_files(decl: Assignment) -> Files:
     files.update(grader_files(decl, hidden=False))
     files.update(hwdata_files())
     files.update(data_files(decl, test_labels=False))
+    files.update(build_stamp(decl))
     files["Makefile"] = template("student/Makefile", ASSIGNMENT=name)
     files["tools/submit.py"] = template("student/submit.py")
     files["tools/stubs.json"] = _json_bytes(
@@ -373,10 +416,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DIST / "student")
     args = parser.parse_args(argv)
     for name in [args.assignment] if args.assignment else NAMES:
-        folder, zipped = build(name, args.out)
+        try:
+            folder, zipped = build(name, args.out)
+        except PublishRefused as exc:
+            print(f"error: {exc}; no release built", file=sys.stderr)
+            return 2
         count = len(tree(folder))
-        print(f"{name}: {folder} ({count} files) -> {zipped} "
+        print(f"{name}: {folder} ({count} files, build {stamped_id(folder, name)}) -> {zipped} "
               f"({zipped.stat().st_size / 1e6:.1f} MB)")
+        warn = dist_mismatch(name, args.out.parent)
+        if warn:
+            print(warn, file=sys.stderr)
     return 0
 
 

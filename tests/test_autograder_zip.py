@@ -306,3 +306,59 @@ def test_setup_sh_python_part(zips, tmp_path):
     env.pop("GRADEKIT_PYTHON", None)
     data = run_autograder(root, GRADEKIT_VENV=str(venv), GRADEKIT_PYTHON="")
     assert data["score"] == pytest.approx(100.0)
+
+
+# -- build identity ------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", NAMES)
+def test_zip_carries_the_build_id(zips, name):
+    from grader import build_id as builds
+    stamp = json.loads(zf_bytes(zips[name], f"grader/suites/{name}/BUILD.json"))
+    assert stamp["build_id"] == builds.compute(name)
+
+
+def test_autograder_refuses_weights_that_do_not_sum_to_the_total(tmp_path, monkeypatch, capsys):
+    import dataclasses as dc
+    from grader import build_id as builds
+    from publish.release import PublishRefused
+    real = builds.collect
+    monkeypatch.setattr(builds, "collect", lambda n: [
+        dc.replace(s, weight=s.weight - 1) if i == 0 else s for i, s in enumerate(real(n))])
+    with pytest.raises(PublishRefused, match="sum to 99"):
+        autograder.build("softmax", tmp_path / "autograder")
+    assert autograder.main(["softmax", "--out", str(tmp_path / "autograder")]) == 2
+    assert "sum to 99" in capsys.readouterr().err
+    assert not (tmp_path / "autograder" / "softmax.zip").exists()
+
+
+def test_a_stale_release_is_told_to_download_the_new_one(zips, tmp_path):
+    """The submission's `.gradekit-release` (written by the release's `make submit`) names
+    another build: the student-visible output says so; the grade is the grader's own."""
+    from grader.build_id import RELEASE_MARKER, compute
+    stubs = {f: (ROOT / "assignments" / "softmax" / f).read_bytes()
+             for f in load("softmax").submitted}
+    data = run_autograder(gradescope_root(zips["softmax"], tmp_path / "stale",
+                                          {**stubs, RELEASE_MARKER: b"gk-000000000000\n"}))
+    assert data["extra_data"]["gradekit"]["build_id"] == compute("softmax")
+    assert "Your release is older than the grader" in data["output"]
+    assert "gk-000000000000" in data["output"]
+    same = run_autograder(gradescope_root(zips["softmax"], tmp_path / "same",
+                                          {**stubs, RELEASE_MARKER: compute("softmax").encode()}))
+    assert "older than the grader" not in same["output"]
+    assert same["score"] == data["score"]
+
+
+def test_release_marker_is_bounded_and_only_compared(tmp_path):
+    from grader.build_id import RELEASE_MARKER, release_note, release_of
+    marker = tmp_path / RELEASE_MARKER
+    for hostile in (b"gk-00000000000\x1b[2J", b"<script>x</script>", b"gk-" + b"0" * 500,
+                    b"\xff\xfe", b""):
+        marker.write_bytes(hostile)
+        assert release_of(tmp_path) is None and release_note(tmp_path, "gk-111111111111") == ""
+    marker.write_bytes(b"  gk-0123456789ab \n")
+    assert release_of(tmp_path) == "gk-0123456789ab"
+    assert release_note(tmp_path, "gk-0123456789ab") == ""
+    assert "gk-0123456789ab" in release_note(tmp_path, "gk-111111111111")
+    marker.unlink()
+    marker.symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "elsewhere").write_bytes(b"gk-0123456789ab")
+    assert release_of(tmp_path) is None

@@ -438,3 +438,87 @@ def test_grading_children_are_told_to_hide_out_and_out_is_private(tmp_path, monk
     assert env["GRADEKIT_SANDBOX_HIDE"].split(os.pathsep) == ["/elsewhere", str(out.resolve())]
     batch.grade_batch("softmax", [], out, grade_fn=_never_called, progress=False)
     assert out.stat().st_mode & 0o077 == 0
+
+
+# -- build ids, regrade preview, locks --------------------------------------------------------------
+def _bump_a_weight(monkeypatch) -> None:
+    """A weight change as the build id sees it: test 1.1's weight + 1 (in this process)."""
+    import dataclasses as dc
+    from grader import build_id as builds
+    real = builds.collect
+
+    def collect(name):
+        specs = real(name)
+        return [dc.replace(s, weight=s.weight + 1) if i == 0 else s for i, s in enumerate(specs)]
+    monkeypatch.setattr(builds, "collect", collect)
+
+
+def test_a_changed_build_id_regrades_by_itself(tmp_path, monkeypatch, fake):
+    """Results graded under another build are stale: a re-run grades them again without
+    --force, then keeps them; a results.json recording no build id is stale too."""
+    from grader import build_id as builds
+    log = tmp_path / "marks"
+    monkeypatch.setenv(MARKS_ENV, str(log))
+    classdir = make_class(tmp_path / "class", {"alice": 100, "bob": 70})
+    out = tmp_path / "out"
+    grade(fake, classdir, out)
+    before = builds.build_id("softmax")
+    assert batch.stored_build(out / "alice" / "results.json") == before   # stamped by the batch
+    grade(fake, classdir, out)
+    assert len(marks(log)) == 4                                           # same build: kept
+    _bump_a_weight(monkeypatch)
+    after = builds.build_id("softmax")
+    assert after != before
+    grade(fake, classdir, out)
+    assert sorted(marks(log)[4:]) == ["done alice", "done bob", "start alice", "start bob"]
+    assert batch.stored_build(out / "bob" / "results.json") == after
+    grade(fake, classdir, out)
+    assert len(marks(log)) == 8                                           # now current: kept
+    data = json.loads((out / "bob" / "results.json").read_text())
+    del data["extra_data"]["gradekit"]["build_id"]
+    (out / "bob" / "results.json").write_text(json.dumps(data))
+    grade(fake, classdir, out)
+    assert marks(log)[8:] == ["start bob", "done bob"]
+
+
+def test_no_lock_files_are_left_in_out(tmp_path, fake):
+    classdir = make_class(tmp_path / "class", {"alice": 100, "bob": 70})
+    (classdir / "broken.zip").write_bytes(b"not a zip")
+    out = tmp_path / "out"
+    grade(fake, classdir, out)
+    assert not list(out.rglob(batch.LOCK))
+    (out / "alice" / batch.LOCK).write_text("")          # left by an older version of the kit
+    grade(fake, classdir, out)                            # alice is kept, and her lock removed
+    assert not list(out.rglob(batch.LOCK))
+
+
+def _tree(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {p.relative_to(folder).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_regrade_preview_lists_moves_and_leaves_out_untouched(tmp_path, monkeypatch, fake):
+    monkeypatch.setenv(MARKS_ENV, str(tmp_path / "marks"))
+    classdir = make_class(tmp_path / "class", {"alice": 80, "bob": 100, "carol": 40})
+    out = tmp_path / "out"
+    grade(fake, classdir, out)
+    snapshot = _tree(out)
+    (classdir / "alice" / "score.txt").write_text("60")
+    make_class(classdir, {"dan": 55})
+    moves, graded = batch.preview_batch("softmax", [classdir], out, grade_fn=fake, jobs=2,
+                                        progress=False)
+    assert graded == 4
+    by_id = {m.id: m for m in moves}
+    assert set(by_id) == {"alice", "dan"}                 # bob and carol do not move
+    assert (by_id["alice"].before, by_id["alice"].after) == (80.0, 60.0)
+    assert by_id["alice"].tests == (("1.2", 30.0, 10.0),)
+    assert by_id["dan"].before is None and by_id["dan"].after == 55.0
+    assert _tree(out) == snapshot                         # OUT untouched, byte for byte
+    text = batch.preview_text("softmax", moves, graded, out)
+    assert "alice" in text and "-20.00" in text and "1.2: 30.00 -> 10.00" in text
+    assert "2 score(s) would move, 2 unchanged" in text
+    run = subprocess.run(_cli(fake, out, classdir, "--dry-run"), cwd=ROOT,
+                         env=_env(tmp_path / "m"), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "regrade preview of softmax" in run.stdout and "-20.00" in run.stdout
+    assert _tree(out) == snapshot

@@ -473,3 +473,69 @@ def test_an_unreadable_file_is_that_submissions_row(tmp_path, monkeypatch):
     subs = discover([cls], tmp_path / "work")
     assert [(s.id, s.status) for s in subs] == [("alice", "bad_archive"), ("bob", "ok")]
     assert "PermissionError" in subs[0].message
+
+
+# -- no silent choices: ambiguous rows -----------------------------------------------------------
+def test_two_different_copies_of_a_graded_file_are_an_ambiguous_row(tmp_path):
+    """a_draft/softmax.py (the stub) and z_final/softmax.py: the grader would pick the first
+    by name; instead the row is flagged, not graded, and names both candidates."""
+    cls = tmp_path / "class"
+    for sid, files in {"eve": {"a_draft/softmax.py": "STUB\n", "z_final/softmax.py": "DONE\n"},
+                       "fay": {"old/softmax.py": "OLD\n", "softmax.py": "TOP\n"},
+                       "gus": {"a/softmax.py": "SAME\n", "b/softmax.py": "SAME\n"},
+                       "hal": {"a_draft/REPORT.md": "one", "z_final/REPORT.md": "two",
+                               "softmax.py": "x\n"}}.items():
+        for rel_, text in files.items():
+            (cls / sid / rel_).parent.mkdir(parents=True, exist_ok=True)
+            (cls / sid / rel_).write_text(text)
+    subs = discover([cls], tmp_path / "work", reads=("softmax.py", "REPORT.md"))
+    eve = one(subs, "eve")
+    assert eve.status == intake.AMBIGUOUS and eve.path is None
+    assert "a_draft/softmax.py" in eve.message and "z_final/softmax.py" in eve.message
+    assert "not graded" in eve.message
+    assert one(subs, "fay").status == "ok"      # a copy at the top is the one, as documented
+    assert one(subs, "gus").status == "ok"      # identical copies: nothing to choose
+    hal = one(subs, "hal")
+    assert hal.status == intake.AMBIGUOUS and "REPORT.md" in hal.message
+    # without the list of files the grader reads, nothing is ambiguous (the old behaviour)
+    assert one(discover([cls], tmp_path / "work2"), "eve").status == "ok"
+
+
+def test_ambiguous_names_are_clean_text(tmp_path):
+    sub = tmp_path / "class" / "ivy"
+    for folder in ("a\x1b[31m", "b"):
+        (sub / folder).mkdir(parents=True)
+        (sub / folder / "softmax.py").write_text(folder.encode("unicode_escape").decode())
+    [ivy] = discover([tmp_path / "class"], tmp_path / "work", reads=("softmax.py",))
+    assert ivy.status == intake.AMBIGUOUS
+    assert "\x1b" not in ivy.message and len(ivy.message) <= intake.MESSAGE_MAX
+
+
+def _nested_export_files(prefix: str = "") -> dict[str, str]:
+    return {f"{prefix}submission_metadata.yml": "submission_1:\n  :submitters: []\n",
+            f"{prefix}submission_1/softmax.py": "x = 1\n",
+            f"{prefix}submission_2/softmax.py": "x = 2\n"}
+
+
+def test_an_export_inside_a_class_folder_is_an_ambiguous_row(tmp_path):
+    """A Gradescope export dropped among student folders (as a folder or a zip) was graded as
+    one student; now it is flagged, with the --export hint, and never unpacked."""
+    cls = tmp_path / "class"
+    (cls / "alice").mkdir(parents=True)
+    (cls / "alice" / "softmax.py").write_text("a\n")
+    for rel_, text in _nested_export_files("export_folder/").items():
+        (cls / rel_).parent.mkdir(parents=True, exist_ok=True)
+        (cls / rel_).write_text(text)
+    zip_of(cls / "export_zip.zip", _nested_export_files("assignment_123_export/"))
+    # a student's own folder holding a metadata file but no submission folders is just theirs
+    (cls / "bob").mkdir()
+    (cls / "bob" / "softmax.py").write_text("b\n")
+    (cls / "bob" / "submission_metadata.yml").write_text("{}\n")
+    subs = discover([cls], tmp_path / "work", reads=("softmax.py",))
+    assert one(subs, "alice").status == "ok" and one(subs, "bob").status == "ok"
+    for sid in ("export_folder", "export_zip"):
+        row = one(subs, sid)
+        assert row.status == intake.AMBIGUOUS and row.path is None, sid
+        assert "Gradescope export" in row.message and "--export" in row.message
+        assert "2 submission folder" in row.message
+        assert not (tmp_path / "work" / sid).exists()

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from grader import build_id as builds
 from grader import expected_values
+from grader.build_id import RELEASE_MARKER
 from grader.batch import grade_batch
 from grader.declaration import NAMES, ROOT, given_path, load
 from grader.framework import collect
@@ -257,7 +259,7 @@ def test_check_and_submit_the_reference(fresh, tmp_path, name):
     assert "warning" not in proc.stdout
     zipped = folder / f"{name}-submission.zip"
     with zipfile.ZipFile(zipped) as zf:
-        assert sorted(zf.namelist()) == sorted(decl.submitted)
+        assert sorted(zf.namelist()) == sorted([*decl.submitted, RELEASE_MARKER])
         assert all(zf.read(f) == (ROOT / "reference" / name / f).read_bytes()
                    for f in decl.submitted)
     if name in BATCH_REFERENCE:
@@ -277,7 +279,8 @@ def test_submit_untouched_stubs_warns_but_writes(fresh, tmp_path, name):
         assert f"warning: {f}: identical to the untouched starter file" in proc.stdout
     zipped = folder / f"{name}-submission.zip"
     with zipfile.ZipFile(zipped) as zf:
-        assert sorted(zf.namelist()) == sorted(decl.submitted)
+        assert sorted(zf.namelist()) == sorted([*decl.submitted, RELEASE_MARKER])
+        assert zf.read(RELEASE_MARKER).decode().strip() == builds.compute(name)   # this release's
     if name not in BATCH_REFERENCE:     # the batch grader takes the zip: every test, 0 points
         grades = grade_batch(name, [zipped], tmp_path / "batch", jobs=1, progress=False)
         assert len(grades) == 1 and float(grades["total"].iloc[0]) == 0.0
@@ -311,3 +314,64 @@ def test_submit_refuses_a_broken_file(fresh, kind):
     assert message in proc.stdout, proc.stdout
     assert "NOT written" in proc.stdout
     assert not (folder / "softmax-submission.zip").exists()     # no stale zip to upload
+
+
+# -- build identity ---------------------------------------------------------------------------
+@pytest.mark.parametrize("name", NAMES)
+def test_release_carries_its_build_id(releases, name):
+    """BUILD.json in the packaged suite holds the id computed from the full kit; inside the
+    release (no hidden values to recompute from) the stamp is the answer."""
+    stamp = json.loads((releases[name] / f"grader/suites/{name}/BUILD.json").read_text())
+    assert stamp["build_id"] == builds.compute(name)
+    code = f"from grader.build_id import build_id; print(build_id({name!r}))"
+    run = subprocess.run([sys.executable, "-c", code], cwd=releases[name], capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(releases[name])})
+    assert run.stdout.strip() == stamp["build_id"], run.stderr
+
+
+def _bump_a_weight(monkeypatch, by: float = 1.0) -> None:
+    import dataclasses as dc
+    real = builds.collect
+    monkeypatch.setattr(builds, "collect", lambda name: [
+        dc.replace(s, weight=s.weight + by) if i == 0 else s for i, s in enumerate(real(name))])
+
+
+def test_release_refuses_weights_that_do_not_sum_to_the_total(tmp_path, monkeypatch, capsys):
+    _bump_a_weight(monkeypatch)
+    assert "sum to 101" in builds.weight_problem("softmax")
+    with pytest.raises(release.PublishRefused, match="total_points is 100"):
+        release.build("softmax", tmp_path / "student")
+    assert release.main(["softmax", "--out", str(tmp_path / "student")]) == 2
+    assert "sum to 101" in capsys.readouterr().err
+    assert not (tmp_path / "student" / "softmax.zip").exists()
+
+
+def test_release_command_exits_non_zero_on_bad_weights(tmp_path):
+    """Through `make release`: a weight changed in a copy of the suite's tests (here by a
+    sitecustomize that bumps one weight as the suite is collected) stops the build."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        "import dataclasses, grader.build_id as b\n"
+        "_real = b.collect\n"
+        "b.collect = lambda n: [dataclasses.replace(s, weight=s.weight + 0.5) if i == 0 else s "
+        "for i, s in enumerate(_real(n))]\n")
+    env = {**os.environ, "PYTHONPATH": f"{hook}{os.pathsep}{ROOT}"}
+    run = subprocess.run([sys.executable, "-m", "publish.release", "softmax", "--out",
+                          str(tmp_path / "student")], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode != 0 and "sum to 100.5" in run.stderr
+
+
+def test_dist_warns_when_release_and_autograder_builds_differ(tmp_path):
+    def put(kind: str, build: str) -> None:
+        path = tmp_path / kind / "softmax" / "grader/suites/softmax/BUILD.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"build_id": build}))
+    put("student", "gk-aaaaaaaaaaaa")
+    assert release.dist_mismatch("softmax", tmp_path) is None          # no autograder yet
+    put("autograder", "gk-aaaaaaaaaaaa")
+    assert release.dist_mismatch("softmax", tmp_path) is None
+    put("autograder", "gk-bbbbbbbbbbbb")
+    warn = release.dist_mismatch("softmax", tmp_path)
+    assert "gk-aaaaaaaaaaaa" in warn and "gk-bbbbbbbbbbbb" in warn

@@ -13,6 +13,10 @@ submission_seconds`, counted from this script's start), well inside Gradescope's
 10 minutes. Visibility is never changed here: `after_due_date` tests stay so and Gradescope
 reveals them after the due date; hidden tests never show their inputs.
 
+A submission made with the student release's `make submit` carries that release's build id
+(`.gradekit-release`); when it is not the grader's, the output tells the student to download
+the new release (`grader.build_id.release_note`: the file is bounded and only compared).
+
 results.json is built and written by the kit's results model (`grader.results`: the
 `Gradekit` record, atomic writes), importable because this script sits at the top of the kit.
 """
@@ -152,11 +156,22 @@ def grade() -> None:
     from grader.runner import grade_submission
     data = grade_submission(config["assignment"], SUBMISSION, results_path=RESULTS,
                             time_budget=time_budget(config["assignment"]))
-    data["output"] = (data.get("output") or "") + later_note(data, facts)
+    data["output"] = (data.get("output") or "") + later_note(data, facts) + release_line(data)
     res.with_gradekit(data, dataclasses.replace(res.gradekit_of(data), submission=facts))
     res.write_atomic(RESULTS, data)
     log(f"graded {config['assignment']}: {data['score']:g} points, "
         f"{len(data['tests'])} tests, {time.monotonic() - START:.1f} s")
+
+
+def release_line(data: dict[str, Any]) -> str:
+    """The stale-release note for the student ("" when their release is this build)."""
+    from grader.build_id import release_note
+    try:
+        note = release_note(SUBMISSION, res.gradekit_of(data).build_id)
+    except Exception as exc:          # never let a note cost the grade
+        log(f"release check failed: {type(exc).__name__}")
+        return ""
+    return ("\n\n" + note) if note else ""
 
 
 def main(argv: list[str]) -> int:

@@ -6,7 +6,8 @@ The zip holds exactly the files the grader reads (from the assignment's declarat
 top level. Before writing it, each file must exist; each Python file must parse, use no
 forbidden package and import without error in a fresh Python process (numpy and the given
 helpers only, time-limited). A file identical to the untouched stub only gets a warning: you
-may hand in a partial solution.
+may hand in a partial solution. The zip also holds `.gradekit-release`, this release's build
+id: the grader uses it to tell you when a newer release exists.
 """
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from grader.declaration import given_path, load  # noqa: E402  (needs ROOT on sys.path)
+from grader.build_id import RELEASE_MARKER, stamped  # noqa: E402  (needs ROOT on sys.path)
+from grader.declaration import given_path, load  # noqa: E402
 from grader.environment import ONE_BLAS_THREAD  # noqa: E402
 from grader.runner import forbidden_imports  # noqa: E402
 
@@ -100,6 +102,11 @@ def write_zip(assignment: str, zip_path: Path) -> None:
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o100644 << 16
             zf.writestr(info, (ROOT / f).read_bytes())
+        release = stamped(assignment)
+        if release:
+            info = zipfile.ZipInfo(RELEASE_MARKER, ZIP_DATE)
+            info.external_attr = 0o100644 << 16
+            zf.writestr(info, release + "\n")
     tmp.replace(zip_path)
 
 
