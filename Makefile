@@ -23,10 +23,12 @@ JOBS ?=
 SEED ?=
 CIFAR10 ?=
 
-.PHONY: help venv test grade datasets stubs expected calibrate release autograder bench demo clean
+.PHONY: help venv test grade regrade-preview new-term datasets stubs expected calibrate release autograder bench demo clean
 
 help:
 	@echo "make grade      grade the demo class (or ASSIGNMENT= EXPORT=<gradescope export> SUBMISSIONS= OUT= JOBS=)"
+	@echo "make regrade-preview  whose score would move, before OUT changes (same arguments as grade)"
+	@echo "make new-term SEED=<n>  new data variant, calibration, release + autograder with one build id"
 	@echo "make test       run the project's tests"
 	@echo "make datasets   rebuild datasets/ (SEED=<n> for a new-term variant, CIFAR10=<dir>)"
 	@echo "make stubs      regenerate assignments/ from reference/"
@@ -45,12 +47,34 @@ $(STAMP): requirements/core.txt requirements/dev.txt requirements/staff.txt
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# Without SUBMISSIONS/EXPORT: the demo class (only ASSIGNMENT's when given).
+DEMO = $(PY) -m examples.demo --class-dir examples/class --out $(OUT) $(if $(ASSIGNMENT),--assignment $(ASSIGNMENT)) $(if $(JOBS),--jobs $(JOBS))
+GRADE = $(PY) -m grader grade $(ASSIGNMENT) $(SUBMISSIONS) $(if $(EXPORT),--export $(EXPORT)) --out $(OUT) $(if $(JOBS),--jobs $(JOBS))
+
 grade: $(STAMP)
 ifeq ($(SUBMISSIONS)$(EXPORT),)
-	$(PY) -m examples.demo --class-dir examples/class --out $(OUT) $(if $(JOBS),--jobs $(JOBS))
+	$(DEMO)
 else
-	$(PY) -m grader grade $(ASSIGNMENT) $(SUBMISSIONS) $(if $(EXPORT),--export $(EXPORT)) --out $(OUT) $(if $(JOBS),--jobs $(JOBS))
+	$(GRADE)
 endif
+
+# Grades into a scratch folder and lists whose score would move; OUT is not changed.
+regrade-preview: $(STAMP)
+ifeq ($(SUBMISSIONS)$(EXPORT),)
+	$(DEMO) --dry-run
+else
+	$(GRADE) --dry-run
+endif
+
+# A new term in one go: data variant seed-SEED, calibration on it, then release and autograder
+# (same variant, so one build id; the last step fails if dist/ disagrees). docs/staff/new-term-data.md
+new-term: $(STAMP)
+	@test -n "$(SEED)" || { echo "usage: make new-term SEED=<n> [ASSIGNMENT=<name>]" >&2; exit 2; }
+	$(PY) -m hwdata.build --seed $(SEED) $(if $(CIFAR10),--cifar10 $(CIFAR10))
+	GRADEKIT_DATA_VARIANT=seed-$(SEED) $(PY) -m grader.calibration $(ASSIGNMENT)
+	GRADEKIT_DATA_VARIANT=seed-$(SEED) $(PY) -m publish.release $(ASSIGNMENT)
+	GRADEKIT_DATA_VARIANT=seed-$(SEED) $(PY) -m publish.autograder $(ASSIGNMENT)
+	$(PY) -m publish.release --check-dist $(ASSIGNMENT)
 
 datasets: $(STAMP)
 	$(PY) -m hwdata.build $(if $(SEED),--seed $(SEED)) $(if $(CIFAR10),--cifar10 $(CIFAR10))

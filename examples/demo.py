@@ -1,7 +1,10 @@
 """`make grade` with no arguments: build the demo class, grade it, check every intent.
 
 Prints one table per assignment (student, what they did, score, the band it should be in)
-and writes the batch outputs under OUT/<assignment>/ plus OUT/index.html.
+and writes the batch outputs under OUT/<assignment>/ plus OUT/index.html. `--assignment NAME`
+grades only that assignment's demo class (`make grade ASSIGNMENT=softmax`); `--dry-run` is the
+regrade preview (`make regrade-preview`): each class graded in a scratch folder and compared
+with OUT/<assignment>/, which is left as it is.
 
 The demo students are ours, built from the reference, so where this machine offers no OS
 isolation (no usable bubblewrap, not root: e.g. macOS) the demo still runs, in the `plain`
@@ -44,6 +47,30 @@ def ensure_sandbox() -> str:
     return mode
 
 
+def selected(intents: dict[str, dict], names: list[str]) -> dict[str, dict]:
+    """The demo classes to grade: those named (all when none is), in course order."""
+    return {a: v for a, v in intents.items() if not names or a in names}
+
+
+def source(class_dir: Path, assignment: str) -> tuple[Path, bool]:
+    """Where an assignment's demo class is and whether it is a Gradescope export (its bug
+    table's `Demo.layout`; the TA's explicit choice, here the demo's own, makes a folder an
+    export)."""
+    return class_dir / assignment, layout(assignment) == "export"
+
+
+def preview(chosen: dict[str, dict], args: argparse.Namespace) -> int:
+    """The regrade preview of each chosen demo class against OUT/<assignment>/."""
+    from grader.batch import preview_batch, preview_text
+    for assignment in chosen:
+        folder, export = source(args.class_dir, assignment)
+        out = args.out / assignment
+        moves, graded = preview_batch(assignment, [] if export else [folder], out,
+                                      exports=[folder] if export else [], jobs=args.jobs)
+        print(preview_text(assignment, moves, graded, out))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from grader.batch import grade_batch
     from grader.report import write_index
@@ -52,17 +79,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=Path("out/grade"), type=Path)
     parser.add_argument("--jobs", type=int, default=None)
     parser.add_argument("--force", action="store_true", help="regrade finished submissions")
+    parser.add_argument("--assignment", action="append", default=[], metavar="NAME",
+                        help="grade only this assignment's demo class (repeatable)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="regrade preview: list whose score would move; OUT is not changed")
     args = parser.parse_args(argv)
-    ensure_sandbox()
     intents = build(args.class_dir)
+    unknown = sorted(set(args.assignment) - set(intents))
+    if unknown:
+        parser.error(f"no demo class for {', '.join(unknown)} (demo classes: "
+                     f"{', '.join(intents)})")
+    ensure_sandbox()
+    chosen = selected(intents, args.assignment)
+    if args.dry_run:
+        return preview(chosen, args)
     frames = {}
-    for assignment in intents:
+    for assignment in chosen:
         print(f"\n== {assignment} ==")
-        # An assignment's demo class may arrive as a Gradescope export (its bug table's
-        # `Demo.layout`); the TA's explicit choice, here the demo's own, is what makes a
-        # folder an export.
-        folder = args.class_dir / assignment
-        export = layout(assignment) == "export"
+        folder, export = source(args.class_dir, assignment)
         frames[assignment] = grade_batch(assignment, [] if export else [folder],
                                          args.out / assignment, jobs=args.jobs,
                                          force=args.force, exports=[folder] if export else [])
@@ -74,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             band = f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}"
             print(f"  {ok}{sub_id:<15} {score:6.1f}/100  expected {band:<7} {info['story']}")
     write_index(args.out, frames)
-    wrong = check_intents(intents, frames)
+    wrong = check_intents(chosen, frames)
     print(f"\nreports: {args.out / 'index.html'}")
     if wrong:
         print("demo students graded against their intent:\n  " + "\n  ".join(wrong))

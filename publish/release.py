@@ -409,12 +409,31 @@ def check_release(folder: Path) -> None:
                            f"{', '.join(str(p.relative_to(folder)) for p in bad)}")
 
 
+def check_dist(names: list[str], dist: Path = DIST) -> int:
+    """0 when dist/ holds a release and an autograder of every name, stamped with one build
+    id each; else 1, saying which (the last step of `make new-term`)."""
+    bad = 0
+    for name in names:
+        ids = {kind: stamped_id(dist / kind / name, name) for kind in ("student", "autograder")}
+        same = ids["student"] is not None and ids["student"] == ids["autograder"]
+        bad += not same
+        print(f"{name}: release {ids['student'] or 'missing'}, autograder "
+              f"{ids['autograder'] or 'missing'}{'' if same else '  <- not one build'}",
+              file=sys.stdout if same else sys.stderr)
+    return 1 if bad else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m publish.release",
                                      description="Build student releases in dist/student/.")
     parser.add_argument("assignment", nargs="?", choices=NAMES)
     parser.add_argument("--out", type=Path, default=DIST / "student")
+    parser.add_argument("--check-dist", action="store_true",
+                        help="build nothing: exit 1 unless dist/ holds a release and an "
+                             "autograder of each assignment with one build id")
     args = parser.parse_args(argv)
+    if args.check_dist:
+        return check_dist([args.assignment] if args.assignment else list(NAMES), args.out.parent)
     for name in [args.assignment] if args.assignment else NAMES:
         try:
             folder, zipped = build(name, args.out)
