@@ -522,3 +522,18 @@ def test_regrade_preview_lists_moves_and_leaves_out_untouched(tmp_path, monkeypa
     assert run.returncode == 0, run.stderr
     assert "regrade preview of softmax" in run.stdout and "-20.00" in run.stdout
     assert _tree(out) == snapshot
+
+
+def test_an_ambiguous_submission_is_a_flagged_row_not_graded(tmp_path, monkeypatch, fake):
+    monkeypatch.setenv(MARKS_ENV, str(tmp_path / "marks"))
+    classdir = make_class(tmp_path / "class", {"alice": 100, "eve": 100})
+    for folder, text in (("a_draft", "STUB"), ("z_final", "DONE")):
+        (classdir / "eve" / folder).mkdir()
+        (classdir / "eve" / folder / "softmax.py").write_text(text)
+    out = tmp_path / "out"
+    df = grade(fake, classdir, out).set_index("id")
+    assert df.loc["eve", "status"] == "ambiguous" and df.loc["eve", "total"] == 0.0
+    assert df.loc["alice", "status"] == "graded"
+    assert not [m for m in marks(tmp_path / "marks") if m.endswith(" eve")]   # never graded
+    feedback = (out / "eve" / "feedback.md").read_text()
+    assert "a_draft/softmax.py" in feedback and "z_final/softmax.py" in feedback
