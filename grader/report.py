@@ -1,27 +1,38 @@
-"""Class-level outputs of a batch: `grades.csv`, `gradebook.csv`, `report.html`, the index page
-and the terminal summary. Everything is derived from the per-submission `results.json` files
-(the one source of truth, read through `grader.results`: its records, status and flag names)
-plus the intake rows, so a resumed batch reports exactly like an uninterrupted one. Data flows
-one way: this module reads results and never imports the batch that wrote them.
+"""Class-level outputs of a batch: `grades.csv`, `gradebook.csv`, `report.html`, one drill-down
+page per submission (`OUT/<id>/index.html`), the index page and the terminal summary.
+Everything is derived from the per-submission `results.json` files (the one source of truth,
+read through `grader.results`: its records, status and flag names) plus the intake rows, so a
+resumed batch reports exactly like an uninterrupted one. Data flows one way: this module reads
+results and never imports the batch that wrote them.
 
-`report.html` is self-contained: plots are PNGs (matplotlib's Agg canvas, no pyplot state)
-embedded as `data:` URIs, CSS is inline, there is no script and a Content-Security-Policy
-forbids loading anything from elsewhere. Every string is made safe for where it goes by
-`grader.safetext`: HTML-escaped clean text in the page, spreadsheet-safe cells in the CSVs
-(no formula prefix, no control characters), control-free text on the terminal. Writers never
-raise on text: a plot that cannot be drawn is a note, and the three files are always written.
+Pages are Jinja2 templates (`grader/templates/`) with autoescaping on, the engine pandas' own
+HTML output uses: every value a template prints is escaped unless the code marked it safe
+(only our own plot tags and script are), and passes `safetext.clean` first (the environment's
+`finalize`), so student text (names, messages, output, ids) cannot add markup or control
+characters, and no hand-written escaping is left to forget. Pages are self-contained: plots
+are PNGs (matplotlib's Agg canvas, no pyplot state) embedded as `data:` URIs, CSS is inline,
+and a Content-Security-Policy forbids loading anything from elsewhere; report.html's one
+script (sorting the tables, `templates/sortable.js`) is pinned in that policy by its hash.
+CSVs get spreadsheet-safe cells, the terminal control-free text. Writers never raise on text:
+a plot that cannot be drawn is a note, a drill-down page that cannot be written is skipped,
+and the three class files are always written atomically (write, then rename).
+
 A row graded without OS isolation carries the flag `no_isolation`; a row whose sandbox saw
-tampering gets the status `tamper`. Every file is written atomically (write, then rename).
+tampering gets the status `tamper`.
 """
 from __future__ import annotations
 
 import base64
+import functools
+import hashlib
 import io
 import logging
+import math
 import re
 from collections import Counter
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import quote
 
 import numpy as np
@@ -37,6 +48,12 @@ ID_COLUMNS = ["id", "name", "email", "sid", "total", "max", "status", "flags", "
 GRADEBOOK_COLUMNS = ["id", "name", "email", "sid", "score"]
 TEXT_COLUMNS = ("name", "email", "sid", "flags", "message")
 FAILURE_EXAMPLES = 3
+FAILURE_GROUPS = 40           # message groups shown in report.html
+GROUP_STUDENTS = 12           # students named per message group (the rest are counted)
+SLOWEST = 5
+STUDENT_PAGE = "index.html"   # OUT/<id>/index.html, beside its results.json and feedback.md
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")   # what intake's ids look like
+NOT_IMPLEMENTED = "not implemented"
 
 
 # -- reading results ------------------------------------------------------------------------
@@ -85,6 +102,11 @@ def _status(gb: res.BatchRecord, gk: res.Gradekit, sub: Submission, flags: set[s
         return res.TAMPER
     status = gb.status or gk.status or (sub.status if sub.status != OK else res.NOT_GRADED)
     return safetext.one_line(status, 40)
+
+
+def _seconds_of(data: dict[str, Any]) -> dict[str, float]:
+    """{test number: wall seconds} as the runner recorded them ({} for older results)."""
+    return dict(res.gradekit_of(data).test_seconds or {})
 
 
 # -- grades.csv / gradebook.csv ---------------------------------------------------------------
@@ -145,49 +167,67 @@ def write_csvs(out: Path, subs: list[Submission], df: pd.DataFrame) -> None:
     res.write_text_atomic(out / "gradebook.csv", _csv_safe(gradebook_frame(subs, df)).to_csv(index=False))
 
 
-# -- per-test statistics ----------------------------------------------------------------------
+# -- messages ---------------------------------------------------------------------------------
 # a number not inside a name: 'W1', "grads['b2']" and 'conv3x3' keep their digits
 _NUMBER = re.compile(r"(?<![A-Za-z_\d.])(?:0x[0-9a-fA-F]+|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
+
+
+def first_line(text: str, limit: int = 300) -> str:
+    """A message's first meaningful line, Markdown emphasis and code marks stripped."""
+    for line in safetext.clean(text or "").splitlines():
+        line = re.sub(r"\s+", " ", line.strip().strip("`*_ "))
+        if line:
+            return line if len(line) <= limit else line[:limit - 1] + "…"
+    return "(no message)"
 
 
 def normalize_message(text: str, limit: int = 160) -> str:
     """The gist of a failure message: first meaningful line, numbers replaced by '#', so
     'max abs error 0.031 at index 7' and '... 0.2 at index 3' group together."""
-    for line in safetext.clean(text or "").splitlines():
-        line = line.strip().strip("`*_ ")
-        if line:
-            break
-    else:
-        return "(no message)"
+    line = first_line(text, 10 * limit)
+    if line == "(no message)":
+        return line
     line = re.sub(r"\s+", " ", _NUMBER.sub("#", line))
     return line if len(line) <= limit else line[:limit - 1] + "…"
 
 
+# -- per-test statistics ----------------------------------------------------------------------
 def test_stats(results: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """Per test: pass rate, mean score and the commonest (normalized) failure messages."""
+    """Per test: pass rate, mean score, mean and max wall seconds, and the commonest
+    (normalized) failure messages with one real example of each."""
     acc: dict[str, dict[str, Any]] = {}
     for data in results:
+        seconds = _seconds_of(data)
         for t in _tests(data):
             col = test_column(t)
             s = acc.setdefault(col, {"test": col, "number": safetext.one_line(t.get("number", "")),
                                      "name": safetext.one_line(t.get("name", "")),
                                      "visibility": safetext.one_line(t.get("visibility", "visible")),
                                      "max": res.number(t.get("max_score")), "scores": [],
-                                     "passed": 0, "failures": Counter()})
+                                     "times": [], "passed": 0, "failures": Counter(),
+                                     "examples": {}})
             s["scores"].append(res.number(t.get("score")))
+            if str(t.get("number", "")) in seconds:
+                s["times"].append(seconds[str(t.get("number", ""))])
             if passed(t):
                 s["passed"] += 1
             else:
-                s["failures"][normalize_message(t.get("output", ""))] += 1
+                gist = normalize_message(t.get("output", ""))
+                s["failures"][gist] += 1
+                s["examples"].setdefault(gist, first_line(t.get("output", "")))
     rows = []
     for s in sorted(acc.values(), key=lambda s: (number_key(s["number"]), s["test"])):
         n = len(s["scores"])
         rows.append({"test": s["test"], "number": s["number"], "name": s["name"],
                      "visibility": s["visibility"], "max": s["max"], "n": n,
                      "pass_rate": s["passed"] / n, "mean": float(np.mean(s["scores"])),
-                     "failures": s["failures"].most_common(FAILURE_EXAMPLES)})
+                     "seconds": float(np.mean(s["times"])) if s["times"] else np.nan,
+                     "max_seconds": float(np.max(s["times"])) if s["times"] else np.nan,
+                     "failures": s["failures"].most_common(FAILURE_EXAMPLES),
+                     "examples": s["examples"]})
     return pd.DataFrame(rows, columns=["test", "number", "name", "visibility", "max", "n",
-                                       "pass_rate", "mean", "failures"])
+                                       "pass_rate", "mean", "seconds", "max_seconds",
+                                       "failures", "examples"])
 
 
 def problems(df: pd.DataFrame) -> pd.DataFrame:
@@ -196,6 +236,97 @@ def problems(df: pd.DataFrame) -> pd.DataFrame:
     flagged = df["flags"].fillna("").map(lambda f: bool(res.attention_flags(f.split(";"))))
     mask = (df["status"] != res.GRADED) | flagged
     return df.loc[mask, ["id", "name", "status", "flags", "message"]]
+
+
+# -- failures: whole submissions, and bugs grouped by message --------------------------------
+IMPORT_FAILED = "**import failed**"
+
+
+def _import_failures(data: dict[str, Any]) -> list[str]:
+    """The runner's "import failed" lines in a results' top-level output."""
+    output = safetext.clean(data.get("output", "") if isinstance(data, dict) else "")
+    return [first_line(line.split(IMPORT_FAILED, 1)[1].lstrip(": "))
+            for line in output.splitlines() if IMPORT_FAILED in line]
+
+
+def whole_failure(row: Mapping[str, Any], data: dict[str, Any]) -> tuple[str, str] | None:
+    """(cause, why) when the submission failed as a whole (tampering, not graded, timed out,
+    out of time budget, an import that failed, a missing file, no point anywhere), else
+    None: then its failed tests are bugs worth grouping by message."""
+    status, message = str(row.get("status", "")), str(row.get("message") or "")
+    flags = set(str(row.get("flags") or "").split(";"))
+    failed = [t for t in _tests(data) if not passed(t)]
+    example = first_line(failed[0].get("output", "")) if failed else ""
+    if status == res.TAMPER:
+        return "tamper", message or example
+    if status != res.GRADED:
+        return status, message or example
+    if res.BUDGET in flags:
+        return "time budget ran out", message or example
+    imports = _import_failures(data)
+    if imports:
+        return "import failed", imports[0]
+    for flag, cause in (("missing", "file missing"), ("forbidden", "forbidden import")):
+        if flag in flags:
+            return cause, example
+    tests = _tests(data)
+    if tests and not any(res.number(t.get("score")) > 0 for t in tests):
+        return ("nothing implemented" if "not_implemented" in flags else "no points"), example
+    return None
+
+
+def failure_groups(df: pd.DataFrame, results: Mapping[str, dict[str, Any]],
+                   pages: Mapping[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(message groups, whole-submission groups). Message groups hold the failed tests of
+    submissions that ran, by normalized message: bugs first (most students first), "not
+    implemented" last. Whole-submission groups are by cause, tamper first."""
+    whole: dict[str, list[dict[str, str]]] = {}
+    groups: dict[str, dict[str, Any]] = {}
+    for row in df.to_dict("records"):
+        data = results.get(row["id"]) or {}
+        link = {"id": row["id"], "href": pages.get(row["id"], "")}
+        cause = whole_failure(row, data)
+        if cause is not None:
+            whole.setdefault(cause[0], []).append(dict(link, why=cause[1]))
+            continue
+        for t in _tests(data):
+            if passed(t):
+                continue
+            gist = normalize_message(t.get("output", ""))
+            g = groups.setdefault(gist, {
+                "gist": gist, "example": first_line(t.get("output", "")), "count": 0,
+                "kind": NOT_IMPLEMENTED if NOT_IMPLEMENTED in gist.lower() else "bug",
+                "tests": [], "students": []})
+            g["count"] += 1
+            number = safetext.one_line(t.get("number", ""), 40)
+            if number not in g["tests"]:
+                g["tests"].append(number)
+            if link not in g["students"]:
+                g["students"].append(link)
+    bugs = sorted(groups.values(), key=lambda g: (g["kind"] != "bug", -len(g["students"]),
+                                                   -g["count"], g["gist"]))
+    for g in bugs:
+        g["tests"].sort(key=number_key)
+    order = sorted(whole, key=lambda c: (c != res.TAMPER, -len(whole[c]), c))
+    return bugs[:FAILURE_GROUPS], [{"cause": c, "rows": whole[c]} for c in order]
+
+
+def attention_rows(df: pd.DataFrame, results: Mapping[str, dict[str, Any]],
+                   pages: Mapping[str, str]) -> list[dict[str, Any]]:
+    """`problems(df)` with a reason for each: the batch's or intake's message, else the
+    whole-submission cause, else the first failed test's message."""
+    rows = []
+    for r in problems(df).to_dict("records"):
+        full = df.loc[df["id"] == r["id"]].iloc[0].to_dict()
+        data = results.get(r["id"]) or {}
+        why = r["message"] or ""
+        if not why:
+            cause = whole_failure(full, data)
+            failed = [t for t in _tests(data) if not passed(t)]
+            why = (f"{cause[0]}: {cause[1]}" if cause else
+                   first_line(failed[0].get("output", "")) if failed else "")
+        rows.append(dict(r, why=why, href=pages.get(r["id"], "")))
+    return rows
 
 
 # -- plots --------------------------------------------------------------------------------------
@@ -208,13 +339,15 @@ def _label(text: Any, limit: int = 48) -> str:
 
 
 def _img(alt: str, plot: Callable[..., str], *args: Any) -> str:
-    """An <img> of a plot, or a note when it cannot be drawn (never an exception)."""
+    """An <img> of a plot (trusted markup: a fixed alt text and base64), or a note when it
+    cannot be drawn (never an exception)."""
+    from markupsafe import Markup, escape
     try:
-        return f'<img alt="{alt}" src="data:image/png;base64,{plot(*args)}">'
+        return Markup(f'<img alt="{escape(alt)}" src="data:image/png;base64,{plot(*args)}">')
     except Exception as exc:
         log.warning("report: %s not drawn (%s: %s)", alt, type(exc).__name__,
                     safetext.one_line(exc, 200))
-        return f'<p class="muted">({safetext.html(alt)}: plot unavailable)</p>'
+        return Markup('<p class="muted">({}: plot unavailable)</p>').format(alt)
 
 
 def _png(fig: Any) -> str:
@@ -252,18 +385,32 @@ def plot_scores(df: pd.DataFrame) -> str:
     return _png(fig)
 
 
+def pass_rate_bars(stats: pd.DataFrame) -> list[tuple[str, float]]:
+    """(label, % with full marks) per test, hardest first (ties in test order)."""
+    order = sorted(range(len(stats)), key=lambda i: (stats["pass_rate"].iloc[i],
+                                                     number_key(stats["number"].iloc[i])))
+    return [(_label(stats["test"].iloc[i], 110), 100 * float(stats["pass_rate"].iloc[i]))
+            for i in order]
+
+
 def plot_pass_rates(stats: pd.DataFrame) -> str:
-    fig, ax = _figure(max(2.5, 0.28 * len(stats) + 1.2))
-    if len(stats):
-        labels = [_label(t) for t in stats["test"]]
-        y = np.arange(len(stats))[::-1]
-        ax.barh(y, 100 * stats["pass_rate"], color="#2e8b57")
-        ax.set_yticks(y, labels, fontsize=8)
+    """Horizontal bars, hardest test at the top; a test nobody passed gets a red "0 %"
+    where its bar would be, and a red label."""
+    bars = pass_rate_bars(stats)
+    fig, ax = _figure(max(2.5, 0.28 * len(bars) + 1.2))
+    if bars:
+        y = np.arange(len(bars))[::-1]
+        ax.barh(y, [rate for _, rate in bars], color="#2e8b57")
+        ax.set_yticks(y, [label for label, _ in bars], fontsize=8)
+        for yi, (_, rate), tick in zip(y, bars, ax.get_yticklabels()):
+            if rate == 0:
+                ax.text(1, yi, "0 %", color="#a01818", va="center", fontsize=8, fontweight="bold")
+                tick.set_color("#a01818")
         ax.set_xlim(0, 100)
         ax.set_xlabel("% of submissions with full marks")
     else:
         _no_data(ax, "tests")
-    ax.set_title("Pass rate per test")
+    ax.set_title("Pass rate per test (hardest first)")
     return _png(fig)
 
 
@@ -282,89 +429,239 @@ def plot_runtimes(df: pd.DataFrame) -> str:
     return _png(fig)
 
 
-# -- HTML --------------------------------------------------------------------------------------
+# -- templates ------------------------------------------------------------------------------------
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-STYLE = """
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
-h1{font-size:1.6em}h2{margin-top:1.8em;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;width:100%;font-size:13px}th,td{border:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top}
-th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.bad{color:#a01818;font-weight:600}.muted{color:#777}img{max-width:100%;display:block;margin:.6em 0}
-code{background:#f5f5f5;padding:0 3px}ul.fail{margin:0;padding-left:1.1em}
-"""
 
 
-def _e(value: Any) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return ""
-    return safetext.html(value)
+def _finite(x: Any) -> float | None:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
 
 
-def _page(title: str, body: list[str]) -> str:
-    return "\n".join([
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(title)}</title><style>{STYLE}</style></head><body>",
-        *body, "</body></html>", ""])
+def _fmt(spec: str, scale: float = 1.0, suffix: str = "") -> Callable[[Any], str]:
+    """A template filter: a number formatted by `spec` ("r": its repr, for data-sort), blank
+    when missing or not finite."""
+    def f(x: Any) -> str:
+        x = _finite(x)
+        if x is None:
+            return ""
+        return repr(x * scale) if spec == "r" else format(x * scale, spec) + suffix
+    return f
 
 
-def _table(header: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:
-    out = ["<table><thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr></thead><tbody>"]
-    for row in rows:
-        out.append("<tr>" + "".join(f'<td class="num">{c}</td>' if i in numeric else f"<td>{c}</td>"
-                                    for i, c in enumerate(row)) + "</tr>")
-    out.append("</tbody></table>")
-    return "\n".join(out)
+def _finalize(value: Any) -> Any:
+    """What every `{{ }}` prints: our own safe markup as is, else clean text (autoescaped
+    after this), blank for None."""
+    from markupsafe import Markup
+    if isinstance(value, Markup):
+        return value
+    return "" if value is None else safetext.clean(value, res.OUTPUT_MAX)
 
 
+@functools.cache
+def _env() -> Any:
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, finalize=_finalize,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(g=_fmt("g"), fixed=_fmt(".2f"), pct=_fmt(".0f", 100, "%"),
+                       secs=_fmt(".2f"), secs1=_fmt(".1f"), sortnum=_fmt("r"))
+    return env
+
+
+@functools.cache
+def sort_script() -> tuple[str, str]:
+    """(report.html's script, its CSP source: the sha256 that lets exactly it run)."""
+    text = (TEMPLATES / "sortable.js").read_text(encoding="utf-8")
+    digest = base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
+    return text, f"'sha256-{digest}'"
+
+
+def render(template: str, title: str, *, script: bool = False, **context: Any) -> str:
+    """A page from `grader/templates/<template>`; `script` adds the sort script."""
+    from markupsafe import Markup
+    csp, code = CSP, None
+    if script:
+        text, source = sort_script()
+        csp, code = f"{CSP}; script-src {source}", Markup(text)
+    return _env().get_template(template).render(title=title, csp=Markup(csp), script=code,
+                                                **context)
+
+
+# -- facts about a run ----------------------------------------------------------------------------
+def _counted(values: Iterable[str], none: str = "unknown") -> str:
+    """'bwrap' when all agree, 'bwrap (3), plain (1)' when they do not."""
+    counts = Counter(safetext.one_line(v, 60) for v in values if v)
+    if len(counts) <= 1:
+        return next(iter(counts), none)
+    return ", ".join(f"{v} ({n})" for v, n in counts.most_common())
+
+
+def data_variant(assignment: str) -> str:
+    """The data variant this kit grades with: a packaged kit's stamp, else the environment's
+    (GRADEKIT_DATA_VARIANT), else "original". (Results do not record it yet.)"""
+    import json
+    import os
+    try:
+        from grader import build_id as builds
+        from grader.declaration import load
+        stamp = load(assignment).suite_dir / builds.STAMP
+        if stamp.exists():
+            return safetext.one_line(json.loads(stamp.read_text()).get("data_variant", "unknown"))
+        from hwdata import manifest as mf
+        return mf.variant_name(os.environ.get(mf.ENV_VARIANT) or None) or "original"
+    except Exception:
+        return "unknown"
+
+
+def run_facts(results: Iterable[dict[str, Any]], assignment: str | None = None,
+              now: datetime | None = None) -> dict[str, str]:
+    """Date, build id(s), data variant, sandbox mode(s) and kit version of a class's results;
+    the build id is this kit's own (said so) when no result recorded one."""
+    from grader import __version__
+    records = [res.gradekit_of(d) for d in results]
+    assignment = assignment or _counted(r.assignment for r in records)
+    known = assignment != "unknown"
+    build_ids = _counted((r.build_id or "" for r in records), none="")
+    if not build_ids and known:
+        try:
+            from grader import build_id as builds
+            build_ids = f"{builds.build_id(assignment)} (this kit; not in the results)"
+        except Exception as exc:
+            log.warning("report: no build id (%s)", safetext.one_line(exc, 200))
+    now = now or datetime.now(timezone.utc)
+    return {"generated": now.strftime("%Y-%m-%d %H:%M UTC"), "build_ids": build_ids or "unknown",
+            "variant": data_variant(assignment) if known else "unknown",
+            "sandboxes": _counted(r.sandbox for r in records if r.sandbox not in ("", "none")),
+            "kit": __version__}
+
+
+# -- report.html ----------------------------------------------------------------------------------
 def _status_counts(df: pd.DataFrame) -> str:
     counts = df["status"].value_counts()
     return ", ".join(f"{n} {s}" for s, n in counts.items())
 
 
-def render_html(title: str, df: pd.DataFrame, stats: pd.DataFrame) -> str:
-    """The class report as one self-contained HTML page."""
+def _summary(df: pd.DataFrame) -> str:
     graded = df[df["status"] == res.GRADED]
-    top = float(df["max"].max()) if df["max"].notna().any() else float("nan")
-    body = [f"<h1>{_e(title)}</h1>",
-            f"<p>{len(df)} submissions: {_e(_status_counts(df)) or 'none'}."]
+    text = f"{len(df)} submissions: {_status_counts(df) or 'none'}."
     if len(graded):
-        body.append(f" Graded: mean {graded['total'].mean():.2f}, median "
-                    f"{graded['total'].median():.2f} out of {top:g}.")
-    body.append("</p>")
-    if no_isolation(df):
-        body.append(f'<p class="bad">{_e(no_isolation_text(df))}</p>')
-    body += ["<h2>Scores</h2>", _img("score histogram", plot_scores, df),
-             "<h2>Pass rate per test</h2>", _img("pass rate per test", plot_pass_rates, stats),
-             "<h2>Grading time</h2>", _img("runtime distribution", plot_runtimes, df)]
+        top = float(df["max"].max()) if df["max"].notna().any() else float("nan")
+        text += (f" Graded: mean {graded['total'].mean():.2f}, median "
+                 f"{graded['total'].median():.2f} out of {top:g}.")
+    return text
 
-    body.append("<h2>Tests</h2>")
+
+def _cell(score: Any, top: float, why: str) -> dict[str, Any]:
+    x = _finite(score)
+    if x is None:
+        return {"text": "–", "sort": "", "cls": "na", "why": why}
+    cls = "pass" if x >= top - 1e-9 else ("part" if x > 0 else "fail")
+    return {"text": f"{x:g}", "sort": repr(x), "cls": cls, "why": why}
+
+
+def matrix(df: pd.DataFrame, stats: pd.DataFrame, results: Mapping[str, dict[str, Any]],
+           pages: Mapping[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(columns, rows) of the student × test table: one column per test, a cell's hover text
+    the failed test's message."""
+    info = {s["test"]: s for s in stats.to_dict("records")}
+    cols = [c for c in df.columns[len(ID_COLUMNS):]]
+    columns = [{"col": c, "number": info.get(c.removesuffix(" (test)"), {}).get("number", c),
+                "name": info.get(c.removesuffix(" (test)"), {}).get("name", ""),
+                "visibility": info.get(c.removesuffix(" (test)"), {}).get("visibility", "visible"),
+                "max": info.get(c.removesuffix(" (test)"), {}).get("max", np.nan)} for c in cols]
     rows = []
-    for s in stats.itertuples():
-        fails = "".join(f"<li>{n}× <code>{_e(msg)}</code></li>" for msg, n in s.failures)
-        rows.append([_e(s.number), _e(s.name), _e(s.visibility), f"{s.max:g}",
-                     f"{100 * s.pass_rate:.0f}%", f"{s.mean:.2f}",
-                     f'<ul class="fail">{fails}</ul>' if fails else '<span class="muted">none</span>'])
-    body.append(_table(["#", "test", "visibility", "points", "pass rate", "mean score",
-                        "commonest failures"], rows, {3, 4, 5}) if rows
-                else '<p class="muted">No test results.</p>')
+    for r in df.to_dict("records"):
+        why = {test_column(t): first_line(t.get("output", ""), 200)
+               for t in _tests(results.get(r["id"]) or {}) if not passed(t)}
+        cells = [_cell(r[c["col"]], res.number(c["max"]), why.get(c["col"].removesuffix(" (test)"), ""))
+                 for c in columns]
+        rows.append(dict(r, href=pages.get(r["id"], ""), cells=cells))
+    return columns, rows
 
-    body.append("<h2>Needs attention</h2>")
-    prob = problems(df)
-    body.append('<p class="muted">Crashed, timed out, hit a limit, flagged by the sandbox, or '
-                'failed intake.</p>')
-    body.append(_table(["id", "name", "status", "flags", "message"],
-                       [[_e(r.id), _e(r.name), f'<span class="{"" if r.status == res.GRADED else "bad"}">{_e(r.status)}</span>',
-                         _e(r.flags), _e(r.message)] for r in prob.itertuples()])
-                if len(prob) else "<p>Nothing: every submission was graded cleanly.</p>")
 
-    body.append("<h2>All submissions</h2>")
-    body.append(_table(["id", "name", "total", "max", "status", "flags", "runtime (s)"],
-                       [[_e(r.id), _e(r.name), f"{r.total:g}", _e(f"{r.max:g}"), _e(r.status),
-                         _e(r.flags), "" if np.isnan(r.runtime) else f"{r.runtime:.1f}"]
-                        for r in df.itertuples()], {2, 3, 6}))
-    return _page(title, body)
+def render_html(title: str, df: pd.DataFrame, stats: pd.DataFrame,
+                results: Mapping[str, dict[str, Any]] | None = None,
+                pages: Mapping[str, str] | None = None, facts: Mapping[str, str] | None = None,
+                *, interactive: bool = False) -> str:
+    """The class report as one self-contained HTML page. `results` (by id) add the message
+    groups and hover texts, `pages` (id -> href) the links to drill-down pages, `facts` the
+    run's date, build id, variant and sandbox; `interactive` adds the sort script (pinned by
+    hash in the page's CSP; without it the page runs no script at all)."""
+    results, pages = results or {}, pages or {}
+    bugs, whole = failure_groups(df, results, pages)
+    tests = stats.to_dict("records")
+    for i, s in enumerate(tests):
+        s["order"] = i
+        s["failure_count"], s["failure"] = (s["failures"][0][1], s["examples"].get(
+            s["failures"][0][0], s["failures"][0][0])) if s["failures"] else (0, "")
+    timed = [s for s in tests if _finite(s["seconds"]) is not None]
+    per_sub = sum(s["seconds"] for s in timed)
+    slowest = [dict(s, share=s["seconds"] / per_sub if per_sub else np.nan)
+               for s in sorted(timed, key=lambda s: -s["seconds"])[:SLOWEST]]
+    setup: dict[str, list[float]] = {}
+    for data in results.values():
+        for phase, secs in (res.gradekit_of(data).setup_seconds or {}).items():
+            setup.setdefault(phase, []).append(secs)
+    columns, rows = matrix(df, stats, results, pages)
+    images = {"scores": _img("score histogram", plot_scores, df),
+              "pass_rates": _img("pass rate per test", plot_pass_rates, stats),
+              "runtimes": _img("runtime distribution", plot_runtimes, df)}
+    return render("report.html", title, script=interactive,
+                  facts=facts or run_facts(results.values()), summary=_summary(df),
+                  no_isolation=no_isolation_text(df) if no_isolation(df) else "",
+                  index_href="../index.html" if pages else "",
+                  attention=attention_rows(df, results, pages), bugs=bugs, whole=whole,
+                  shown=GROUP_STUDENTS, images=images, tests=tests, slowest=slowest,
+                  test_seconds=per_sub,
+                  setup=[{"phase": p, "seconds": float(np.mean(v))} for p, v in setup.items()],
+                  columns=columns, matrix=rows)
+
+
+# -- drill-down pages -------------------------------------------------------------------------
+def student_context(row: Mapping[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """What a drill-down page shows about one submission: every test (hidden ones included)
+    with its full output, the whole-submission cause, the grader's record."""
+    gk = res.gradekit_of(data)
+    seconds = _seconds_of(data)
+    tests = [{"number": safetext.one_line(t.get("number", ""), 40),
+              "name": safetext.one_line(t.get("name", "")),
+              "visibility": safetext.one_line(t.get("visibility", "visible"), 40),
+              "score": res.number(t.get("score")), "max": res.number(t.get("max_score")),
+              "passed": passed(t), "status": res.PASSED if passed(t) else res.FAILED,
+              "seconds": seconds.get(str(t.get("number", "")), np.nan),
+              "output": t.get("output", "")}
+             for t in sorted(_tests(data), key=lambda t: number_key(t.get("number", "")))]
+    cause = whole_failure(row, data)
+    return dict(row, tests=tests, cause=cause[0] if cause else "", why=cause[1] if cause else "",
+                sandbox=gk.sandbox, limits=gk.limits or "", build_id=gk.build_id or "unknown",
+                setup=[{"phase": p, "seconds": s} for p, s in (gk.setup_seconds or {}).items()],
+                source=res.batch_of(data).source, output=data.get("output", ""),
+                files=["results.json", "feedback.md"])
+
+
+def write_student_pages(out: Path, title: str, df: pd.DataFrame,
+                        results: Mapping[str, dict[str, Any]]) -> dict[str, str]:
+    """OUT/<id>/index.html for every row; returns {id: href from OUT} of the pages written
+    (a row whose id is not a plain folder name, or whose folder is unwritable, gets none)."""
+    pages = {}
+    for row in df.to_dict("records"):
+        sub_id = str(row["id"])
+        if not SAFE_ID.fullmatch(sub_id) or ".." in sub_id:
+            continue
+        try:
+            context = student_context(row, results.get(sub_id) or {})
+            page = render("student.html", f"{sub_id}: {title}", s=context, assignment_title=title)
+            res.write_text_atomic(Path(out) / sub_id / STUDENT_PAGE, page)
+        except Exception as exc:      # an unwritable folder, a hostile leftover: no link
+            log.warning("report: no page for %s (%s: %s)", sub_id, type(exc).__name__,
+                        safetext.one_line(exc, 200))
+            continue
+        pages[sub_id] = f"{quote(sub_id)}/{STUDENT_PAGE}"
+    return pages
 
 
 def no_isolation(df: pd.DataFrame) -> int:
@@ -381,27 +678,37 @@ def no_isolation_text(df: pd.DataFrame) -> str:
 
 def write_report(out: Path, title: str, subs: list[Submission],
                  results: dict[str, dict[str, Any]], df: pd.DataFrame) -> None:
-    """grades.csv, gradebook.csv and report.html in `out`."""
+    """grades.csv, gradebook.csv, report.html and one drill-down page per row in `out`."""
     write_csvs(out, subs, df)
-    stats = test_stats(results[s.id] for s in subs if s.id in results)
-    res.write_text_atomic(out / "report.html", render_html(title, df, stats))
+    mine = {s.id: results[s.id] for s in subs if s.id in results}
+    stats = test_stats(mine.values())
+    pages = write_student_pages(out, title, df, mine)
+    res.write_text_atomic(out / "report.html", render_html(title, df, stats, mine, pages,
+                                                           interactive=True))
 
 
-def write_index(out: Path, batches: dict[str, pd.DataFrame]) -> Path:
-    """OUT/index.html linking each assignment's OUT/<assignment>/report.html."""
+# -- index.html -------------------------------------------------------------------------------
+def write_index(out: Path, batches: dict[str, pd.DataFrame], now: datetime | None = None) -> Path:
+    """OUT/index.html: the date and kit version, and per assignment its build id, data
+    variant, sandbox mode, counts and links to report.html, grades.csv and gradebook.csv
+    (the facts read back from OUT/<assignment>/<id>/results.json)."""
+    from grader import __version__
+    now = now or datetime.now(timezone.utc)
     rows = []
     for name, df in batches.items():
+        folder = Path(out) / name
+        results = [d for d in (res.read_results(folder / str(i) / "results.json")
+                               for i in df["id"] if SAFE_ID.fullmatch(str(i))) if d is not None]
         graded = df[df["status"] == res.GRADED]
-        mean = f"{graded['total'].mean():.2f}" if len(graded) else ""
-        top = f"{df['max'].max():g}" if len(df) and df["max"].notna().any() else ""
-        rows.append([f'<a href="{_e(quote(name))}/report.html">{_e(name)}</a>', str(len(df)),
-                     str(len(graded)), str(len(problems(df))), mean, top,
-                     f'<a href="{_e(quote(name))}/grades.csv">grades.csv</a>'])
-    body = ["<h1>Grading reports</h1>",
-            _table(["assignment", "submissions", "graded", "need attention", "mean score",
-                    "max", "grades"], rows, {1, 2, 3, 4, 5})]
+        facts = run_facts(results, name, now)
+        rows.append({"name": name, "dir": quote(name), "facts": facts, "n": len(df),
+                     "graded": len(graded), "attention": len(problems(df)),
+                     "mean": graded["total"].mean() if len(graded) else np.nan,
+                     "max": df["max"].max() if len(df) and df["max"].notna().any() else np.nan})
     path = Path(out) / "index.html"
-    res.write_text_atomic(path, _page("Grading reports", body))
+    res.write_text_atomic(path, render("index.html", "Grading reports", assignments=rows,
+                                       generated=now.strftime("%Y-%m-%d %H:%M UTC"),
+                                       kit=__version__))
     return path
 
 
