@@ -63,6 +63,17 @@ def ambiguous_copies(submission: Path, filename: str) -> list[Path]:
     return found if len(contents) > 1 else []
 
 
+def _other_copies(submission: Path, filename: str, used: Path) -> str:
+    """A note naming the other different copies of `filename` when the choice was not clear
+    (graded one by one, e.g. on Gradescope, there is no TA row to flag)."""
+    others = [p for p in ambiguous_copies(submission, filename) if p != used]
+    if not others:
+        return ""
+    shown = ", ".join(safetext.md_inline(p.relative_to(submission)) for p in others[:3])
+    return (f"; **other copies**: {shown}{' …' if len(others) > 3 else ''}: only this one "
+            f"was graded; submit the right copy alone, at the top of your submission")
+
+
 def find_file(submission: Path, filename: str) -> Path | None:
     """`filename` at the top of the submission, else the shallowest match below it (a batch
     flags a submission with `ambiguous_copies` before it gets here)."""
@@ -169,7 +180,8 @@ def prepare(decl: Assignment, submission: Path, workdir: Path) -> tuple[dict[str
         (workdir / filename).write_bytes(raw)
         rel = src.relative_to(submission)
         notes.append(f"- `{filename}`: found" + ("" if rel == Path(filename)
-                                                 else f" at {safetext.md_inline(rel)}"))
+                                                 else f" at {safetext.md_inline(rel)}")
+                     + _other_copies(submission, filename, src))
     for filename in decl.given:
         shutil.copyfile(given_path("assignments", decl.name, filename), workdir / filename)
     for p in [workdir, *workdir.iterdir()]:

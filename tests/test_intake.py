@@ -539,3 +539,20 @@ def test_an_export_inside_a_class_folder_is_an_ambiguous_row(tmp_path):
         assert "Gradescope export" in row.message and "--export" in row.message
         assert "2 submission folder" in row.message
         assert not (tmp_path / "work" / sid).exists()
+
+
+def test_graded_alone_the_runner_names_the_other_copies(tmp_path):
+    """Graded one by one (Gradescope: no TA row), the runner's Files notes name the copies
+    it did not take, so the student sees which file was graded."""
+    from grader.declaration import load
+    from grader.runner import prepare
+    sub = tmp_path / "sub"
+    for folder, text in (("a_draft", "x = 1\n"), ("z_final", "x = 2\n")):
+        (sub / folder).mkdir(parents=True)
+        (sub / folder / "softmax.py").write_text(text)
+    _, notes = prepare(load("softmax"), sub, tmp_path / "work")
+    line = next(n for n in notes if "softmax.py" in n)
+    assert "a_draft/softmax.py" in line and "other copies" in line and "z_final/softmax.py" in line
+    (sub / "z_final" / "softmax.py").write_text("x = 1\n")             # identical: no note
+    _, notes = prepare(load("softmax"), sub, tmp_path / "work2")
+    assert not any("other copies" in n for n in notes)
