@@ -26,8 +26,10 @@ import base64
 import functools
 import hashlib
 import io
+import json
 import logging
 import math
+import os
 import re
 from collections import Counter
 from datetime import datetime, timezone
@@ -503,8 +505,6 @@ def _counted(values: Iterable[str], none: str = "unknown") -> str:
 def data_variant(assignment: str) -> str:
     """The data variant this kit grades with: a packaged kit's stamp, else the environment's
     (GRADEKIT_DATA_VARIANT), else "original". (Results do not record it yet.)"""
-    import json
-    import os
     try:
         from grader import build_id as builds
         from grader.declaration import load
@@ -568,11 +568,11 @@ def matrix(df: pd.DataFrame, stats: pd.DataFrame, results: Mapping[str, dict[str
     """(columns, rows) of the student × test table: one column per test, a cell's hover text
     the failed test's message."""
     info = {s["test"]: s for s in stats.to_dict("records")}
-    cols = [c for c in df.columns[len(ID_COLUMNS):]]
-    columns = [{"col": c, "number": info.get(c.removesuffix(" (test)"), {}).get("number", c),
-                "name": info.get(c.removesuffix(" (test)"), {}).get("name", ""),
-                "visibility": info.get(c.removesuffix(" (test)"), {}).get("visibility", "visible"),
-                "max": info.get(c.removesuffix(" (test)"), {}).get("max", np.nan)} for c in cols]
+    columns = []
+    for col in df.columns[len(ID_COLUMNS):]:
+        s = info.get(col.removesuffix(" (test)"), {})
+        columns.append({"col": col, "number": s.get("number", col), "name": s.get("name", ""),
+                        "visibility": s.get("visibility", "visible"), "max": s.get("max", np.nan)})
     rows = []
     for r in df.to_dict("records"):
         why = {test_column(t): first_line(t.get("output", ""), 200)
@@ -613,7 +613,6 @@ def render_html(title: str, df: pd.DataFrame, stats: pd.DataFrame,
     return render("report.html", title, script=interactive,
                   facts=facts or run_facts(results.values()), summary=_summary(df),
                   no_isolation=no_isolation_text(df) if no_isolation(df) else "",
-                  index_href="../index.html" if pages else "",
                   attention=attention_rows(df, results, pages), bugs=bugs, whole=whole,
                   shown=GROUP_STUDENTS, images=images, tests=tests, slowest=slowest,
                   test_seconds=per_sub,
