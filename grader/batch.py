@@ -117,12 +117,14 @@ def _row_record(assignment: str, sub: intake.Submission, status: str,
                            message=message, source=sub.source)
 
 
-def intake_results(assignment: str, sub: intake.Submission) -> dict[str, Any]:
+def intake_results(assignment: str, sub: intake.Submission,
+                   build: str | None = None) -> dict[str, Any]:
     """results.json for a submission that could not be unpacked (score 0, reason shown)."""
     data = res.build([], execution_time=0.0,
                      output=f"Your submission could not be graded ({sub.status}):\n\n"
                             + safetext.md_fence(sub.message),
-                     extra=res.Gradekit(assignment=assignment, status=sub.status, sandbox="none"))
+                     extra=res.Gradekit(assignment=assignment, status=sub.status, sandbox="none",
+                                        build_id=build))
     return res.with_batch(data, _row_record(assignment, sub, sub.status, sub.message))
 
 
@@ -207,15 +209,15 @@ def child_main(spec: dict[str, Any]) -> int:
                   time_budget=spec["time_budget"])
         if not isinstance(data, dict) or not isinstance(data.get("tests"), list):
             raise TypeError(f"the grade function returned {type(data).__name__}, not a results dict")
-        gk = res.gradekit_of(data)
-        status = gk.status or res.GRADED
-        if gk.build_id is None and spec.get("build_id"):   # a grade function that records none
-            res.with_gradekit(data, dataclasses.replace(gk, build_id=spec["build_id"]))
+        status = res.gradekit_of(data).status or res.GRADED
     except (Exception, SystemExit) as exc:
         traceback.print_exc()
         data = failed_results(spec["assignment"], time.monotonic() - start)
         status = res.GRADER_ERROR
         message = f"grader raised {describe(exc)} (see {spec['id']}/{LOG})"
+    gk = res.gradekit_of(data)
+    if gk.build_id is None and spec.get("build_id"):   # a grade function that records none
+        res.with_gradekit(data, dataclasses.replace(gk, build_id=spec["build_id"]))
     record = _task_record(spec, status, message, time.monotonic() - start)
     with _FINALIZE:
         try:
@@ -536,7 +538,7 @@ def grade_batch(assignment: str, paths: list[Path], out: Path, *, jobs: int | No
     for sub in subs:
         sub_dir = out / sub.id
         if sub.status != intake.OK:
-            guarded(sub.id, lambda: res.write_atomic(sub_dir / RESULTS, intake_results(assignment, sub)))
+            guarded(sub.id, lambda: res.write_atomic(sub_dir / RESULTS, intake_results(assignment, sub, build)))
             guarded(sub.id, lambda: write_feedback(out, sub.id, decl.title))
             guarded(sub.id, lambda: clear_lock(sub_dir))
         elif not force and is_complete(sub_dir / RESULTS, assignment, sub.digest, build):

@@ -481,6 +481,19 @@ def test_a_changed_build_id_regrades_by_itself(tmp_path, monkeypatch, fake):
     assert marks(log)[8:] == ["start bob", "done bob"]
 
 
+def test_every_results_json_carries_the_build_id(tmp_path, fake):
+    """Graded rows, intake rows and grader-error rows alike."""
+    from grader import build_id as builds
+    classdir = make_class(tmp_path / "class", {"alice": 100, "oops": 10},
+                          {"oops": {"raise.txt": "x"}})
+    (classdir / "broken.zip").write_bytes(b"not a zip")
+    out = tmp_path / "out"
+    df = grade(fake, classdir, out).set_index("id")
+    assert list(df["status"]) == ["graded", "bad_archive", "grader_error"]
+    for sid in df.index:
+        assert batch.stored_build(out / sid / "results.json") == builds.build_id("softmax"), sid
+
+
 def test_no_lock_files_are_left_in_out(tmp_path, fake):
     classdir = make_class(tmp_path / "class", {"alice": 100, "bob": 70})
     (classdir / "broken.zip").write_bytes(b"not a zip")
