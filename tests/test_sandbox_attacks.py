@@ -225,7 +225,8 @@ def test_infinite_loop_in_a_function(mode, tmp_path):
         with pytest.raises(StudentError) as err:
             w.call("resources.spin", timeout=SHORT)
         assert err.value.kind == "timeout"
-        assert err.value.message == f"spin did not finish within {SHORT:g} s (infinite loop?)"
+        assert err.value.message.startswith(f"spin did not finish within {SHORT:g} s")
+        assert err.value.message.endswith("(infinite loop?)")    # where it ran: test_timeout_where
         _still_works(w)
 
 

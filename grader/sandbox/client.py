@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 import secrets
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import grader.sandbox.isolation as isolation
 import grader.sandbox.protocol as protocol
+from grader import safetext
 from grader.declaration import Limits
 from grader.sandbox.errors import StudentError
 from grader.sandbox.process import (Launcher, OutputLog, WorkerProcess, describe_exit,
@@ -31,6 +33,12 @@ from grader.sandbox.process import (Launcher, OutputLog, WorkerProcess, describe
 FATAL = frozenset({"timeout", "crash", "memory", "protocol", "tamper"})  # process is gone
 CONTAINERS = frozenset({"builtins.dict", "builtins.list"})  # made in the worker, no import
 STRIKES = 2                  # timeouts of one function before later calls fail at once
+DUMP_GRACE = 0.3             # s a timed-out call has to print its stack (worker_main) before
+                             # the kill (it prints within ms of the deadline); none printed
+                             # (student code blocked it): no "where". Kept short: a timeout
+                             # at the end of the submission's budget waits for it too.
+DUMP_HEADER = re.compile(r"(?:Current thread|Thread) 0x[0-9a-f]+ \(most recent call first\):$")
+FRAME = re.compile(r'^  File "(?P<path>[^"\n]*)", line (?P<line>\d+) in (?P<func>[^\n]+)$', re.M)
 Request = dict                 # built by req_call / req_method / req_set_item / req_get_attr
 _owners = itertools.count(1)
 
@@ -239,7 +247,8 @@ class Worker:
         if req["op"] not in ("load", "release"):
             self._used = True
         try:
-            pieces = protocol.encode(dict(req, id=rid), handle_id=self._handle_id)
+            pieces = protocol.encode(dict(req, id=rid, dump_after=deadline_s),
+                                     handle_id=self._handle_id)
         except protocol.BadValue as exc:
             raise TypeError(f"cannot send a {exc.type_name} to the sandbox "
                             f"(at {exc.path or 'top level'}): plain data only") from None
@@ -250,10 +259,11 @@ class Worker:
             reply = protocol.decode(body, buffers, make_handle=self._make_handle(handle_label),
                                     float64_cap=protocol.MAX_REPLY_FLOAT64)
         except protocol.Timeout:
+            where = self._where_running(process)
             self._kill()
             self._timeouts[label] = self._timeouts.get(label, 0) + 1
-            raise StudentError("timeout", f"{label} did not finish within {deadline_s:g} s "
-                                          "(infinite loop?)") from None
+            raise StudentError("timeout", f"{label} did not finish within {deadline_s:g} s"
+                                          f"{where} (infinite loop?)") from None
         except protocol.Closed:
             why = self._tamper_reason() or (process.exited(0.5) and self._tamper_reason())
             if why:
@@ -283,6 +293,29 @@ class Worker:
                 raise StudentError("protocol", f"{label}: the worker sent a malformed error")
             raise StudentError(kind, message, detail)
         return reply.get("value")
+
+    def _where_running(self, process: WorkerProcess) -> str:
+        """After a timeout, before the kill: ": it was still running f (file.py, line n)"
+        from the stack dump the worker prints at its deadline (taken out of the student's
+        output), or "" when none comes within DUMP_GRACE."""
+        files = {p.name for p in self.workdir.glob("*.py")}
+        end = time.monotonic() + DUMP_GRACE
+        dump = None
+        while True:
+            process.pump.settle()
+            found, rest = split_dump(self._log.take())
+            self._log.add(rest.encode("utf-8", "replace"))
+            dump = found or dump
+            if (dump and "worker_main" in dump) or time.monotonic() >= end \
+                    or not process.alive:
+                break
+            time.sleep(0.05)
+        frame = running_frame(dump or "", files)
+        if frame is None:
+            return ""
+        func, name, line = frame
+        return (f": it was still running {safetext.one_line(func, 80)} "
+                f"({safetext.one_line(name, 80)}, line {line}) when it was stopped")
 
     # -- the public API ------------------------------------------------------------------
     def load(self, module: str, *, timeout: float | None = None) -> None:
@@ -392,6 +425,36 @@ def start_worker(workdir: Path, limits: Limits, mode: str = "auto",
 
 
 # --------------------------------------------------------------------------- helpers
+def split_dump(text: str) -> tuple[str | None, str]:
+    """(the last stack dump faulthandler wrote into `text`, `text` without it): thread
+    headers ("Current thread 0x... (most recent call first):"), indented frame lines and the
+    blank lines between them."""
+    lines = text.split("\n")
+    heads = [i for i, line in enumerate(lines) if DUMP_HEADER.match(line)]
+    if not heads:
+        return None, text
+    part = lambda line: line == "" or line.startswith("  ") or DUMP_HEADER.match(line)
+    start = end = heads[-1]
+    while start > 0 and part(lines[start - 1]):
+        start -= 1
+    start = min(i for i in heads if i >= start)
+    while end + 1 < len(lines) and part(lines[end + 1]):
+        end += 1
+    return "\n".join(lines[start:end + 1]), "\n".join(lines[:start] + lines[end + 1:])
+
+
+def running_frame(dump: str, files: set[str]) -> tuple[str, str, int] | None:
+    """(function, file name, line) of the innermost frame in one of `files` (the
+    submission's), looking first at the thread that runs the request (worker_main's)."""
+    blocks = re.split(r"\n(?=(?:Current thread|Thread) 0x)", dump)
+    for block in sorted(blocks, key=lambda b: "worker_main" not in b):
+        for m in FRAME.finditer(block):
+            name = PurePosixPath(m["path"]).name
+            if name in files:
+                return m["func"].strip(), name, int(m["line"])
+    return None
+
+
 def _request_id() -> int:
     """An unpredictable request id: student code in the worker can read the id of the call
     it is running, but cannot write the answer to the next call before that call exists."""

@@ -147,6 +147,7 @@ _set_limits()
 
 sys.path.extend(CONFIG.get("site") or ())      # numpy's folder, for another interpreter
 
+import faulthandler  # noqa: E402
 import importlib  # noqa: E402
 import importlib.abc  # noqa: E402
 import importlib.util  # noqa: E402
@@ -486,6 +487,52 @@ def _label(req):
     return req.get("label") or "the function"
 
 
+# Where a call still running at its deadline says where it is: the grader asks for a stack
+# dump `dump_after` seconds into each call (its own timeout). A wall-clock timer raises
+# SIGALRM then, and faulthandler's C-level handler writes every thread's stack to a private
+# copy of fd 2 even while Python code loops (no thread needed: RLIMIT_NPROC may forbid one).
+# The grader reads the innermost frame in a submission file out of the captured output before
+# it kills us. Student code that uses SIGALRM itself keeps it: no timer of ours is armed while
+# it has a handler or a timer of its own, and the student's timer is never cancelled. Student
+# code can cancel or misdirect ours: the grader then names only the call.
+DUMP_FILE = [None]
+ARMED = [None]          # when our timer fires (time.monotonic()), while it is armed
+
+
+def _arm_dump(req):
+    seconds = req.get("dump_after")
+    if type(seconds) not in (int, float) or not 0 < seconds < 86400:
+        return
+    try:
+        import signal
+        import time
+        if signal.getsignal(signal.SIGALRM) not in (signal.SIG_DFL, None) \
+                or signal.getitimer(signal.ITIMER_REAL)[0] > 0:
+            return
+        if DUMP_FILE[0] is None:
+            DUMP_FILE[0] = os.fdopen(os.dup(2), "w")
+        faulthandler.register(signal.SIGALRM, file=DUMP_FILE[0], all_threads=True)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        ARMED[0] = time.monotonic() + seconds
+    except BaseException:
+        pass
+
+
+def _disarm_dump():
+    """Cancel our timer, unless student code replaced it with one of its own."""
+    fires, ARMED[0] = ARMED[0], None
+    if fires is None:
+        return
+    try:
+        import signal
+        import time
+        left = signal.getitimer(signal.ITIMER_REAL)[0]
+        if left > 0 and abs(left - (fires - time.monotonic())) < 0.25:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except BaseException:
+        pass
+
+
 def main():
     os.chdir(WORKDIR)
     sys.path.insert(0, WORKDIR)
@@ -510,14 +557,18 @@ def main():
             continue
         rid = req.get("id", -1)
         LABEL[0] = _label(req)
+        _arm_dump(req)
         try:
             value = handle_request(req)
         except Failure as f:
+            _disarm_dump()
             respond(rid, failure=f)
             continue
         except BaseException as exc:          # a bug here, or a student exception escaping
+            _disarm_dump()
             respond(rid, failure=_failure(exc, LABEL[0]))
             continue
+        _disarm_dump()
         respond(rid, value)
 
 
