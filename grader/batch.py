@@ -448,24 +448,6 @@ def _failed(task: dict[str, Any], message: str) -> dict[str, Any]:
                 "message": f"{message}; results not writable: {describe(exc)}"}
 
 
-def safe_jobs(jobs: int | None, executor: Executor | None, grade_fn: Any) -> int | None:
-    """One job at a time when the sandbox would be the `uid` mode: concurrent workers would
-    share one unprivileged uid and could read each other's staged submissions."""
-    if executor is not None or grade_fn is not None or (jobs or os.cpu_count() or 1) <= 1:
-        return jobs
-    from grader.sandbox import isolation
-    try:
-        mode, _ = isolation.choose()
-    except (ValueError, isolation.SandboxUnavailable):
-        return jobs                       # each child reports the unusable mode itself
-    if mode == "uid":
-        logging.getLogger(__name__).warning(
-            "sandbox mode 'uid' (no user namespaces here): grading one submission at a time, "
-            "since parallel workers would share one uid")
-        return 1
-    return jobs
-
-
 def clear_lock(sub_dir: Path) -> None:
     """Remove a `.lock` left in OUT/<id>/ by an earlier run, unless someone holds it."""
     path = sub_dir / LOCK
@@ -519,7 +501,6 @@ def grade_batch(assignment: str, paths: list[Path], out: Path, *, jobs: int | No
         logging.getLogger(__name__).warning("no submissions found in %s", ", ".join(
             intake.display(p) for p in [*exports, *paths]))
     soft, hard = budgets(assignment, time_budget)
-    jobs = safe_jobs(jobs, executor, grade_fn)
     ref = callable_ref(grade_fn or DEFAULT_GRADE_FN)
     run = uuid.uuid4().hex
     title = f"{assignment}: {decl.title}"

@@ -460,7 +460,7 @@ def _build_id(assignment: str) -> str | None:
     """The build id, or None (said on stderr) when it cannot be computed: grading goes on."""
     try:
         return builds.build_id(assignment)
-    except Exception as exc:   # e.g. a data file missing from a hand-made copy of the kit
+    except (Exception, SystemExit) as exc:   # e.g. a data file missing, an unregistered suite
         print(f"[gradekit] no build id: {type(exc).__name__}: {exc}", file=sys.stderr)
         return None
 

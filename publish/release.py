@@ -56,7 +56,8 @@ JUNK_DIRS = {"__pycache__", ".pytest_cache", ".git"}
 # Class-grading and staff modules of grader/: grading one submission never imports them (they
 # need pandas, matplotlib, ... which neither students nor Gradescope need). The tests grade
 # with the packaged grader, which proves nothing needed is missing.
-CLASS_TOOLS = ("batch.py", "intake.py", "report.py", "feedback.py", "calibration.py", "bugs.py")
+CLASS_TOOLS = ("batch.py", "intake.py", "report.py", "feedback.py", "calibration.py", "bugs.py",
+               "templates")                  # the class report's page templates
 # Suite files never used at grade time: the bug table (its edits quote the reference's
 # solution lines). Files the autograder needs but the student release must not carry are
 # declared by each assignment (`Assignment.grading_only`).
@@ -89,7 +90,7 @@ def grader_files(decl: Assignment, *, hidden: bool) -> Files:
     files: Files = {}
     for p in tree(base):
         parts = p.relative_to(base).parts
-        if len(parts) == 1 and parts[0] in CLASS_TOOLS:
+        if parts[0] in CLASS_TOOLS:
             continue
         if parts[0] == "suites" and len(parts) > 2:
             if parts[1] != decl.name or parts[2] in SUITE_STAFF_ONLY:

@@ -316,18 +316,6 @@ def test_waits_for_a_lingering_grader_and_keeps_its_result(tmp_path, monkeypatch
     assert not (out / "alice" / batch.LOCK).exists()
 
 
-def test_uid_sandbox_grades_one_submission_at_a_time(monkeypatch):
-    """Parallel `uid` workers would share one uid; bwrap/plain keep the requested jobs."""
-    from grader import batch
-    from grader.sandbox import isolation
-    monkeypatch.setattr(isolation, "choose", lambda requested="auto": ("uid", ""))
-    assert batch.safe_jobs(2, None, None) == 1
-    assert batch.safe_jobs(1, None, None) == 1
-    monkeypatch.setattr(isolation, "choose", lambda requested="auto": ("bwrap", ""))
-    assert batch.safe_jobs(2, None, None) == 2
-    assert batch.safe_jobs(None, None, None) is None
-
-
 # -- exports, plain mode, the demo's fallback -------------------------------------------------------
 def test_cli_reads_names_only_from_an_explicit_export(tmp_path, fake):
     export = tmp_path / "export"

@@ -85,6 +85,7 @@ def test_release_layout(releases, name):
             and f.count("/") > 2} == {name}
     assert not {"grader/batch.py", "grader/calibration.py", "grader/bugs.py",
                 f"grader/suites/{name}/bugs.py"} & have     # staff tools; bug tables quote solutions
+    assert not any(f.startswith("grader/templates/") for f in have)   # class report pages
     manifest = json.loads((folder / "datasets/MANIFEST.json").read_text())
     assert set(manifest["datasets"]) == set(decl.datasets)
     assert set(manifest["files"]) == {f[len("datasets/"):] for f in have

@@ -271,6 +271,12 @@ class Worker:
                 raise StudentError("tamper", f"{label}: the sandbox's supervising process "
                                              f"was {why} while student code ran") from None
             status = self._reap()
+            if status == 0:
+                # The worker exits 0 only when the grader closes its pipe (it catches
+                # SystemExit), so a clean exit mid-call is student code ending it on purpose
+                # (os._exit), as a forger of results does after writing its fake file.
+                raise StudentError("tamper", "student code ended the worker itself (exit "
+                                             f"status 0) while running {label}") from None
             raise StudentError("crash", f"the worker process died ({describe_exit(status)}) "
                                         f"while running {label}") from None
         except protocol.ProtocolError as exc:
@@ -348,9 +354,9 @@ class Worker:
         if exc.kind == "timeout":
             exc = StudentError("timeout", f"importing {module}.py did not finish within "
                                f"{self._timeout(timeout):g} s (infinite loop at import?)")
-        elif exc.kind == "crash":
-            exc = StudentError("crash", exc.message.replace(f"running {module}.py",
-                                                            f"importing {module}.py"))
+        elif exc.kind in ("crash", "tamper"):
+            exc = StudentError(exc.kind, exc.message.replace(f"running {module}.py",
+                                                             f"importing {module}.py"))
         self._load_failures[module] = exc
         raise exc from None
 
