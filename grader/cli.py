@@ -81,7 +81,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     say(summary(data).rsplit("\n", 1)[0])
     got = data["score"]
     total = res.gradekit_of(data).max_score or 0.0
-    say(f"\nvisible tests: {got:g}/{total:g} points; hidden tests run after submission")
+    say(f"\nvisible tests: {got:.2f}/{total:.2f} points; hidden tests run after submission")
     return 0
 
 

@@ -32,7 +32,7 @@ def _num(x: Any) -> str:
         value = float(x)
     except (TypeError, ValueError, OverflowError):
         return "?"
-    return f"{value:g}" if math.isfinite(value) else "?"
+    return f"{round(value, 2):g}" if math.isfinite(value) else "?"   # at most two decimals
 
 
 def _label(text: Any) -> str:
@@ -72,9 +72,9 @@ def feedback_markdown(results: dict[str, Any], *, title: str = "", submission_id
     if not tests:
         lines.append(f"**Score: {_num(results.get('score', 0))}**")
     elif later:
-        lines.append(f"**Visible tests: {got:g} / {avail:g} points**")
+        lines.append(f"**Visible tests: {_num(got)} / {_num(avail)} points**")
     else:
-        lines.append(f"**Score: {_num(results.get('score', got))} / {avail:g}**")
+        lines.append(f"**Score: {_num(results.get('score', got))} / {_num(avail)}**")
     top = _block(results.get("output", ""), results.get("output_format"))
     if top:
         lines += ["", top]
@@ -96,5 +96,5 @@ def feedback_markdown(results: dict[str, Any], *, title: str = "", submission_id
             if group:
                 pts = sum(res.number(t.get("max_score")) for t in group)
                 lines.append(f"- {len(group)} test{'s' if len(group) != 1 else ''} "
-                             f"({pts:g} points): {why}")
+                             f"({_num(pts)} points): {why}")
     return "\n".join(lines) + "\n"

@@ -328,8 +328,9 @@ def check_test_accuracy(text: str | None, section: str, measured: float | None,
         raise CheckFailed("REPORT.md: the test accuracy could not be measured in this run (the "
                           "accuracy test did not complete), so the stated one cannot be compared.")
     if abs(stated - measured) > tolerance:
-        raise CheckFailed(f"REPORT.md: you state a test accuracy of {stated:.1%}, but training "
-                          f"with your HYPERPARAMS gave {measured:.1%} in this grading run "
-                          f"(allowed difference {tolerance:g}). Report what your final settings "
-                          f"give.")
+        # the measured test accuracy is not printed: it would invite tuning on the test set
+        raise CheckFailed(f"REPORT.md: you state a test accuracy of {stated:.1%}, which is more "
+                          f"than {tolerance * 100:g} percentage points away from what training with your "
+                          f"HYPERPARAMS gives in this grading run. Report what your final "
+                          f"settings give.")
     return stated

@@ -88,7 +88,10 @@ def softmax_loss(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     Inputs: scores `x` of shape `(N, C)`; labels `y` of shape `(N,)`, ints in `[0, C)`.
     Returns `(loss, dx)`: `loss = -mean_i log softmax(x_i)[y_i]` (a float) and `dx`, the
     gradient of that mean with respect to `x`, shape `(N, C)`.
-    Subtract each row's max before exponentiating so large scores do not overflow.
+    Work with log-probabilities: subtract each row's max (softmax does not change), then
+    log softmax = shifted - log(sum(exp(shifted))). exp() of the shifted scores cannot
+    overflow, and the sum is at least 1, so its log is finite; taking the log of a probability
+    instead fails when that probability underflows to 0 for scores far apart.
     """
     # BEGIN SOLUTION
     n = x.shape[0]
