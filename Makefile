@@ -45,7 +45,7 @@ $(STAMP): requirements/core.txt requirements/dev.txt requirements/staff.txt
 	@touch $@
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 # Without SUBMISSIONS/EXPORT: the demo class (only ASSIGNMENT's when given).
 DEMO = $(PY) -m examples.demo --class-dir examples/class --out $(OUT) $(if $(ASSIGNMENT),--assignment $(ASSIGNMENT)) $(if $(JOBS),--jobs $(JOBS))

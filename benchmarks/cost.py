@@ -44,6 +44,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.environment import with_one_blas_thread
+
 ROOT = Path(__file__).resolve().parents[1]
 PR_SET_CHILD_SUBREAPER = 36
 REAP_SECONDS = 30.0             # how long the meter waits for orphans still running
@@ -138,10 +140,8 @@ def _perf_seconds(report: Path) -> float | None:
 
 
 def _env() -> dict[str, str]:
-    env = dict(os.environ)
+    env = with_one_blas_thread()
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[var] = "1"
     return env
 
 
