@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from grader import build_id
 from grader.declaration import NAMES, ROOT, load
 from grader.framework import Context
 
@@ -82,6 +83,7 @@ def measure(assignment: str, sandbox_mode: str = "auto") -> dict[str, Any]:
         facts = suite.facts(ctx)
         mode = ctx.worker.mode
     return record(accs, suite.labels(), seeds=seeds, dataset=", ".join(decl.datasets),
+                  data_variant=build_id.data_facts(decl.datasets)["variant"],
                   sandbox=mode, **facts,
                   produced_by=f"python -m grader.calibration {assignment}")
 

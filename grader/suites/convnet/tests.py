@@ -1070,11 +1070,11 @@ def _trained_predictions(ctx: Context, model: Handle, X: np.ndarray, sizes: dict
     return np.argmax(T.model_scores(_trained_params(ctx, model, sizes, what), X), axis=1)
 
 
-def calibration_run(ctx: Context, seed: int | None = None) -> float:
+def trained_accuracy(ctx: Context, seed: int | None = None) -> accuracy.Measured:
     """Train the student's ThreeLayerConvNet with the given Solver under the declaration's
-    `accuracy_run` settings (seeds overridden when `seed` is given) and return the test
-    accuracy computed here. Calibration (grader/calibration.py) trains the reference through
-    exactly this code path."""
+    `accuracy_run` settings (seeds overridden when `seed` is given) and measure it here, from
+    the trained parameters: on the held-out split that grades and on the validation split
+    (the only one a student is shown)."""
     run = ctx.settings["accuracy_run"]
     d = _mnist()
     n = run.get("train_samples") or len(d["X_train"])
@@ -1087,18 +1087,22 @@ def calibration_run(ctx: Context, seed: int | None = None) -> float:
     num_classes = int(ctx.settings["num_classes"])
     sizes = {"input_dim": tuple(d["X_train"].shape[1:]), "num_classes": num_classes,
              **{k: model_kw[k] for k in ("num_filters", "filter_size", "hidden_dim")}}
-    split = "test" if "y_test" in d else "val"
     with held(ctx.worker) as scope:
         model = scope.add(ctx.new(CNN, input_dim=sizes["input_dim"], num_classes=num_classes,
                                   **model_kw))
         solver = scope.add(ctx.new("solver.Solver", model, data, **solver_kw, verbose=False))
         ctx.method(solver, "train", timeout=ctx.assignment.limits.train_seconds)
-        if split == "val":
-            ctx.note("Self-check: the release has no test labels, so this is the validation "
-                     "accuracy; after you submit, the held-out test set is used.")
-        pred = _trained_predictions(ctx, model, d[f"X_{split}"], sizes,
-                                    "ThreeLayerConvNet after training")
-    return accuracy.accuracy(pred, d[f"y_{split}"], num_classes, "ThreeLayerConvNet predictions")
+
+        def accuracy_of(X: np.ndarray, y: np.ndarray) -> float:
+            pred = _trained_predictions(ctx, model, X, sizes, "ThreeLayerConvNet after training")
+            return accuracy.accuracy(pred, y, num_classes, "ThreeLayerConvNet predictions")
+        return accuracy.measure(d, accuracy_of)
+
+
+def calibration_run(ctx: Context, seed: int | None = None) -> float:
+    """The graded accuracy of one training run: calibration (grader/calibration.py) trains
+    the reference through exactly the accuracy test's code path."""
+    return trained_accuracy(ctx, seed).graded
 
 
 def calibration_facts(ctx: Context) -> dict[str, Any]:
@@ -1116,7 +1120,8 @@ def calibration_labels() -> np.ndarray:
 def test_cnn_accuracy(ctx: Context) -> None:
     """ThreeLayerConvNet: test accuracy after a bounded training run with the given Solver"""
     run = ctx.settings["accuracy_run"]
-    acc = calibration_run(ctx)
+    measured = trained_accuracy(ctx)
     ctx.note(f"Trained with {run['solver']['update_rule']} for {run['solver']['num_epochs']} "
              f"epochs (the assignment's settings, not yours).")
-    accuracy.grade_accuracy(ctx, acc, ctx.test.weight, "ThreeLayerConvNet", hint=hints.ACCURACY)
+    accuracy.grade_accuracy(ctx, measured.graded, ctx.test.weight, "ThreeLayerConvNet",
+                            measured.split, hint=hints.ACCURACY, validation=measured.validation)
