@@ -122,6 +122,13 @@ def grade_accuracy(ctx: Any, acc: float, weight: float, what: str, split: str = 
     return points
 
 
+def hyperparams_facts(ctx: Any, module: str) -> dict[str, Any]:
+    """What a calibration of a suite trained with the file's HYPERPARAMS records: the
+    hyper-parameters and the iteration cap they were trained under."""
+    return {"hyperparams": ctx.constant(module, "HYPERPARAMS"),
+            "max_iters": ctx.settings["max_iters"]}
+
+
 def worker_data(data: Mapping[str, np.ndarray], keys: tuple[str, ...] = WORKER_KEYS
                 ) -> dict[str, np.ndarray]:
     """The splits the sandbox may receive: training/validation data and test inputs only."""

@@ -390,8 +390,7 @@ def calibration_run(ctx: Context, seed: int) -> float:
 
 def calibration_facts(ctx: Context) -> dict[str, Any]:
     """The settings of the calibrated runs, recorded in calibration.json."""
-    return {"hyperparams": ctx.constant(MODULE, "HYPERPARAMS"),
-            "max_iters": ctx.settings["max_iters"]}
+    return accuracy.hyperparams_facts(ctx, MODULE)
 
 
 def calibration_labels() -> np.ndarray:
