@@ -23,7 +23,7 @@ JOBS ?=
 SEED ?=
 CIFAR10 ?=
 
-.PHONY: help venv test grade regrade-preview new-term datasets stubs expected calibrate release autograder bench demo clean
+.PHONY: help venv test grade regrade-preview new-term datasets stubs expected calibrate release autograder bench demo clean mutants similarity
 
 help:
 	@echo "make grade      grade the demo class (or ASSIGNMENT= EXPORT=<gradescope export> SUBMISSIONS= OUT= JOBS=)"
@@ -37,6 +37,8 @@ help:
 	@echo "make release    student releases in dist/student/ (ASSIGNMENT= for one)"
 	@echo "make autograder Gradescope autograder zips in dist/autograder/"
 	@echo "make bench      benchmarks (conv speed, grading throughput, conv/pool vs PyTorch)"
+	@echo "make mutants ASSIGNMENT=<name>   mutation analysis: what the suite catches (staff)"
+	@echo "make similarity ASSIGNMENT=<name> SUBMISSIONS=<dir>   similarity report (staff)"
 
 venv: $(STAMP)
 $(STAMP): requirements/core.txt requirements/dev.txt requirements/staff.txt
@@ -108,6 +110,12 @@ bench: $(STAMP) $(BENCH_STAMP)
 	$(PY) -m benchmarks.throughput
 	$(PY) -m benchmarks.cost $(if $(N),--n $(N))
 	$(BENCH_PY) -m benchmarks.torch_compare
+
+mutants: $(STAMP)
+	$(PY) -m grader mutants $(ASSIGNMENT) $(if $(JOBS),--jobs $(JOBS))
+
+similarity: $(STAMP)
+	$(PY) -m grader similarity $(ASSIGNMENT) $(SUBMISSIONS) --out $(OUT)
 
 clean:
 	rm -rf dist out examples/class .pytest_cache

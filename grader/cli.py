@@ -197,8 +197,22 @@ def main(argv: list[str] | None = None) -> int:
     add_grade_arguments(grade)
     grade.set_defaults(func=cmd_grade)
 
+    for name, (_module, text) in STAFF_TOOLS.items():
+        sub.add_parser(name, help=text, add_help=False)   # listed in --help; run below
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in STAFF_TOOLS:
+        import importlib
+        return int(importlib.import_module(STAFF_TOOLS[argv[0]][0]).main(argv[1:]) or 0)
     args = parser.parse_args(argv)
     return args.func(args)
+
+
+# Staff tools with their own argument parsers: `python -m grader NAME ...` runs MODULE.main(rest).
+STAFF_TOOLS: dict[str, tuple[str, str]] = {
+    "mutants": ("grader.mutants", "mutation analysis: what each suite catches (staff)"),
+    "similarity": ("grader.similarity", "similarity report over a class's submissions (staff)"),
+}
 
 
 if __name__ == "__main__":

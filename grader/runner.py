@@ -420,17 +420,20 @@ def _run_phase(run: _Run, ctx: Context, specs: list[TestSpec],
 def grade_submission(assignment: str, submission: Path, *, results_path: Path | None = None,
                      time_budget: float | None = None, visible_only: bool = False,
                      sandbox_mode: str = "auto",
-                     on_test: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+                     on_test: Callable[[dict[str, Any]], None] | None = None,
+                     only_tags: frozenset[str] | None = None) -> dict[str, Any]:
     """Grade a submission folder; return (and write, if asked) the Gradescope results.
 
     Hidden tests run first in one fresh worker, then visible tests in another (see
     `grader.framework`); all of it within `time_budget` seconds (default: the declaration's
     `Limits.submission_seconds`). `visible_only` is the student self-check: hidden fixtures
-    are not needed (nor shipped).
+    are not needed (nor shipped). `only_tags` (staff tools: mutation analysis) runs only the
+    tests carrying one of those tags.
     """
     decl = load(assignment)
     budget = Budget(decl.limits.submission_seconds if time_budget is None else float(time_budget))
-    specs = [s for s in collect(assignment) if not (visible_only and s.visibility != "visible")]
+    specs = [s for s in collect(assignment) if not (visible_only and s.visibility != "visible")
+             and (only_tags is None or only_tags & set(s.tags))]
     run = _Run(assignment, specs, budget, visible_only, results_path,
                build_id=_build_id(assignment))
     shared: dict[str, Any] = {}
