@@ -55,7 +55,20 @@ def lenet5(rng: np.random.Generator) -> Sequential:
     from `kaiming_normal(shape, rng)` (conv1, conv2, fc1, fc2, fc3, one call each, in that
     order), biases zero. Create the modules with `rng=rng` too (their default values are then
     replaced)."""
-    raise NotImplementedError
+    # BEGIN SOLUTION
+    model = Sequential(
+        Conv2d(1, 6, 5, padding=2, rng=rng), ReLU(), MaxPool2d(2),
+        Conv2d(6, 16, 5, rng=rng), ReLU(), MaxPool2d(2),
+        Flatten(),
+        Linear(400, 120, rng=rng), ReLU(),
+        Linear(120, 84, rng=rng), ReLU(),
+        Linear(84, 10, rng=rng))
+    for module in model.modules:
+        if isinstance(module, (Conv2d, Linear)):
+            module.weight[...] = kaiming_normal(module.weight.shape, rng)
+            module.bias[...] = 0.0
+    return model
+    # END SOLUTION
 
 
 def train(model: Module, X: np.ndarray, y: np.ndarray, *, learning_rate: float,
@@ -70,13 +83,34 @@ def train(model: Module, X: np.ndarray, y: np.ndarray, *, learning_rate: float,
     model.gradients(), lr=learning_rate, weight_decay=weight_decay)` step (ONE optimizer for
     the whole run: its moments carry over). Leaves the model in training mode.
     """
-    raise NotImplementedError
+    # BEGIN SOLUTION
+    model.train()
+    criterion = CrossEntropyCriterion()
+    optimizer = Adam(model.parameters(), model.gradients(), lr=learning_rate,
+                     weight_decay=weight_decay)
+    losses = []
+    for _ in range(epochs):
+        order = rng.permutation(len(X))
+        for start in range(0, len(X), batch_size):
+            batch = order[start:start + batch_size]
+            model.zero_grad()
+            scores = model.forward(X[batch])
+            losses.append(criterion.forward(scores, y[batch]))
+            model.backward(X[batch], criterion.backward(scores, y[batch]))
+            optimizer.step()
+    return losses
+    # END SOLUTION
 
 
 def predict(model: Module, X: np.ndarray, batch_size: int = 500) -> np.ndarray:
     """Predicted labels (N,) ints: `model.eval()`, argmax of the scores, `batch_size` rows at a
     time (keeps memory small)."""
-    raise NotImplementedError
+    # BEGIN SOLUTION
+    model.eval()
+    chunks = [model.forward(X[i:i + batch_size]).argmax(axis=1)
+              for i in range(0, len(X), batch_size)]
+    return np.concatenate(chunks).astype(np.int64) if chunks else np.zeros(0, np.int64)
+    # END SOLUTION
 
 
 def random_search(build_model: Callable[[np.random.Generator], Module], X_train: np.ndarray,
@@ -98,4 +132,18 @@ def random_search(build_model: Callable[[np.random.Generator], Module], X_train:
     of the best trial (the first one on a tie), plus "trials": a list of such dicts, one per
     trial, in order.
     """
-    raise NotImplementedError
+    # BEGIN SOLUTION
+    settings = [(10 ** rng.uniform(np.log10(lr_range[0]), np.log10(lr_range[1])),
+                 10 ** rng.uniform(np.log10(reg_range[0]), np.log10(reg_range[1])))
+                for _ in range(num_trials)]
+    trials = []
+    for learning_rate, weight_decay in settings:
+        model = build_model(rng)
+        train(model, X_train, y_train, learning_rate=learning_rate, weight_decay=weight_decay,
+              batch_size=batch_size, epochs=epochs, rng=rng)
+        accuracy = float(np.mean(predict(model, X_val) == y_val))
+        trials.append({"learning_rate": float(learning_rate),
+                       "weight_decay": float(weight_decay), "val_accuracy": accuracy})
+    best = max(trials, key=lambda trial: trial["val_accuracy"])    # max keeps the first on a tie
+    return {**best, "trials": trials}
+    # END SOLUTION

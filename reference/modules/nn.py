@@ -83,7 +83,10 @@ class Module:
 
     def zero_grad(self) -> None:
         """Set every gradient array to 0 IN PLACE (the arrays stay the same objects)."""
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        for grad in self.gradients():
+            grad[...] = 0
+        # END SOLUTION
 
     def train(self) -> Module:
         """Training mode (dropout drops, batch norm uses batch statistics); returns self."""
@@ -151,22 +154,47 @@ class Sequential(Module):
         return self.modules[index]
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        self._inputs = []
+        for module in self.modules:
+            self._inputs.append(x)
+            x = module.forward(x)
+        return x
+        # END SOLUTION
 
     def backward(self, x: np.ndarray, grad_output: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        grad = grad_output
+        for module, module_input in zip(reversed(self.modules), reversed(self._inputs)):
+            grad = module.backward(module_input, grad)
+        return grad
+        # END SOLUTION
 
     def parameters(self) -> list[np.ndarray]:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        return [p for module in self.modules for p in module.parameters()]
+        # END SOLUTION
 
     def gradients(self) -> list[np.ndarray]:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        return [g for module in self.modules for g in module.gradients()]
+        # END SOLUTION
 
     def train(self) -> Sequential:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        super().train()
+        for module in self.modules:
+            module.train()
+        return self
+        # END SOLUTION
 
     def eval(self) -> Sequential:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        super().eval()
+        for module in self.modules:
+            module.eval()
+        return self
+        # END SOLUTION
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,32 +215,46 @@ class Linear(WeightBias):
         super().__init__(*self.uniform((out_features, in_features), in_features, rng))
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        return x @ self.weight.T + self.bias
+        # END SOLUTION
 
     def backward(self, x: np.ndarray, grad_output: np.ndarray) -> np.ndarray:
         """dx = grad_output @ weight; ADDS grad_output.T @ x to grad_weight and the column
         sums of grad_output to grad_bias."""
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        self.grad_weight += grad_output.T @ x
+        self.grad_bias += grad_output.sum(axis=0)
+        return grad_output @ self.weight
+        # END SOLUTION
 
 
 class ReLU(Module):
     """max(0, x) element-wise, any shape. Gradient 1 where x > 0, 0 elsewhere (also at 0)."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        return np.maximum(x, 0)
+        # END SOLUTION
 
     def backward(self, x: np.ndarray, grad_output: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        return grad_output * (x > 0)
+        # END SOLUTION
 
 
 class Tanh(Module):
     """tanh(x) element-wise, any shape; derivative 1 - tanh(x)**2."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        return np.tanh(x)
+        # END SOLUTION
 
     def backward(self, x: np.ndarray, grad_output: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        return grad_output * (1 - np.tanh(x) ** 2)
+        # END SOLUTION
 
 
 class Sigmoid(Module):
@@ -220,10 +262,16 @@ class Sigmoid(Module):
     (no warning, no nan) for x = -1000 or +1000: the grader tests it."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        # 1 / (1 + exp(-x)) = exp(-log(1 + exp(-x))); logaddexp never overflows
+        return np.exp(-np.logaddexp(0, -x))
+        # END SOLUTION
 
     def backward(self, x: np.ndarray, grad_output: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        s = np.exp(-np.logaddexp(0, -x))
+        return grad_output * s * (1 - s)
+        # END SOLUTION
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,10 +286,15 @@ class LogSoftMax(Module):
     """
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        shifted = x - x.max(axis=1, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        # END SOLUTION
 
     def backward(self, x: np.ndarray, grad_output: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        return grad_output - np.exp(self.forward(x)) * grad_output.sum(axis=1, keepdims=True)
+        # END SOLUTION
 
 
 class Criterion:
@@ -265,10 +318,16 @@ class ClassNLLCriterion(Criterion):
     Torch's sizeAverage). Gradient: -1/N at [i, target[i]], 0 elsewhere."""
 
     def forward(self, input: np.ndarray, target: np.ndarray) -> float:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        return float(-np.mean(input[np.arange(len(target)), target]))
+        # END SOLUTION
 
     def backward(self, input: np.ndarray, target: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        grad = np.zeros_like(input)
+        grad[np.arange(len(target)), target] = -1.0 / len(target)
+        return grad
+        # END SOLUTION
 
 
 class CrossEntropyCriterion(Criterion):
@@ -278,10 +337,20 @@ class CrossEntropyCriterion(Criterion):
     Gradient in one step: (softmax(input) - onehot(target)) / N."""
 
     def forward(self, input: np.ndarray, target: np.ndarray) -> float:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        shifted = input - input.max(axis=1, keepdims=True)
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        return float(-np.mean(log_probs[np.arange(len(target)), target]))
+        # END SOLUTION
 
     def backward(self, input: np.ndarray, target: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        shifted = input - input.max(axis=1, keepdims=True)
+        probs = np.exp(shifted)
+        probs /= probs.sum(axis=1, keepdims=True)
+        probs[np.arange(len(target)), target] -= 1
+        return probs / len(target)
+        # END SOLUTION
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,7 +369,18 @@ def im2col(x: np.ndarray, kernel_size: tuple[int, int], stride: int,
     padded input (`np.lib.stride_tricks.sliding_window_view` or `as_strided`, both allowed)
     and one reshape do it (a loop over the kH*kW kernel offsets is fine too).
     """
-    raise NotImplementedError
+    # BEGIN SOLUTION
+    kh, kw = kernel_size
+    n_img, chans, height, width = x.shape
+    h_out = 1 + (height + 2 * padding - kh) // stride
+    w_out = 1 + (width + 2 * padding - kw) // stride
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    # view[n, c, i, j, di, dj] = xp[n, c, i*stride + di, j*stride + dj] (no copy)
+    view = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))
+    view = view[:, :, :stride * (h_out - 1) + 1:stride, :stride * (w_out - 1) + 1:stride]
+    # to (c, di, dj, n, i, j), then the one copy
+    return view.transpose(1, 4, 5, 0, 2, 3).reshape(chans * kh * kw, n_img * h_out * w_out)
+    # END SOLUTION
 
 
 def col2im(cols: np.ndarray, x_shape: tuple[int, int, int, int], kernel_size: tuple[int, int],
@@ -311,7 +391,19 @@ def col2im(cols: np.ndarray, x_shape: tuple[int, int, int, int], kernel_size: tu
     No loops over batch, channels or output pixels; a loop over the kH*kW kernel offsets is
     fine (`np.add.at` works too, but is much slower).
     """
-    raise NotImplementedError
+    # BEGIN SOLUTION
+    kh, kw = kernel_size
+    n_img, chans, height, width = x_shape
+    h_out = 1 + (height + 2 * padding - kh) // stride
+    w_out = 1 + (width + 2 * padding - kw) // stride
+    blocks = cols.reshape(chans, kh, kw, n_img, h_out, w_out)
+    # accumulate channel-major, so each offset adds a (C, N, h_out, w_out) block as it is
+    dxp = np.zeros((chans, n_img, height + 2 * padding, width + 2 * padding), dtype=cols.dtype)
+    for di in range(kh):
+        for dj in range(kw):
+            dxp[:, :, di:di + stride * h_out:stride, dj:dj + stride * w_out:stride] += blocks[:, di, dj]
+    return dxp[:, :, padding:padding + height, padding:padding + width].transpose(1, 0, 2, 3)
+    # END SOLUTION
 
 
 class Conv2d(WeightBias):
@@ -342,10 +434,28 @@ class Conv2d(WeightBias):
         self.stride, self.padding = int(stride), int(padding)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        n_img, _, height, width = x.shape
+        kh, kw = self.kernel_size
+        h_out = 1 + (height + 2 * self.padding - kh) // self.stride
+        w_out = 1 + (width + 2 * self.padding - kw) // self.stride
+        n_filt = self.weight.shape[0]
+        self._cols = im2col(x, self.kernel_size, self.stride, self.padding)
+        # one product per image of the (K, N, P) view: the result comes out as (N, F, P)
+        per_image = self._cols.reshape(-1, n_img, h_out * w_out).transpose(1, 0, 2)
+        out = np.matmul(self.weight.reshape(n_filt, -1), per_image)
+        return out.reshape(n_img, n_filt, h_out, w_out) + self.bias.reshape(1, -1, 1, 1)
+        # END SOLUTION
 
     def backward(self, x: np.ndarray, grad_output: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        n_filt = self.weight.shape[0]
+        dout2 = grad_output.transpose(1, 0, 2, 3).reshape(n_filt, -1)
+        self.grad_weight += (dout2 @ self._cols.T).reshape(self.weight.shape)
+        self.grad_bias += grad_output.sum(axis=(0, 2, 3))
+        dcols = self.weight.reshape(n_filt, -1).T @ dout2
+        return col2im(dcols, x.shape, self.kernel_size, self.stride, self.padding)
+        # END SOLUTION
 
 
 class DepthwiseConv2d(WeightBias):
@@ -371,10 +481,38 @@ class DepthwiseConv2d(WeightBias):
         self.stride, self.padding = int(stride), int(padding)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        kh, kw = self.kernel_size
+        s, pad = self.stride, self.padding
+        n_img, chans, height, width = x.shape
+        h_out = 1 + (height + 2 * pad - kh) // s
+        w_out = 1 + (width + 2 * pad - kw) // s
+        xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+        out = np.zeros((n_img, chans, h_out, w_out), dtype=np.result_type(x, self.weight))
+        for di in range(kh):
+            for dj in range(kw):
+                tap = self.weight[:, 0, di, dj].reshape(1, -1, 1, 1)
+                out += tap * xp[:, :, di:di + s * h_out:s, dj:dj + s * w_out:s]
+        return out + self.bias.reshape(1, -1, 1, 1)
+        # END SOLUTION
 
     def backward(self, x: np.ndarray, grad_output: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        kh, kw = self.kernel_size
+        s, pad = self.stride, self.padding
+        _, _, height, width = x.shape
+        h_out, w_out = grad_output.shape[2:]
+        xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+        dxp = np.zeros(xp.shape, dtype=np.result_type(grad_output, self.weight))
+        self.grad_bias += grad_output.sum(axis=(0, 2, 3))
+        for di in range(kh):
+            for dj in range(kw):
+                window = (slice(None), slice(None), slice(di, di + s * h_out, s),
+                          slice(dj, dj + s * w_out, s))
+                self.grad_weight[:, 0, di, dj] += np.einsum("ncij,ncij->c", grad_output, xp[window])
+                dxp[window] += grad_output * self.weight[:, 0, di, dj].reshape(1, -1, 1, 1)
+        return dxp[:, :, pad:pad + height, pad:pad + width]
+        # END SOLUTION
 
 
 class MaxPool2d(Module):
@@ -395,10 +533,31 @@ class MaxPool2d(Module):
         self.stride = self.kernel_size[0] if stride is None else int(stride)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        kh, kw = self.kernel_size
+        s = self.stride
+        n_img, chans, height, width = x.shape
+        h_out, w_out = 1 + (height - kh) // s, 1 + (width - kw) // s
+        view = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
+        view = view[:, :, :s * (h_out - 1) + 1:s, :s * (w_out - 1) + 1:s]
+        windows = view.reshape(n_img, chans, h_out, w_out, kh * kw)
+        # argmax returns the first maximum in row-major window order: the tie rule
+        self._switch = windows.argmax(axis=-1)
+        return np.take_along_axis(windows, self._switch[..., None], axis=-1)[..., 0]
+        # END SOLUTION
 
     def backward(self, x: np.ndarray, grad_output: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        kh, kw = self.kernel_size
+        s = self.stride
+        h_out, w_out = grad_output.shape[2:]
+        dx = np.zeros(x.shape, dtype=grad_output.dtype)
+        for di in range(kh):
+            for dj in range(kw):
+                routed = grad_output * (self._switch == di * kw + dj)
+                dx[:, :, di:di + s * h_out:s, dj:dj + s * w_out:s] += routed
+        return dx
+        # END SOLUTION
 
 
 class Flatten(Module):
@@ -406,10 +565,14 @@ class Flatten(Module):
     backward reshapes the gradient back to x's shape."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        return x.reshape(x.shape[0], -1)
+        # END SOLUTION
 
     def backward(self, x: np.ndarray, grad_output: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        return grad_output.reshape(x.shape)
+        # END SOLUTION
 
 
 # ---------------------------------------------------------------------------------------------
@@ -435,10 +598,19 @@ class Dropout(Module):
         self.rng = np.random.default_rng() if rng is None else rng
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        if not self.training:
+            return x
+        self._scale = (self.rng.random(x.shape) >= self.p) / (1.0 - self.p)
+        return x * self._scale
+        # END SOLUTION
 
     def backward(self, x: np.ndarray, grad_output: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        if not self.training:
+            return grad_output
+        return grad_output * self._scale
+        # END SOLUTION
 
 
 class BatchNorm1d(WeightBias):
@@ -470,10 +642,30 @@ class BatchNorm1d(WeightBias):
         self.running_var = np.ones(num_features)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        if self.training:
+            mean, var = x.mean(axis=0), x.var(axis=0)
+            n = x.shape[0]
+            m = self.momentum
+            self.running_mean = (1 - m) * self.running_mean + m * mean
+            self.running_var = (1 - m) * self.running_var + m * var * n / max(n - 1, 1)
+        else:
+            mean, var = self.running_mean, self.running_var
+        self._inv_std = 1.0 / np.sqrt(var + self.eps)
+        self._xhat = (x - mean) * self._inv_std
+        return self.weight * self._xhat + self.bias
+        # END SOLUTION
 
     def backward(self, x: np.ndarray, grad_output: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        xhat = self._xhat
+        self.grad_weight += (grad_output * xhat).sum(axis=0)
+        self.grad_bias += grad_output.sum(axis=0)
+        g = grad_output * self.weight
+        if not self.training:
+            return g * self._inv_std
+        return (g - g.mean(axis=0) - xhat * (g * xhat).mean(axis=0)) * self._inv_std
+        # END SOLUTION
 
 
 # ---------------------------------------------------------------------------------------------
@@ -483,28 +675,47 @@ class BatchNorm1d(WeightBias):
 def fan_in_fan_out(shape: tuple[int, ...]) -> tuple[int, int]:
     """(fan_in, fan_out) of a weight shape: (out, in) -> (in, out);
     (out, in, kH, kW) -> (in*kH*kW, out*kH*kW). Other lengths: ValueError."""
-    raise NotImplementedError
+    # BEGIN SOLUTION
+    if len(shape) == 2:
+        return int(shape[1]), int(shape[0])
+    if len(shape) == 4:
+        field = int(shape[2]) * int(shape[3])
+        return int(shape[1]) * field, int(shape[0]) * field
+    raise ValueError(f"fan_in_fan_out: a weight shape has 2 or 4 axes, got {tuple(shape)}")
+    # END SOLUTION
 
 
 def xavier_uniform(shape: tuple[int, ...], rng: np.random.Generator,
                    gain: float = 1.0) -> np.ndarray:
     """Glorot & Bengio (2010): `rng.uniform(-a, a, shape)` (exactly one call), with
     a = gain * sqrt(6 / (fan_in + fan_out)): variance 2 / (fan_in + fan_out) * gain**2."""
-    raise NotImplementedError
+    # BEGIN SOLUTION
+    fan_in, fan_out = fan_in_fan_out(shape)
+    bound = gain * np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-bound, bound, shape)
+    # END SOLUTION
 
 
 def xavier_normal(shape: tuple[int, ...], rng: np.random.Generator,
                   gain: float = 1.0) -> np.ndarray:
     """`rng.normal(0.0, std, shape)` (exactly one call), std = gain * sqrt(2 / (fan_in + fan_out))."""
-    raise NotImplementedError
+    # BEGIN SOLUTION
+    fan_in, fan_out = fan_in_fan_out(shape)
+    return rng.normal(0.0, gain * np.sqrt(2.0 / (fan_in + fan_out)), shape)
+    # END SOLUTION
 
 
 def kaiming_uniform(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     """He et al. (2015), for ReLU: `rng.uniform(-a, a, shape)` (exactly one call),
     a = sqrt(6 / fan_in): variance 2 / fan_in."""
-    raise NotImplementedError
+    # BEGIN SOLUTION
+    bound = np.sqrt(6.0 / fan_in_fan_out(shape)[0])
+    return rng.uniform(-bound, bound, shape)
+    # END SOLUTION
 
 
 def kaiming_normal(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     """`rng.normal(0.0, std, shape)` (exactly one call), std = sqrt(2 / fan_in)."""
-    raise NotImplementedError
+    # BEGIN SOLUTION
+    return rng.normal(0.0, np.sqrt(2.0 / fan_in_fan_out(shape)[0]), shape)
+    # END SOLUTION

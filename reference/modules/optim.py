@@ -49,7 +49,12 @@ class SGD(Optimizer):
         self.velocities = [np.zeros_like(p) for p in self.params]
 
     def step(self) -> None:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        for p, grad, v in zip(self.params, self.grads, self.velocities):
+            v *= self.momentum
+            v += grad + self.weight_decay * p
+            p -= self.lr * v
+        # END SOLUTION
 
 
 class AdaGrad(Optimizer):
@@ -66,7 +71,12 @@ class AdaGrad(Optimizer):
         self.sum_squares = [np.zeros_like(p) for p in self.params]
 
     def step(self) -> None:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        for p, grad, s in zip(self.params, self.grads, self.sum_squares):
+            g = grad + self.weight_decay * p
+            s += g * g
+            p -= self.lr * g / (np.sqrt(s) + self.eps)
+        # END SOLUTION
 
 
 class RMSprop(Optimizer):
@@ -82,7 +92,13 @@ class RMSprop(Optimizer):
         self.square_avg = [np.zeros_like(p) for p in self.params]
 
     def step(self) -> None:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        for p, grad, a in zip(self.params, self.grads, self.square_avg):
+            g = grad + self.weight_decay * p
+            a *= self.alpha
+            a += (1 - self.alpha) * g * g
+            p -= self.lr * g / (np.sqrt(a) + self.eps)
+        # END SOLUTION
 
 
 class Adam(Optimizer):
@@ -103,4 +119,16 @@ class Adam(Optimizer):
         self.t = 0
 
     def step(self) -> None:
-        raise NotImplementedError
+        # BEGIN SOLUTION
+        self.t += 1
+        b1, b2 = self.beta1, self.beta2
+        for p, grad, m, v in zip(self.params, self.grads, self.m, self.v):
+            g = grad + self.weight_decay * p
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * g * g
+            m_hat = m / (1 - b1 ** self.t)
+            v_hat = v / (1 - b2 ** self.t)
+            p -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        # END SOLUTION
