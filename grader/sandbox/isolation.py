@@ -68,7 +68,7 @@ from typing import Any, Callable
 
 import grader.sandbox.uids as uids
 from grader.environment import ONE_BLAS_THREAD
-from grader.sandbox.process import Launch, Launcher, OutputLog, spawn, worker_config
+from grader.sandbox.process import Launch, Launcher, OutputLog, probe, worker_config
 
 HERE = Path(__file__).resolve().parent
 WORKER_FILES = ("worker_main.py", "protocol.py")
@@ -508,7 +508,8 @@ def _setpriv(uid: int, gid: int) -> list[str]:
 
 # --------------------------------------------------------------------------- probing
 def _probe(launcher: Launcher) -> tuple[bool, str]:
-    """Start a real worker with `launcher` on an empty submission: (worked?, why not)."""
+    """Start a worker with `launcher` on an empty submission, in probe mode (it answers
+    before importing numpy: `process.probe`): (worked?, why not)."""
     from grader.declaration import Limits
     limits = Limits()
     with tempfile.TemporaryDirectory(prefix="gradekit-probe-") as tmp:
@@ -516,11 +517,8 @@ def _probe(launcher: Launcher) -> tuple[bool, str]:
         work.mkdir()
         work.chmod(0o755)
         try:
-            process = spawn(launcher, work, worker_config(limits),
-                            OutputLog(limits.output_kb * 1024), mode="probe",
-                            name="sandbox-probe-output")
-            process.end_requests(grace=1.0)
-            process.kill()
+            probe(launcher, work, worker_config(limits), OutputLog(limits.output_kb * 1024),
+                  mode="probe", name="sandbox-probe-output")
             return True, ""
         except Exception as exc:                        # the reason goes into the note
             return False, " ".join(str(exc).split())[:300]

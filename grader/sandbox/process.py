@@ -226,10 +226,9 @@ class WorkerProcess:
         return status
 
 
-def spawn(launcher: Launcher, workdir: Path, config: dict[str, Any], log: OutputLog, *,
-          mode: str, name: str) -> WorkerProcess:
-    """Start a worker with `launcher` and wait for its hello; RuntimeError (with its exit
-    status and last output) when it does not say hello within START_SECONDS."""
+def _start(launcher: Launcher, workdir: Path, config: dict[str, Any], log: OutputLog, *,
+           name: str) -> WorkerProcess:
+    """Start a worker with `launcher`: its pipes, its process, its output pump."""
     req_r, req_w = os.pipe()
     resp_r, resp_w = os.pipe()
     out_r, out_w = os.pipe()
@@ -253,19 +252,51 @@ def spawn(launcher: Launcher, workdir: Path, config: dict[str, Any], log: Output
         os.close(fd)
     launch.close_data()
     os.set_blocking(req_w, False)
-    process = WorkerProcess(popen, launch, req_w, resp_r, OutputPump(out_r, log, name))
+    return WorkerProcess(popen, launch, req_w, resp_r, OutputPump(out_r, log, name))
+
+
+def _no_start(process: WorkerProcess, log: OutputLog, mode: str) -> RuntimeError:
+    status = process.kill()
+    out = log.take().strip()[-2000:]
+    return RuntimeError(f"the sandbox ({mode}) could not start the worker "
+                        f"({describe_exit(status)}): {out or 'no output'}")
+
+
+def spawn(launcher: Launcher, workdir: Path, config: dict[str, Any], log: OutputLog, *,
+          mode: str, name: str) -> WorkerProcess:
+    """Start a worker with `launcher` and wait for its hello; RuntimeError (with its exit
+    status and last output) when it does not say hello within START_SECONDS."""
+    process = _start(launcher, workdir, config, log, name=name)
     try:
-        body, buffers = protocol.read_frame(resp_r, time.monotonic() + START_SECONDS)
+        body, buffers = protocol.read_frame(process.resp_fd, time.monotonic() + START_SECONDS)
         hello = protocol.decode(body, buffers)
         if not (isinstance(hello, dict) and hello.get("ok") and hello.get("id") == 0):
             raise protocol.ProtocolError("the worker's first message is not its hello")
     except (protocol.Timeout, protocol.Closed, protocol.ProtocolError):
-        status = process.kill()
-        out = log.take().strip()[-2000:]
-        raise RuntimeError(f"the sandbox ({mode}) could not start the worker "
-                           f"({describe_exit(status)}): {out or 'no output'}") from None
+        raise _no_start(process, log, mode) from None
     process.hello = hello["value"]
     return process
+
+
+PROBE_OK = b"gradekit-probe-ok"      # worker_main.PROBE_OK
+
+
+def probe(launcher: Launcher, workdir: Path, config: dict[str, Any], log: OutputLog, *,
+          mode: str, name: str) -> None:
+    """Start a worker in probe mode and wait for its answer: the sandbox starts the worker's
+    Python on its files, numpy can be found in it, the reply pipe works. Unlike `spawn`, the
+    worker answers before importing numpy and exits (isolation's choice of a mode costs a
+    Python start, not a worker start). RuntimeError, as from `spawn`, when it does not."""
+    process = _start(launcher, workdir, dict(config, probe=True), log, name=name)
+    try:
+        answer = bytearray(len(PROBE_OK))
+        protocol._read_exact(process.resp_fd, answer, time.monotonic() + START_SECONDS)
+        if bytes(answer) != PROBE_OK:
+            raise protocol.ProtocolError("the probe worker's answer is not the expected one")
+    except (protocol.Timeout, protocol.Closed, protocol.ProtocolError):
+        raise _no_start(process, log, mode) from None
+    process.end_requests(grace=1.0)
+    process.kill()
 
 
 # --------------------------------------------------------------------------- helpers
