@@ -42,7 +42,7 @@ HYPERPARAMS = {
     # STUB: "weight_decay": None,    # TODO: L2 regularization strength
     # STUB: "batch_size": None,      # TODO: examples per minibatch
     # STUB: "epochs": None,          # TODO: passes over the training data
-    "learning_rate": 2e-3,
+    "learning_rate": 3e-3,
     "weight_decay": 1e-4,
     "batch_size": 50,
     "epochs": 2,
