@@ -61,6 +61,29 @@ BUGS = (
         ("ThreeLayerConvNet",),
         ((CNN, 'self.params[f"W{i}"] = weight_scale * rng.standard_normal(shape)',
           'self.params[f"W{i}"] = weight_scale * 3 ** 0.5 * rng.uniform(-1, 1, shape)'),)),
+    # mutation analysis (#16): realistic mistakes the table lacked
+    Bug("dropout-at-test-time", "dropout also applied in test mode", ("dropout_forward",),
+        ((LAYERS, '    elif mode == "test":\n        out = x\n',
+          '    elif mode == "test":\n'
+          '        rng = np.random.default_rng(dropout_param.get("seed"))\n'
+          '        out = x * ((rng.random(x.shape) < p) / p)\n'),)),
+    Bug("batchnorm-test-uses-batch-stats", "batchnorm test mode normalizes with the batch's "
+        "statistics", ("batchnorm_forward",),
+        ((LAYERS, "        mean, var = running_mean, running_var\n",
+          "        mean, var = x.mean(axis=0), x.var(axis=0)\n"),)),
+    Bug("batchnorm-momentum-swapped", "running averages with momentum and 1 - momentum "
+        "swapped", ("batchnorm_forward",),
+        ((LAYERS, 'bn_param["running_mean"] = momentum * running_mean + (1 - momentum) * mean',
+          'bn_param["running_mean"] = (1 - momentum) * running_mean + momentum * mean'),
+         (LAYERS, 'bn_param["running_var"] = momentum * running_var + (1 - momentum) * var',
+          'bn_param["running_var"] = (1 - momentum) * running_var + momentum * var'))),
+    Bug("im2col-pad-one-side", "im2col pads only the bottom and right (input placed at "
+        "offset 0, not pad)", ("conv_forward_fast",),
+        ((LAYERS, "    xp[:, :, pad:pad + height, pad:pad + width] = x\n",
+          "    xp[:, :, :height, :width] = x\n"),)),
+    Bug("momentum-sign-flipped", "momentum velocity adds the gradient step", ("sgd_momentum",),
+        ((OPTIM, 'v = config["momentum"] * v - config["learning_rate"] * dw',
+          'v = config["momentum"] * v + config["learning_rate"] * dw'),)),
     # the demo class's
     Bug("adam-t-stuck-at-1", "Adam never increments t", ("adam",),
         ((OPTIM, 't = config["t"] + 1', 't = max(config["t"], 1)'),)),

@@ -31,6 +31,13 @@ BUGS = (
         ((FILE, "    num_train = X.shape[0]\n    scores = X @ W\n",
           "    return softmax_loss_naive(W, X, y, reg)\n    num_train = X.shape[0]\n"
           "    scores = X @ W\n"),)),
+    # mutation analysis (#16): realistic mistakes the table lacked
+    Bug("max-shift-wrong-axis", "scores shifted by each column's max, not each row's", (VEC,),
+        ((FILE, "scores = scores - np.max(scores, axis=1, keepdims=True)",
+          "scores = scores - np.max(scores, axis=0, keepdims=True)"),)),
+    Bug("predict-returns-scores", "predict returns the class scores, not labels",
+        ("Softmax.predict",),
+        ((FILE, "return np.argmax(X @ self.W, axis=1)", "return X @ self.W"),)),
 )
 
 # Written exactly as the docstrings teach (shift by the row max, log-probabilities in the

@@ -33,6 +33,13 @@ BUGS = (
         ((REPORT, "## Loss function", "## Notes"),)),
     Bug("b1-grad-one-row", "b1 gradient not summed over the batch", (LOSS,),
         ((FILE, 'grads["b1"] = np.sum(dhidden, axis=0)', 'grads["b1"] = dhidden[0]'),)),
+    # mutation analysis (#16): realistic mistakes the table lacked
+    Bug("normalizer-wrong-axis", "log-sum-exp taken over the batch, not the classes", (LOSS,),
+        ((FILE, "np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))",
+          "np.log(np.sum(np.exp(shifted), axis=0, keepdims=True))"),)),
+    Bug("predict-returns-scores", "predict returns the class scores, not labels",
+        ("TwoLayerNet.predict",),
+        ((FILE, "return np.argmax(self.loss(X), axis=1)", "return self.loss(X)"),)),
 )
 
 VARIANTS = (
