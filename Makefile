@@ -20,6 +20,7 @@ SUBMISSIONS ?=
 EXPORT ?=
 OUT ?= out/grade
 JOBS ?=
+SCHEDULER ?=
 SEED ?=
 CIFAR10 ?=
 
@@ -27,6 +28,7 @@ CIFAR10 ?=
 
 help:
 	@echo "make grade      grade the demo class (or ASSIGNMENT= EXPORT=<gradescope export> SUBMISSIONS= OUT= JOBS=)"
+	@echo "                SCHEDULER=tcp://HOST:8786 or local:N grades on a Dask cluster (docs/staff/cluster.md)"
 	@echo "make regrade-preview  whose score would move, before OUT changes (same arguments as grade)"
 	@echo "make new-term SEED=<n>  new data variant, calibration, release + autograder with one build id"
 	@echo "make test       run the project's tests"
@@ -46,22 +48,29 @@ $(STAMP): requirements/core.txt requirements/dev.txt requirements/staff.txt
 	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/staff.txt
 	@touch $@
 
-test: $(STAMP)
+# Optional: Dask (grade SCHEDULER=..., and the tests of tests/test_cluster.py).
+CLUSTER_STAMP := $(VENV)/.installed-cluster
+$(CLUSTER_STAMP): $(STAMP) requirements/cluster.txt
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/cluster.txt
+	@touch $@
+
+test: $(STAMP) $(CLUSTER_STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 # Without SUBMISSIONS/EXPORT: the demo class (only ASSIGNMENT's when given).
 DEMO = $(PY) -m examples.demo --class-dir examples/class --out $(OUT) $(if $(ASSIGNMENT),--assignment $(ASSIGNMENT)) $(if $(JOBS),--jobs $(JOBS))
-GRADE = $(PY) -m grader grade $(ASSIGNMENT) $(SUBMISSIONS) $(if $(EXPORT),--export $(EXPORT)) --out $(OUT) $(if $(JOBS),--jobs $(JOBS))
+GRADE = $(PY) -m grader grade $(ASSIGNMENT) $(SUBMISSIONS) $(if $(EXPORT),--export $(EXPORT)) --out $(OUT) $(if $(JOBS),--jobs $(JOBS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
-grade: $(STAMP)
+grade: $(STAMP) $(if $(SCHEDULER),$(CLUSTER_STAMP))
 ifeq ($(SUBMISSIONS)$(EXPORT),)
+	@test -z "$(SCHEDULER)" || { echo "make grade SCHEDULER=... needs SUBMISSIONS= or EXPORT= (the demo class grades locally)" >&2; exit 2; }
 	$(DEMO)
 else
 	$(GRADE)
 endif
 
 # Grades into a scratch folder and lists whose score would move; OUT is not changed.
-regrade-preview: $(STAMP)
+regrade-preview: $(STAMP) $(if $(SCHEDULER),$(CLUSTER_STAMP))
 ifeq ($(SUBMISSIONS)$(EXPORT),)
 	$(DEMO) --dry-run
 else

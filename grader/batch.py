@@ -399,6 +399,39 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
         _unlock(out_dir / LOCK, fd)
 
 
+def store_result(task: dict[str, Any], data: Any, log: bytes = b"") -> dict[str, Any]:
+    """Write a result graded elsewhere (a cluster worker) into OUT/<id>/, under the same lock
+    and resume rules as `run_task`: a results.json this run already wrote, or (without
+    `force`) a complete one for the same digest and build, is kept, so a retried or
+    duplicated task never writes twice. `data` must be this task's results dict."""
+    out_dir = Path(task["dir"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results_path = out_dir / RESULTS
+    record = res.batch_of(data) if isinstance(data, dict) else None
+    if (record is None or not isinstance(data.get("tests"), list) or record.run != task["run"]
+            or record.id != task["id"] or record.digest != task["digest"]):
+        raise ValueError("the worker sent no results for this task")
+    fd = _lock(out_dir / LOCK, task["hard_timeout"])
+    if fd is None:
+        return {"id": task["id"], "status": res.GRADER_ERROR, "flags": ["locked"]}
+    try:
+        kept = res.read_results(results_path)
+        if res.batch_of(kept).run == task["run"]:          # this run wrote it already
+            return {"id": task["id"], "status": res.batch_of(kept).status,
+                    "flags": list(res.gradekit_of(kept).flags)}
+        if not task["force"] and is_complete(results_path, task["assignment"], task["digest"],
+                                             task.get("build_id")):
+            return {"id": task["id"], "status": res.KEPT, "flags": []}
+        with open(out_dir / LOG, "wb") as fh:
+            fh.write(log)
+        res.write_atomic(results_path, data)
+        (out_dir / PARTIAL).unlink(missing_ok=True)
+        return {"id": task["id"], "status": record.status,
+                "flags": list(res.gradekit_of(data).flags)}
+    finally:
+        _unlock(out_dir / LOCK, fd)
+
+
 # -- the batch -------------------------------------------------------------------------------------
 def _run(tasks: list[dict[str, Any]], executor: Executor | None, jobs: int | None, progress: bool,
          on_done: Callable[[dict[str, Any], dict[str, Any]], None], failed: int = 0) -> None:

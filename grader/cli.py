@@ -107,6 +107,10 @@ def add_grade_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--executor", metavar="MODULE:FACTORY",
                         help="FACTORY(jobs) returns a concurrent.futures executor, e.g. "
                              "distributed.Client(addr).get_executor()")
+    parser.add_argument("--scheduler", metavar="ADDR",
+                        help="grade on a Dask cluster: tcp://HOST:8786 (a running scheduler) or "
+                             "local:N (N worker processes here); needs requirements/cluster.txt "
+                             "(docs/staff/cluster.md)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar or summary")
     add_unsafe_argument(parser)
     parser.add_argument("--grade-fn", help=argparse.SUPPRESS)   # tests: a fake grader
@@ -122,6 +126,20 @@ def add_unsafe_argument(parser: argparse.ArgumentParser) -> None:
 def _make_executor(spec: str, jobs: int | None) -> Executor:
     from grader.batch import callable_ref, resolve_callable
     return resolve_callable(callable_ref(spec))(jobs)
+
+
+def _cluster_executor(scheduler: str, assignment: str, verbose: bool) -> Executor:
+    """A Dask executor (`grader.cluster`), its workers' kits checked before any task."""
+    from grader import cluster
+    executor = cluster.connect(scheduler)
+    try:
+        message = cluster.start_message(executor, scheduler, assignment)
+    except BaseException:
+        executor.shutdown(wait=False)
+        raise
+    if verbose:
+        say(message)
+    return executor
 
 
 def _usage_error(message: str) -> int:
@@ -152,7 +170,14 @@ def cmd_grade(args: argparse.Namespace) -> int:
     kwargs = dict(jobs=args.jobs, time_budget=args.time_budget,
                   progress=not args.no_progress, grade_fn=args.grade_fn,
                   exports=[Path(p) for p in args.export])
-    executor = _make_executor(args.executor, args.jobs) if args.executor else None
+    if args.scheduler and args.executor:
+        return _usage_error("give --scheduler or --executor, not both")
+    try:
+        executor = (_cluster_executor(args.scheduler, args.assignment, not args.no_progress)
+                    if args.scheduler else
+                    _make_executor(args.executor, args.jobs) if args.executor else None)
+    except RuntimeError as exc:            # no distributed, no scheduler, another kit
+        return _usage_error(str(exc))
     out = Path(args.out)
     paths = [Path(p) for p in args.paths]
     try:
