@@ -71,7 +71,7 @@ def lenet5(rng: np.random.Generator) -> Sequential:
     # END SOLUTION
 
 
-def train(model: Module, X: np.ndarray, y: np.ndarray, *, learning_rate: float,
+def train(model: Module, X: np.ndarray, y: np.ndarray, learning_rate: float,
           weight_decay: float, batch_size: int, epochs: int,
           rng: np.random.Generator) -> list[float]:
     """Train `model` in place on X (N, ...), y (N,) labels; returns the loss of every
