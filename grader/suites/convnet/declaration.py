@@ -76,6 +76,24 @@ ASSIGNMENT = Assignment(
                            "conv": {"x": (8, 3, 18, 18), "w": (2, 3, 3, 3), "stride": 3,
                                     "pad": 1, "max_ratio": 35},
                            "max_pool": {"x": (8, 4, 24, 24), "size": 6, "max_ratio": 35}},
+        # Inputs of the visible numeric-gradient tests of the naive layers (4.3, 4.4, 6.2),
+        # drawn from the seed: every checked input value costs two calls of the student's
+        # naive loops, so the inputs are the smallest that keep each geometry (stride 1 with
+        # padding; stride 2, a 3x2 filter and output sizes that round down; tiling,
+        # overlapping and strided non-square pools), two channels, more filters than
+        # channels, and two images where stride 1 is checked (a backward that keeps only the
+        # last image's dw fails). With at most gradcheck.MAX_COORDS values per array, most are
+        # checked whole. The fixture cases (expected_values.CONV_CASES, POOL_CASES) still
+        # judge the values, hidden ones included. Measured (reference, bwrap, one core): 4.3
+        # 1.19 -> 0.2 s, 4.4 0.32 -> 0.1 s, 6.2 0.31 -> 0.05 s.
+        "gradcheck": {
+            "conv_s1": {"x": (2, 2, 4, 3), "w": (3, 2, 3, 3), "stride": 1, "pad": 1},
+            "conv_s2": {"x": (1, 2, 8, 7), "w": (3, 2, 3, 2), "stride": 2, "pad": 1},
+            "pool_tile": {"x": (1, 2, 4, 4), "pool_height": 2, "pool_width": 2, "stride": 2},
+            "pool_overlap": {"x": (1, 2, 5, 4), "pool_height": 3, "pool_width": 2,
+                             "stride": 1},
+            "pool_s2": {"x": (1, 2, 5, 6), "pool_height": 2, "pool_width": 3, "stride": 2},
+        },
         "dropout": Dropout(z=5.5, mean_tol=0.05, train_x=(200, 250), test_x=(40, 30),
                            backward_x=(100, 80), seed_x=(100, 100)),
         "fresh_rules": FreshRules(
@@ -91,27 +109,47 @@ ASSIGNMENT = Assignment(
         # ks_coef / sqrt(n) (2.3: p about 5e-5 for one array; +-weight_scale is 0.34), i.e.
         # sanity.normal_sample's statistic sqrt(n) * distance at most ks_coef.
         "init_ks_coef": 2.3,
-        # Overfitting a few training images with the given Solver (train accuracy >= threshold;
-        # the reference reaches 100% for seeds 0-3 in about 1 s).
+        # Overfitting a few training images with the given Solver (train accuracy >= threshold).
+        # The reference (one core): 98-100% for seeds 0-11 in 0.28 s with 8 epochs at lr 1e-2;
+        # the old 15 epochs at lr 3e-3 took 0.53 s (100% for seeds 0-3); 6 epochs reach only
+        # 92-98%, 7 epochs 98-100%.
         "overfit": {
             "samples": 50, "threshold": 0.9,
             "model": {"input_dim": (1, 28, 28), "num_filters": 8, "filter_size": 5,
                       "hidden_dim": 50, "weight_scale": 0.05, "seed": 0},
-            "solver": {"update_rule": "adam", "optim_config": {"learning_rate": 3e-3},
-                       "batch_size": 25, "num_epochs": 15, "seed": 0},
+            "solver": {"update_rule": "adam", "optim_config": {"learning_rate": 1e-2},
+                       "batch_size": 25, "num_epochs": 8, "seed": 0},
         },
         # Seeds of the reference runs recorded in calibration.json (model init and minibatch
-        # order; seed 0 is the graded run).
-        "calibration_seeds": (0, 1),
+        # order; seed 0 is the graded run). Four, so the band's floor (their min) sees the
+        # spread a different init or order gives (correct code with other round-off drifts
+        # the same way).
+        "calibration_seeds": (0, 1, 2, 3),
         # The accuracy run trains the student's ThreeLayerConvNet with the given Solver under
-        # these settings (not the student's): filled in from the reference's bounded run.
+        # these settings (not the student's). Sized by calibration (issue #13: the run was
+        # ~10 of a grading's 15 CPU seconds): the smallest budget whose reference accuracy is
+        # far above chance with a small spread over seeds and a learning rate well inside
+        # adam's stable range. Measured (reference, one core, test accuracy over seeds 0-3):
+        #   16 filters, 3 epochs, lr 3e-3 (the old run)  0.924-0.950   9.3 s
+        #   16 filters, 1 epoch,  lr 5e-3                0.916-0.930   3.1 s
+        #    8 filters, 1 epoch,  lr 3e-3                0.868-0.912   1.5 s
+        #    8 filters, 1 epoch,  lr 1e-2  (this run)    0.906-0.916   1.3 s
+        #    8 filters, 1 epoch,  lr 2e-2                0.922-0.934   1.6 s
+        #    8 filters, 1 epoch,  lr 3e-2                diverges on seed 2 (0.10)
+        #    8 filters, 2 epochs of 2000 images, lr 1e-2 0.874-0.908
+        # One epoch over all 4000 images beats more epochs over fewer at the same cost; lr
+        # 1e-2 is a factor 3 below where adam diverged. The end-of-epoch training accuracy
+        # (history only, it selects nothing) is taken on 100 images instead of the Solver's
+        # default 1000. Without the hidden-verdict gate (`trained`), of the table's bugs only
+        # adam-t-not-incremented fails this run (0.10); the others train as well as the
+        # reference (0.91-0.95) under this budget and under the old one: what withholds their
+        # points is the gate, not the accuracy.
         "accuracy_run": {
-            # Reference (16 filters 5x5, 3 epochs of adam on all 4000 training images, one
-            # core): test accuracy 0.93-0.95 over init/order seeds, about 10 s.
-            "model": {"num_filters": 16, "filter_size": 5, "hidden_dim": 100,
+            "model": {"num_filters": 8, "filter_size": 5, "hidden_dim": 100,
                       "weight_scale": 0.05, "reg": 0.0, "seed": 0},
-            "solver": {"update_rule": "adam", "optim_config": {"learning_rate": 3e-3},
-                       "lr_decay": 0.7, "batch_size": 50, "num_epochs": 3, "seed": 0},
+            "solver": {"update_rule": "adam", "optim_config": {"learning_rate": 1e-2},
+                       "lr_decay": 0.7, "batch_size": 50, "num_epochs": 1, "seed": 0,
+                       "num_train_samples": 100},
             "train_samples": None,     # None: the whole X_train
         },
     },

@@ -274,15 +274,41 @@ def _hidden(layer: Layer, cases: Sequence[str], after: Callable[[Context], None]
     return hidden
 
 
-def _gradients(layer: Layer, cases: Sequence[tuple[str, int]], hint: str
-               ) -> Callable[[Context], None]:
+Source = Callable[[Context, str, np.random.Generator], dict[str, np.ndarray]]
+
+
+def _fixture(ctx: Context, name: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """A visible fixture case (inputs and dout) as the gradient test's input."""
+    return _case(ctx, name, False)
+
+
+def _drawn(ctx: Context, name: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Small inputs of the geometry settings["gradcheck"][name] drawn from `rng`, as a case
+    (x, w and b for a conv; the parameters as 0-d arrays; dout of the output's shape)."""
+    g = ctx.settings["gradcheck"][name]
+    f = {k: np.asarray(v) for k, v in g.items() if k not in ("x", "w")}
+    f["x"] = rng.standard_normal(g["x"])
+    n, channels, h, w = g["x"]
+    if "w" in g:     # a conv: F output channels, windows of the filter over the padded x
+        channels, _, hh, ww = g["w"]
+        f["w"], f["b"] = 0.5 * rng.standard_normal(g["w"]), rng.standard_normal(channels)
+        h, w = h + 2 * int(g["pad"]), w + 2 * int(g["pad"])
+    else:
+        hh, ww = int(g["pool_height"]), int(g["pool_width"])
+    s = int(g["stride"])
+    f["dout"] = rng.standard_normal((n, channels, 1 + (h - hh) // s, 1 + (w - ww) // s))
+    return f
+
+
+def _gradients(layer: Layer, cases: Sequence[tuple[str, int]], hint: str,
+               source: Source = _fixture) -> Callable[[Context], None]:
     """Visible: the backward against numeric gradients of the student's forward, on each
-    (case, seed offset)."""
+    (case, seed offset); the inputs from `source` (a fixture case, or `_drawn`)."""
     def gradients(ctx: Context) -> None:
         for name, offset in cases:
-            f = _case(ctx, name, False)
-            check_gradients(ctx, layer, layer.args(f), f["dout"], rng=_rng(ctx, offset),
-                            hint=hint)
+            rng = _rng(ctx, offset)
+            f = source(ctx, name, rng)
+            check_gradients(ctx, layer, layer.args(f), f["dout"], rng=rng, hint=hint)
     return gradients
 
 
@@ -423,10 +449,10 @@ TESTS = [
     _row(_values(CONV_NAIVE, ["conv_s2"], CONV_LABEL), "4.2", 2, _fwd(CONV_NAIVE),
          "conv_forward_naive: output matches the reference (stride 2, 3x2 filters, size "
          "rounds down)"),
-    _row(_gradients(CONV_NAIVE, [("conv_s1", 4)], hints.CONV_BACK), "4.3", 2.5,
+    _row(_gradients(CONV_NAIVE, [("conv_s1", 4)], hints.CONV_BACK, _drawn), "4.3", 2.5,
          _both(CONV_NAIVE), "conv_backward_naive: dx, dw, db match numeric gradients of your "
                             "forward (stride 1)"),
-    _row(_gradients(CONV_NAIVE, [("conv_s2", 5)], hints.CONV_BACK), "4.4", 2,
+    _row(_gradients(CONV_NAIVE, [("conv_s2", 5)], hints.CONV_BACK, _drawn), "4.4", 2,
          _both(CONV_NAIVE), "conv_backward_naive: dx, dw, db match numeric gradients of your "
                             "forward (stride 2, 3x2)"),
     _row(_hidden(CONV_NAIVE, CONVS, _conv_cost), "4.5", 1.5, _both(CONV_NAIVE),
@@ -447,7 +473,8 @@ TESTS = [
     # 6. max pool naive
     _row(_values(POOL_NAIVE, POOLS, POOL_LABEL), "6.1", 2, _fwd(POOL_NAIVE),
          "max_pool_forward_naive: output matches the reference (2x2/2, 3x2/1, 2x3/2 windows)"),
-    _row(_gradients(POOL_NAIVE, [(c, 10 + k) for k, c in enumerate(POOLS)], hints.POOL_BACK),
+    _row(_gradients(POOL_NAIVE, [(c, 10 + k) for k, c in enumerate(POOLS)], hints.POOL_BACK,
+                    _drawn),
          "6.2", 3, _both(POOL_NAIVE), "max_pool_backward_naive: dx matches the numeric "
                                       "gradient of your max_pool_forward_naive"),
     _row(_hidden(POOL_NAIVE, POOLS, _pool_cost), "6.3", 1, _both(POOL_NAIVE),
@@ -1119,9 +1146,10 @@ def calibration_labels() -> np.ndarray:
 @trained
 def test_cnn_accuracy(ctx: Context) -> None:
     """ThreeLayerConvNet: test accuracy after a bounded training run with the given Solver"""
-    run = ctx.settings["accuracy_run"]
+    solver = ctx.settings["accuracy_run"]["solver"]
     measured = trained_accuracy(ctx)
-    ctx.note(f"Trained with {run['solver']['update_rule']} for {run['solver']['num_epochs']} "
-             f"epochs (the assignment's settings, not yours).")
+    epochs = int(solver["num_epochs"])
+    ctx.note(f"Trained with {solver['update_rule']} for {epochs} epoch{'s' * (epochs != 1)} "
+             f"(the assignment's settings, not yours).")
     accuracy.grade_accuracy(ctx, measured.graded, ctx.test.weight, "ThreeLayerConvNet",
                             measured.split, hint=hints.ACCURACY, validation=measured.validation)
