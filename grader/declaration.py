@@ -14,7 +14,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent          # the repository (or unpacked kit) root
 SUITES = Path(__file__).resolve().parent / "suites"
-NAMES = ("softmax", "two_layer_net", "convnet")        # every assignment, in course order
+NAMES = ("softmax", "two_layer_net", "convnet", "modules")   # every assignment, in course order
 
 # Student code is numpy only (docs/assignments.md); these are refused by a static scan before grading.
 DEFAULT_FORBIDDEN = ("torch", "tensorflow", "jax", "sklearn", "scipy", "keras", "cupy")
