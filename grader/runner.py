@@ -459,6 +459,32 @@ def grade_submission(assignment: str, submission: Path, *, results_path: Path | 
     return run.snapshot()
 
 
+def warm_up(assignment: str, sandbox_mode: str = "auto") -> None:
+    """Pay now what every grading of `assignment` pays before its first test, for a process
+    that forks one child per submission (`grader.forkserver`): the suite's imports, its
+    expected values and datasets (each cached per process, read-only afterwards) and the
+    sandbox probe (cached per process; a mode that is not usable is left for each grading to
+    report). Grades nothing and starts no lasting thread: the children start from a state no
+    submission has touched."""
+    import hwdata
+    from grader.sandbox import isolation
+
+    decl = load(assignment)
+    collect(assignment)
+    for set_name in expected_values.SEEDS:
+        if expected_values.available(assignment, set_name):
+            expected_values.load(assignment, set_name)
+    for name in decl.datasets:
+        try:
+            hwdata.load(name)
+        except hwdata.DatasetError:
+            pass                         # the grading that needs it says what is wrong
+    try:
+        isolation.choose(sandbox_mode)
+    except (isolation.SandboxUnavailable, ValueError):
+        pass
+
+
 def _build_id(assignment: str) -> str | None:
     """The build id, or None (said on stderr) when it cannot be computed: grading goes on."""
     try:
