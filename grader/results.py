@@ -268,9 +268,11 @@ def build(tests: list[dict[str, Any]], *, execution_time: float, output: str,
 
 
 # -- writing: atomically, always --------------------------------------------------------------
-def write_text_atomic(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str, *, durable: bool = True) -> None:
     """Write text (UTF-8, unencodable characters replaced) to a temp file beside `path`,
-    fsync, rename: readers never see half a file, and a failed write keeps the old one."""
+    fsync, rename: readers never see half a file, and a failed write keeps the old one.
+    `durable=False` skips the fsync (a snapshot rewritten soon anyway: a killed process
+    still leaves the whole file; only a machine crash may lose it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
@@ -278,7 +280,8 @@ def write_text_atomic(path: Path, text: str) -> None:
         with os.fdopen(fd, "w", encoding="utf-8", errors="replace", newline="") as fh:
             fh.write(text)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
@@ -286,10 +289,11 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
-def write_atomic(path: Path, data: dict[str, Any]) -> None:
+def write_atomic(path: Path, data: dict[str, Any], *, durable: bool = True) -> None:
     """Write JSON atomically (`write_text_atomic`). Raises ValueError, before touching any
     file, for what JSON cannot hold (a NaN score)."""
-    write_text_atomic(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
+    write_text_atomic(path, json.dumps(data, indent=2, allow_nan=False) + "\n",
+                      durable=durable)
 
 
 # -- reading back: scrubbed, bounded, never raising ---------------------------------------------

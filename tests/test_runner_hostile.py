@@ -352,6 +352,22 @@ BOM = b"\xef\xbb\xbf" + ("# caf\u00e9\nHYPERPARAMS = {'name': 'Jos\u00e9'}\n"
                          "def ok():\n    return 1.0\n").encode("utf-8")
 
 
+def test_results_are_rewritten_after_every_test_and_synced_to_disk_once(
+        tmp_path, use_probe, monkeypatch):
+    use_probe([spec(_passes, "1", "visible"), spec(_passes, "2", "visible")])
+    path, synced, seen = tmp_path / "results.json", [], []
+    real_fsync, real_replace = res.os.fsync, res.os.replace
+    monkeypatch.setattr(res.os, "fsync", lambda fd: (
+        synced.append(Path(res.os.readlink(f"/proc/self/fd/{fd}")).parent), real_fsync(fd)))
+    monkeypatch.setattr(res.os, "replace", lambda a, b: (
+        seen.append(Path(b)), real_replace(a, b)))
+    data = runner.grade_submission("probe", submission(tmp_path, "def ok(): pass\n"),
+                                   results_path=path, visible_only=True, sandbox_mode="auto")
+    assert data["score"] == 2.0 and json.loads(path.read_text()) == data
+    assert seen.count(path) >= 3                  # set-up, then after each test, then final
+    assert synced.count(tmp_path) == 1            # only the final one pays an fsync
+
+
 def _constant(ctx: Context) -> None:
     if ctx.constant("probe", "HYPERPARAMS") != {"name": "Jos\u00e9"}:
         raise CheckFailed("wrong constant")
