@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 from grader import declaration, intake, safetext
-from grader.similarity import page, sources
+import grader.similarity.page as page
+import grader.similarity.sources as sources
 from grader.similarity.compare import Comparison, Settings, boilerplate_hashes, compare
 
 

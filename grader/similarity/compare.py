@@ -9,7 +9,8 @@ student wrote that is not everybody's.
 
 Candidate pairs come from an inverted index (fingerprint -> submissions), so a pair that
 shares nothing costs nothing; every candidate pair is then scored exactly:
-covered(a) + covered(b) over own(a) + own(b), summed over the units, where covered counts the
+covered(a) + covered(b) over own(a) + own(b), summed over the units both wrote something in
+(a function one of them left as the stub says nothing either way), where covered counts the
 own tokens inside k-grams whose fingerprint the two share. The same ratio on one unit is that
 function's score. A pair (or a function of a pair) is flagged at `threshold` when it also
 shares at least `min_tokens` tokens: a matching one-liner is not evidence.
@@ -31,7 +32,7 @@ class Settings:
     window: int = 6                 # winnowing window: runs >= k + window - 1 tokens are seen
     common_fraction: float = 0.2    # a fingerprint in more of the class than this is ignored ...
     common_floor: int = 4           # ... when also in more than this many submissions
-    threshold: float = 0.6          # flag a pair (or a function) from this score ...
+    threshold: float = 0.45         # flag a pair (or a function) from this score ...
     min_tokens: int = 40            # ... when it shares at least this many tokens
     min_shared: int = 2             # fingerprints a pair must share to be scored at all
 
@@ -49,12 +50,15 @@ class Doc:
 class _Prepared:
     hashes: list[int]
     fingerprints: set[int] = field(default_factory=set)
-    own: list[bool] = field(default_factory=list)
+    own_before: list[int] = field(default_factory=list)   # own tokens before each position
     positions: dict[int, list[int]] = field(default_factory=dict)
 
     @property
     def own_count(self) -> int:
-        return sum(self.own)
+        return self.own_before[-1] if self.own_before else 0
+
+    def own_in(self, lo: int, hi: int) -> int:
+        return self.own_before[hi] - self.own_before[lo]
 
 
 @dataclass(frozen=True)
@@ -65,8 +69,8 @@ class UnitMatch:
     shared: int
     own_a: int
     own_b: int
-    lines_a: frozenset[int]
-    lines_b: frozenset[int]
+    spans_a: tuple[tuple[int, int], ...]     # token ranges [lo, hi) inside shared k-grams
+    spans_b: tuple[tuple[int, int], ...]
 
 
 @dataclass(frozen=True)
@@ -106,15 +110,27 @@ def _mask(prep: _Prepared, n_tokens: int, k: int, masked: set[int]) -> None:
             own[i:i + k] = [False] * len(own[i:i + k])
         else:
             positions[h].append(i)
-    prep.own, prep.positions = own, dict(positions)
+    before = [0]
+    for flag in own:
+        before.append(before[-1] + flag)
+    prep.own_before, prep.positions = before, dict(positions)
 
 
-def _covered(prep: _Prepared, shared: set[int], k: int) -> set[int]:
-    hit: set[int] = set()
-    for h in shared:
-        for i in prep.positions.get(h, ()):
-            hit.update(j for j in range(i, i + k) if prep.own[j])
-    return hit
+def _spans(prep: _Prepared, shared: set[int], k: int) -> tuple[tuple[int, int], ...]:
+    """The merged token ranges covered by the k-grams whose hash is shared."""
+    starts = sorted(i for h in shared for i in prep.positions.get(h, ()))
+    spans: list[tuple[int, int]] = []
+    for i in starts:
+        if spans and i <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], i + k))
+        else:
+            spans.append((i, i + k))
+    return tuple(spans)
+
+
+def span_lines(unit: Unit, spans: tuple[tuple[int, int], ...]) -> frozenset[int]:
+    """The original lines of the tokens in `spans`."""
+    return frozenset(unit.lines[j] for lo, hi in spans for j in range(lo, hi))
 
 
 def _score(covered: int, own: int) -> float:
@@ -169,19 +185,18 @@ def _pair(da: Doc, db: Doc, pa: dict[str, _Prepared], pb: dict[str, _Prepared],
     for name in sorted(set(pa) | set(pb)):
         a, b = pa.get(name), pb.get(name)
         own_a, own_b = (a.own_count if a else 0), (b.own_count if b else 0)
-        own_total += own_a + own_b
-        if a is None or b is None:
+        if not own_a or not own_b:       # one of them wrote nothing here: no evidence either way
             continue
+        own_total += own_a + own_b
         shared = a.fingerprints & b.fingerprints
         if not shared:
             continue
-        hit_a, hit_b = _covered(a, shared, s.k), _covered(b, shared, s.k)
-        cov = len(hit_a) + len(hit_b)
-        cov_total += cov
-        lines_a = frozenset(da.units[name].lines[i] for i in hit_a)
-        lines_b = frozenset(db.units[name].lines[i] for i in hit_b)
-        matches.append(UnitMatch(name, _score(cov, own_a + own_b), min(len(hit_a), len(hit_b)),
-                                 own_a, own_b, lines_a, lines_b))
+        spans_a, spans_b = _spans(a, shared, s.k), _spans(b, shared, s.k)
+        hit_a = sum(a.own_in(lo, hi) for lo, hi in spans_a)
+        hit_b = sum(b.own_in(lo, hi) for lo, hi in spans_b)
+        cov_total += hit_a + hit_b
+        matches.append(UnitMatch(name, _score(hit_a + hit_b, own_a + own_b), min(hit_a, hit_b),
+                                 own_a, own_b, spans_a, spans_b))
     matches.sort(key=lambda m: (-m.score, m.unit))
     score = _score(cov_total, own_total)
     shared = sum(m.shared for m in matches)

@@ -41,9 +41,10 @@ class Unit:
 
 # -- the AST path --------------------------------------------------------------------------
 def numpy_aliases(tree: ast.AST) -> frozenset[str]:
-    """Names numpy goes by in this module (`np`, `numpy`, and any `import numpy as x`)."""
+    """Names numpy goes by in this module (`np`, `numpy`, and any top-level
+    `import numpy as x`)."""
     names = {"np", NUMPY}
-    for node in ast.walk(tree):
+    for node in tree.body:               # module level only: a whole-tree walk costs more
         if isinstance(node, ast.Import):
             names.update(a.asname or a.name for a in node.names if a.name == NUMPY)
     return frozenset(names)
@@ -129,43 +130,42 @@ def _text_tokens(text: str) -> list[str]:
     return out
 
 
-def _statements(stmts: list[ast.stmt], canon: _Canon, out: list[tuple[str, int]]) -> None:
+def _statements(stmts: list[ast.stmt], out: list[tuple[str, int]]) -> None:
+    """Tokens of statements already in canonical form, each at its original line: a simple
+    statement printed whole, a compound one as its header, then its bodies."""
     for stmt in stmts:
         if _is_noise(stmt):
             continue
         bodies = [f for f in _BODIES if isinstance(getattr(stmt, f, None), list)]
-        if not bodies:
-            text = ast.unparse(canon.visit(copy.deepcopy(stmt)))
-            out.extend((t, stmt.lineno) for t in _text_tokens(text))
-            continue
-        head = copy.copy(stmt)
-        for f in bodies:
-            setattr(head, f, [])
-        if isinstance(head, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            head.decorator_list = []
+        head = stmt
+        if bodies:
+            head = copy.copy(stmt)
+            for f in bodies:
+                setattr(head, f, [])
+            if isinstance(head, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                head.decorator_list = []
         try:
-            text = ast.unparse(canon.visit(copy.deepcopy(head)))
+            text = ast.unparse(head)
         except Exception:                # an odd node (e.g. match) printed whole instead
-            text = ast.unparse(canon.visit(copy.deepcopy(stmt)))
-            out.extend((t, stmt.lineno) for t in _text_tokens(text))
-            continue
+            text, bodies = ast.unparse(stmt), []
         out.extend((t, stmt.lineno) for t in _text_tokens(text))
         for f in bodies:
             children = getattr(stmt, f)
-            if not children:
-                continue
-            if f == "handlers" or f == "cases":
-                for h in children:
-                    _statements([h] if f == "handlers" else h.body, canon, out)
+            if f == "cases":
+                for case in children:
+                    _statements(case.body, out)
             else:
-                _statements(children, canon, out)
+                _statements(children, out)
 
 
 def function_tokens(node: ast.FunctionDef | ast.AsyncFunctionDef,
                     aliases: frozenset[str]) -> list[tuple[str, int]]:
-    """The canonical tokens of a function's body (its signature left out: the stub fixes it)."""
+    """The canonical tokens of a function's body (its signature left out: the stub fixes it).
+    Rewrites the body in place: the tree must be one this module parsed for itself."""
+    canon = _Canon(aliases)
+    node.body = [canon.visit(stmt) for stmt in node.body]
     out: list[tuple[str, int]] = []
-    _statements(node.body, _Canon(aliases), out)
+    _statements(node.body, out)
     return out
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from grader import safetext
-from grader.similarity.compare import Comparison, Pair, UnitMatch, clusters, unit_flagged
+from grader.similarity.compare import (Comparison, Pair, UnitMatch, clusters, span_lines,
+                                       unit_flagged)
+from grader.similarity.normalize import Unit
 
 TABLE_ROWS = 200           # pairs listed in the page's table (all are in the CSV)
 DETAILS = 30               # pairs shown side by side
@@ -50,13 +52,13 @@ def _file_of(unit: str) -> str:
     return unit.split(": ", 1)[0]
 
 
-def _side(texts: dict[str, dict[str, str]], comparison_units: dict[str, dict[str, Any]],
-          doc: str, m: UnitMatch, hits: frozenset[int]) -> list[dict[str, Any]]:
-    unit = comparison_units[doc].get(m.unit)
+def _side(texts: dict[str, dict[str, str]], units: dict[str, dict[str, Unit]],
+          doc: str, m: UnitMatch, spans: tuple[tuple[int, int], ...]) -> list[dict[str, Any]]:
+    unit = units[doc].get(m.unit)
     text = texts.get(doc, {}).get(_file_of(m.unit), "")
     if unit is None or not text:
         return []
-    return _listing(text, unit.first, unit.last, hits)
+    return _listing(text, unit.first, unit.last, span_lines(unit, spans))
 
 
 def _pair_row(rank: int, p: Pair, cluster_of: dict[str, int], c: Comparison) -> dict[str, Any]:
@@ -68,7 +70,7 @@ def _pair_row(rank: int, p: Pair, cluster_of: dict[str, int], c: Comparison) -> 
 
 
 def context(c: Comparison, facts: Facts, texts: dict[str, dict[str, str]],
-            units: dict[str, dict[str, Any]]) -> dict[str, Any]:
+            units: dict[str, dict[str, Unit]]) -> dict[str, Any]:
     """Everything the template shows, as plain clean data."""
     flagged = [p for p in c.pairs if p.flagged]
     groups = clusters([(p.a, p.b) for p in flagged])
@@ -84,8 +86,8 @@ def context(c: Comparison, facts: Facts, texts: dict[str, dict[str, str]],
                 continue
             parts.append({"unit": safetext.one_line(m.unit), "score": _pct(m.score),
                           "shared": m.shared, "flagged": unit_flagged(m, c.settings),
-                          "left": _side(texts, units, p.a, m, m.lines_a),
-                          "right": _side(texts, units, p.b, m, m.lines_b)})
+                          "left": _side(texts, units, p.a, m, m.spans_a),
+                          "right": _side(texts, units, p.b, m, m.spans_b)})
         details.append({"rank": rank, "a": safetext.one_line(p.a), "b": safetext.one_line(p.b),
                         "score": _pct(p.score), "flagged": p.flagged, "parts": parts})
     by_unit: dict[str, list[tuple[str, str]]] = {}
