@@ -692,8 +692,8 @@ TESTS += [
 # -- 11. initializers ------------------------------------------------------------------------
 def fans(shape: Sequence[int]) -> tuple[int, int]:
     """(fan_in, fan_out) of a weight shape, Torch layouts."""
-    field = int(np.prod(shape[2:])) if len(shape) == 4 else 1
-    return int(shape[1]) * field, int(shape[0]) * field
+    receptive = math.prod(int(k) for k in shape[2:])      # 1 for a (out, in) shape
+    return int(shape[1]) * receptive, int(shape[0]) * receptive
 
 
 def init_law(func: str, shape: Sequence[int]) -> tuple[str, float]:
