@@ -62,14 +62,14 @@ def graded(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("mutants")
     mutants = [catalog.from_bug(NAME, b) for b in (ARGMIN, SAME)]
     try:
-        full, _ = mrun.run(NAME, mutants, tmp / "full", jobs=2, sandbox="plain", seeds=3,
+        full, _, _ = mrun.run(NAME, mutants, tmp / "full", jobs=2, sandbox="plain", seeds=3,
                            progress=False)
         tests = (ROOT / "grader" / "suites" / NAME / "tests.py").read_text()
         weak = tmp / "weak_tests.py"
         weak.write_text(bugs.apply_edit(tests, '@test("3.2", 5, "Softmax.predict")\n', "",
                                         "tests.py"))
         (tmp / "weak.py").write_text(WEAK_FN.format(path=str(weak)))
-        weakened, _ = mrun.run(NAME, mutants, tmp / "weak", jobs=2, sandbox="plain", seeds=3,
+        weakened, _, _ = mrun.run(NAME, mutants, tmp / "weak", jobs=2, sandbox="plain", seeds=3,
                                progress=False, grade_fn=f"{tmp / 'weak.py'}:grade")
     finally:
         mp.undo()
@@ -102,3 +102,19 @@ def test_a_weakened_suite_scores_lower_and_lists_the_new_survivors(graded):
     html = page.read_text()
     assert "+        return np.argmin(X @ self.W, axis=1)" in html
     assert "3.2 Softmax.predict" in html       # the test that should have caught it
+
+
+def test_a_test_the_reference_once_failed_kills_nothing():
+    """The baseline is the reference's lowest score over the runs that selected all of a
+    test's tags: a speed test that failed in one reference run cannot kill; a gated test
+    that scored 0 only where its co-tags were not selected keeps its full baseline."""
+    def run_of(tags, *tests):
+        return tuple(tags), {"tests": [{"number": n, "tags": list(t), "score": s,
+                                        "max_score": 3.0} for n, t, s in tests]}
+    runs = [run_of(["f"], ("5.3", ["f"], 3.0), ("12.6", ["f", "g"], 0.0)),
+            run_of(["f", "g"], ("5.3", ["f"], 0.0), ("12.6", ["f", "g"], 3.0)),
+            run_of(["f", "g"], ("5.3", ["f"], 3.0), ("12.6", ["f", "g"], 3.0))]
+    baseline = mrun.reference_scores(runs)
+    assert baseline[("f",)] == {"5.3": 0.0, "12.6": 0.0}
+    assert baseline[("f", "g")] == {"5.3": 0.0, "12.6": 3.0}
+    assert mrun.shaky(runs) == ["5.3"]

@@ -73,13 +73,17 @@ def main(argv: list[str] | None = None) -> int:
         executor = cli._cluster_executor(args.scheduler, name, not args.no_progress)
     t0 = time.monotonic()
     try:
-        results, _ = run.run(name, mutants, out, jobs=args.jobs or run.default_jobs(),
+        results, _, shaky = run.run(name, mutants, out, jobs=args.jobs or run.default_jobs(),
                              executor=executor, sandbox=args.sandbox, seeds=args.probe_seeds,
                              force=args.force, progress=not args.no_progress)
     finally:
         if executor is not None:
             executor.shutdown(wait=True)
     took = time.monotonic() - t0
+    if shaky:
+        notes.append("Tests the reference itself lost points on here (with all their tags "
+                     "selected; e.g. speed under load), which therefore killed nothing: "
+                     + ", ".join(shaky) + ".")
     cached = sum(r.cached for r in results)
     notes.append(f"{len(results)} mutants in {took:.0f} s wall ({cached} from the cache), "
                  f"sandbox {args.sandbox}, {args.jobs or run.default_jobs()} jobs.")

@@ -1,10 +1,11 @@
 """Run mutants on the batch machinery and classify them.
 
-Each mutant (and, first, the unmutated reference under each distinct tag set: the baseline)
-is one batch task (`grader.batch.run_task`): a fresh child process grading it with only the
+Each mutant (and the unmutated reference under each distinct tag set, before and after the
+mutants: the baseline) is one batch task (`grader.batch.run_task`): a fresh child process grading it with only the
 tests of its tags, under a wall-clock cap, on a local pool of `jobs` or any executor. Its
 results.json sits in `OUT/cache/<key>/result/`, where `key` hashes the mutant (its files and
-tags) and the suite's code (grader/suites/<name>/*.py, grader/checks/*.py); the batch keeps
+tags), the suite's code (grader/suites/<name>/*.py, grader/checks/*.py) and this package's
+grading and probing code; the batch keeps
 a complete results.json graded under the same build id, so a re-run after a suite edit
 grades only what the edit can change.
 """
@@ -46,10 +47,13 @@ class Result:
 
 
 def suite_digest(assignment: str) -> str:
-    """A hash of the suite's code and the checks library (what build ids do not cover)."""
+    """A hash of what build ids do not cover: the suite's code, the checks library, and how a
+    mutant is graded and probed here (child, equivalence, probes)."""
+    here = Path(__file__).resolve().parent
     h = hashlib.sha256()
     for path in sorted([*(SUITES / assignment).glob("*.py"),
-                        *(ROOT / "grader" / "checks").glob("*.py")]):
+                        *(ROOT / "grader" / "checks").glob("*.py"),
+                        *(here / f for f in ("child.py", "equivalence.py", "probes.py"))]):
         h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
 
@@ -105,8 +109,9 @@ def classify(mutant: Mutant, data: dict[str, Any] | None, baseline: dict[str, fl
 def run(assignment: str, mutants: list[Mutant], out: Path, *, jobs: int | None = None,
         executor: Executor | None = None, sandbox: str = "auto", seeds: int = 10,
         force: bool = False, progress: bool = True, grade_fn: str = GRADE_FN
-        ) -> tuple[list[Result], dict[tuple[str, ...], dict[str, float]]]:
-    """Grade every mutant; return their results and the baseline scores per tag set."""
+        ) -> tuple[list[Result], dict[tuple[str, ...], dict[str, float]], list[str]]:
+    """Grade every mutant; return their results, the reference's scores per tag set and the
+    tests it lost points on (`shaky`)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     build = batch.current_build(assignment)
@@ -114,37 +119,79 @@ def run(assignment: str, mutants: list[Mutant], out: Path, *, jobs: int | None =
     run_id = uuid.uuid4().hex
     lim = load(assignment).limits
 
-    def key(m: Mutant) -> str:
+    def key(m: Mutant, replica: int = 0) -> str:
         tags = selection(assignment, m.tags)
-        return hashlib.sha256(f"{m.digest}:{tags}:{suite}:{sandbox}:{seeds}".encode()).hexdigest()
+        again = f":{replica}" if replica else ""
+        return hashlib.sha256(f"{m.digest}:{tags}:{suite}:{sandbox}:{seeds}{again}"
+                              .encode()).hexdigest()
+
+    def references(replica: int) -> dict[tuple[str, ...], dict[str, Any]]:
+        """The unmutated reference graded under every tag set (`replica`: a second run)."""
+        tasks = {t: _task(assignment, reference_run(assignment, t), out,
+                          {"tags": list(t), "sandbox": sandbox}, lim.submission_seconds,
+                          key(reference_run(assignment, t), replica), build, run_id, force,
+                          grade_fn) for t in tagsets}
+        _grade(list(tasks.values()), executor, jobs, progress)
+        found = {}
+        for t, task in tasks.items():
+            data = _read(task)
+            if data is None or res.batch_of(data).status != res.GRADED:
+                raise RuntimeError(f"the reference could not be graded under tags {t}: see "
+                                   f"{task['dir']}/{batch.LOG}")
+            found[t] = data
+        return found
 
     graded_under = {m.tags: selection(assignment, m.tags) for m in mutants}
     tagsets = sorted(set(graded_under.values()))
-    bases = {t: reference_run(assignment, t) for t in tagsets}
-    base_tasks = {t: _task(assignment, b, out, {"tags": list(t), "sandbox": sandbox}, lim.submission_seconds,
-                           key(b), build, run_id, force, grade_fn) for t, b in bases.items()}
-    _grade(list(base_tasks.values()), executor, jobs, progress)
-    baseline, budget = {}, {}
-    for t, task in base_tasks.items():
-        data = _read(task)
-        if data is None or res.batch_of(data).status != res.GRADED:
-            raise RuntimeError(f"the reference could not be graded under tags {t}: see "
-                               f"{task['dir']}/{batch.LOG}")
-        baseline[t] = {x["number"]: float(x["score"]) for x in data["tests"]}
-        took = float(res.batch_of(data).seconds or 0.0)
-        budget[t] = min(lim.submission_seconds, max(MIN_BUDGET, BUDGET_FACTOR * took))
+    first = references(0)
+    budget = {t: min(lim.submission_seconds, max(MIN_BUDGET, BUDGET_FACTOR * float(
+        res.batch_of(data).seconds or 0.0))) for t, data in first.items()}
     tasks = []
     for m in mutants:
         tags = graded_under[m.tags]
-        spec = {"tags": list(tags), "sandbox": sandbox, "baseline": baseline[tags],
+        spec = {"tags": list(tags), "sandbox": sandbox, "baseline": scores_of(first[tags]),
                 "changed": [list(c) for c in m.changed], "seeds": seeds}
         tasks.append((m, _task(assignment, m, out, spec, budget[tags], key(m), build,
                                run_id, force, grade_fn)))
     outcomes = _grade([t for _, t in tasks], executor, jobs, progress)
+    runs = [(t, d) for found in (first, references(1)) for t, d in found.items()]
+    baseline = reference_scores(runs)
     results = [classify(m, _read(t), baseline[graded_under[m.tags]],
                         cached=outcomes.get(t["id"], {}).get("status") == res.KEPT)
                for m, t in tasks]
-    return results, baseline
+    return results, baseline, shaky(runs)
+
+
+def scores_of(data: dict[str, Any]) -> dict[str, float]:
+    return {t["number"]: float(t["score"]) for t in data["tests"]}
+
+
+def reference_scores(runs: list[tuple[tuple[str, ...], dict[str, Any]]]
+                     ) -> dict[tuple[str, ...], dict[str, float]]:
+    """The reference's score per test under each tag set: the lowest of every run of the
+    reference (two per tag set, before and after the mutants) in which the test ran with all
+    of its tags selected (so under the same hidden-input verdicts). A test whose reference
+    score moves between such runs (a speed test on a loaded machine) cannot kill a mutant
+    where the reference once scored below full marks on it."""
+    found: dict[tuple[str, ...], dict[str, float]] = {}
+    for tags, data in runs:
+        mine = found.setdefault(tags, {})
+        for t in data["tests"]:
+            mine[t["number"]] = min(mine.get(t["number"], t["max_score"]), float(t["score"]))
+    for tags, mine in found.items():
+        for other, data in runs:
+            for t in data["tests"]:
+                if t["number"] in mine and set(t["tags"]) <= set(tags) & set(other):
+                    mine[t["number"]] = min(mine[t["number"]], float(t["score"]))
+    return found
+
+
+def shaky(runs: list[tuple[tuple[str, ...], dict[str, Any]]]) -> list[str]:
+    """Tests the reference itself lost points on with all of their tags selected: on this
+    machine, now (e.g. a speed test under load); they cannot kill a mutant."""
+    return sorted({t["number"] for tags, data in runs for t in data["tests"]
+                   if set(t["tags"]) <= set(tags) and t["score"] < t["max_score"] - 1e-9},
+                  key=lambda n: tuple(int(p) for p in n.split(".")))
 
 
 def default_jobs() -> int:
