@@ -41,11 +41,16 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
-def _listing(text: str, first: int, last: int, hits: frozenset[int]) -> list[dict[str, Any]]:
+def _listing(text: str, unit: Unit, hits: frozenset[int]) -> list[dict[str, Any]]:
+    """The function's lines: its `def` line, then from its first compared line (the stub's
+    docstring left out) to its end, at most UNIT_LINES of them."""
     lines = text.split("\n")
-    last = min(last, len(lines), first + UNIT_LINES - 1)
+    start = max(unit.first + 1, min(unit.lines, default=unit.first + 1))
+    last = min(unit.last, len(lines), start + UNIT_LINES - 1)
+    numbers = [unit.first] + list(range(start, last + 1))
     return [{"n": n, "text": safetext.clean(lines[n - 1].expandtabs(4), LINE_CHARS),
-             "hit": n in hits} for n in range(first, last + 1)]
+             "hit": n in hits, "gap": i == 1 and n > unit.first + 1}
+            for i, n in enumerate(numbers) if 0 < n <= len(lines)]
 
 
 def _file_of(unit: str) -> str:
@@ -58,13 +63,13 @@ def _side(texts: dict[str, dict[str, str]], units: dict[str, dict[str, Unit]],
     text = texts.get(doc, {}).get(_file_of(m.unit), "")
     if unit is None or not text:
         return []
-    return _listing(text, unit.first, unit.last, span_lines(unit, spans))
+    return _listing(text, unit, span_lines(unit, spans))
 
 
 def _pair_row(rank: int, p: Pair, cluster_of: dict[str, int], c: Comparison) -> dict[str, Any]:
     return {"rank": rank, "a": safetext.one_line(p.a), "b": safetext.one_line(p.b),
             "score": _pct(p.score), "shared": p.shared, "flagged": p.flagged,
-            "cluster": cluster_of.get(p.a, ""),
+            "cluster": cluster_of.get(p.a, "") if p.flagged else "",
             "units": [{"unit": safetext.one_line(m.unit), "score": _pct(m.score),
                        "flagged": unit_flagged(m, c.settings)} for m in p.units[:4]]}
 
