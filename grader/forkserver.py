@@ -14,6 +14,9 @@ the cost of a fork.
     ... proc.pid, proc.poll(), os.killpg(proc.pid, SIGKILL), proc.wait(), proc.returncode
     server.close()
 
+or, from threads that share one template per key (a batch run): `shared(run, **same)`
+(None when it cannot start: start the child the usual way) and `close_shared(run)`.
+
 `Forked` answers like `subprocess.Popen` for what a driver needs (`pid`, `poll`, `wait`,
 `returncode`), with one rule that keeps a process-group kill safe: the template notices an
 exit without reaping it (the pid, hence the group id, cannot be reused), and reaps only when
@@ -35,12 +38,14 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from typing import Any, Callable
 
 MAX_MESSAGE = 1 << 20          # bytes of one request (a task spec is a few KB)
 MAX_FDS = 8
 POLL_SECONDS = 0.05            # how often the template looks for children that exited
+IDLE_SECONDS = 120.0           # a template with no child and no request this long exits
 WARM_THREADS_WAIT = 5.0        # s the template waits for threads its warm-up left running
 
 
@@ -92,12 +97,18 @@ def _send(sock: socket.socket, message: dict[str, Any]) -> None:
     sock.sendall(json.dumps(message).encode())
 
 
-def serve(sock: socket.socket) -> None:
+def serve(sock: socket.socket, idle_seconds: float = IDLE_SECONDS) -> None:
     """The template's loop: fork on request, report exits (unreaped), reap on request; return
-    when the driver closes its end."""
+    when the driver closes its end, or after `idle_seconds` without a child or a request
+    (a driver that never closes it, e.g. a cluster worker, does not keep it forever)."""
     children: dict[int, bool] = {}              # pid -> exit already reported
+    idle_since = time.monotonic()
     while True:
         ready, _, _ = select.select([sock], [], [], POLL_SECONDS)
+        if children or ready:
+            idle_since = time.monotonic()
+        elif time.monotonic() - idle_since > idle_seconds:
+            return
         for pid, told in list(children.items()):
             if told:
                 continue
@@ -145,7 +156,7 @@ def template_main(fd: int, config: dict[str, Any]) -> None:
         raise SystemExit("forkserver: the warm-up left threads running; forking is unsafe")
     gc.freeze()                      # template objects stay shared with every child
     _send(sock, {"ready": os.getpid()})
-    serve(sock)
+    serve(sock, float(config.get("idle_seconds", IDLE_SECONDS)))
 
 
 # -- the driver's side ----------------------------------------------------------------------------
@@ -176,10 +187,12 @@ class ForkServer:
 
     def __init__(self, *, preload: tuple[str, ...] = (), warm: str | None = None,
                  warm_args: tuple[Any, ...] = (), env: dict[str, str] | None = None,
-                 cwd: str | None = None, start_seconds: float = 120.0):
+                 cwd: str | None = None, start_seconds: float = 120.0,
+                 idle_seconds: float = IDLE_SECONDS):
         self.cwd = cwd or os.getcwd()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        config = {"preload": list(preload), "warm": warm, "warm_args": list(warm_args)}
+        config = {"preload": list(preload), "warm": warm, "warm_args": list(warm_args),
+                  "idle_seconds": idle_seconds}
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "grader.forkserver", str(theirs.fileno()),
@@ -286,6 +299,38 @@ class ForkServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+# -- one template per key (e.g. a batch run) in this process ---------------------------------------
+_SHARED: dict[str, ForkServer | None] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared(key: str, **start: Any) -> ForkServer | None:
+    """This process's template for `key`, started with `start` (ForkServer's arguments) on
+    first use, and again if it died or went idle; None when it cannot start (then, and for
+    any ForkServerError from `popen`, start the child the usual way)."""
+    with _SHARED_LOCK:
+        server = _SHARED.get(key)
+        if key in _SHARED and server is None:
+            return None                            # it failed once: do not retry per task
+        if server is None or server.dead:
+            if server is not None:
+                server.close()                     # reap the template that went away
+            try:
+                server = ForkServer(**start)
+            except (ForkServerError, OSError):
+                server = None
+            _SHARED[key] = server
+        return server
+
+
+def close_shared(key: str) -> None:
+    """End the template of `key`, if this process has one (a batch run is over)."""
+    with _SHARED_LOCK:
+        server = _SHARED.pop(key, None)
+    if server is not None:
+        server.close()
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.forkserver import ForkServer, ForkServerError
+from grader.forkserver import ForkServer, ForkServerError, close_shared, shared
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +89,18 @@ def test_a_dead_template_is_an_error_not_a_hang(tmp_path):
     assert sleeper.poll() is not None             # reported, so a driver stops waiting
     os.killpg(sleeper.pid, signal.SIGKILL)
     s.close()
+
+
+def test_shared_templates_one_per_key_gone_when_idle_or_closed():
+    first = shared("test-key", idle_seconds=0.3)
+    assert first is not None and shared("test-key", idle_seconds=0.3) is first
+    assert _until(lambda: first.dead or None) is True      # idle: it exits by itself
+    second = shared("test-key", idle_seconds=0.3)
+    assert second is not first and not second.dead         # the next use starts another
+    close_shared("test-key")
+    assert _until(lambda: second.dead or None) is True
+    assert shared("test-broken", preload=("no_such_module_here",)) is None
+    assert shared("test-broken") is None                    # not retried for every task
 
 
 def test_runner_warm_up_caches_and_leaves_no_thread():
