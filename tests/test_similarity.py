@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import importlib.util
 import itertools
 import re
 import sys
@@ -17,11 +18,21 @@ import pytest
 
 from grader import declaration
 from grader.similarity import command, sources
-from grader.similarity.compare import Settings, boilerplate_hashes, compare
+from grader.similarity.compare import Settings, boilerplate_hashes, compare, unit_flagged
 from grader.similarity.normalize import file_units
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "similarity_corpus"))
-import corpus  # noqa: E402
+
+def _load_corpus():
+    """tests/similarity_corpus/corpus.py under a name no other helper module can shadow."""
+    path = Path(__file__).resolve().parent / "similarity_corpus" / "corpus.py"
+    spec = importlib.util.spec_from_file_location("gradekit_similarity_corpus", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+corpus = _load_corpus()
 
 COPIED = {"softmax": ("a01", "a03", "a05", "a07"), "two_layer_net": ("a01", "a02", "a04", "a06"),
           "convnet": ("a01", "a03", "a05", "a08")}
@@ -264,3 +275,35 @@ def test_the_command_refuses_nothing_to_compare(tmp_path):
     with pytest.raises(SystemExit):
         command.main(["softmax", "--out", str(tmp_path)])
 
+
+
+LECTURE_HELPER = '''
+
+def lecture_softmax(scores):
+    """The softmax from the lecture notes, which every student pasted."""
+    shifted = scores - np.max(scores, axis=1, keepdims=True)
+    exps = np.exp(shifted)
+    total = np.sum(exps, axis=1, keepdims=True)
+    probs = exps / total
+    for row in range(probs.shape[0]):
+        assert abs(np.sum(probs[row]) - 1.0) < 1e-6, "rows must sum to one"
+    return probs
+'''
+
+
+def test_a_fragment_the_whole_class_shares_is_not_evidence():
+    """Eight independent students who all paste the lecture's helper: with the class-wide cut
+    (the default) the helper is masked and no function is flagged; without it, the helper
+    alone flags pairs."""
+    decl = declaration.load("softmax")
+    stub = sources.load_stub(decl)
+    docs = [sources.doc_from_texts(a, {"softmax.py": files["softmax.py"] + LECTURE_HELPER}, stub)
+            for a, files in built("softmax").items() if not a.startswith("copy_")]
+    boiler = boilerplate_hashes(sources.stub_units(stub), Settings().k)
+    helper_flags = lambda c: [(p.a, p.b) for p in c.pairs for m in p.units  # noqa: E731
+                              if m.unit.endswith("(helpers)") and unit_flagged(m, c.settings)]
+    default = compare(docs, boiler)
+    assert default.ignored_common > 0 and not helper_flags(default)
+    assert not [p for p in default.pairs if p.flagged]
+    without_cut = compare(docs, boiler, Settings(common_fraction=1.0))
+    assert without_cut.ignored_common == 0 and helper_flags(without_cut)
