@@ -5,6 +5,7 @@
     python -m benchmarks.cost --runs 1 --n 4 --assignments softmax     # a smoke run
     python -m benchmarks.cost validate        # the CPU meter against known busy loops
     python -m benchmarks.cost exec -- CMD...  # CPU and wall of one command tree, as JSON
+    python -m benchmarks.cost tests [NAME...]  # CPU per test of the reference (worker, grader)
 
 How the CPU is counted. A grading runs the grader process, which starts sandboxed workers
 (bwrap, then the worker inside its pid namespace: a grandchild). `RUSAGE_CHILDREN` of the
@@ -274,6 +275,60 @@ def print_gradings(rows: list[Grading]) -> None:
             print(f"  {s:6.2f}  {label}")
 
 
+@dataclass(frozen=True)
+class TestCost:
+    """One test's CPU seconds: in the worker (student code, here the reference) and in the
+    grader's own process (expected values, numeric-gradient bookkeeping, yardsticks)."""
+    number: str
+    name: str
+    worker: float
+    trusted: float
+    passed: bool
+
+
+def _process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a live process, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_test(assignment: str) -> list[TestCost]:
+    """Per-test CPU of the reference, hidden tests first as in a grading but all in one
+    worker, unisolated (the `plain` sandbox: our own reference code, and its pid is then a
+    pid of this machine whose CPU /proc shows). Unlike results.json's `test_seconds` (wall),
+    CPU seconds hardly move with the machine's load: what to compare before and after a
+    change to a suite."""
+    from grader.declaration import load
+    from grader.framework import collect
+    from grader.runner import open_submission, run_test
+    os.environ["GRADEKIT_ALLOW_PLAIN"] = "1"
+    specs = sorted(collect(assignment), key=lambda s: s.visibility == "visible")
+    rows, flags = [], set()
+    with open_submission(assignment, ROOT / "reference" / assignment, "plain") as (ctx, _):
+        for module in (Path(f).stem for f in load(assignment).graded):
+            ctx.worker.load(module)
+        pid = int(ctx.worker.info["pid"])
+        for spec in specs:
+            worker, trusted = _process_cpu(pid), time.process_time()
+            result = run_test(spec, ctx, flags)
+            rows.append(TestCost(spec.number, spec.name, _process_cpu(pid) - worker,
+                                time.process_time() - trusted,
+                                result["score"] >= result["max_score"]))
+    return rows
+
+
+def print_test_cpu(assignment: str, rows: list[TestCost]) -> None:
+    from benchmarks.conv import print_aligned
+    total = sum(r.worker + r.trusted for r in rows)
+    print(f"{assignment}: CPU s per test of the reference (plain worker, hidden tests first), "
+          f"{total:.2f} s in all, most first")
+    table = [["test", "name", "CPU s", "worker", "grader", "passed"]]
+    for r in sorted(rows, key=lambda r: -(r.worker + r.trusted)):
+        table.append([r.number, r.name[:60], f"{r.worker + r.trusted:.2f}", f"{r.worker:.2f}",
+                      f"{r.trusted:.2f}", "yes" if r.passed else "NO"])
+    print_aligned(table, numeric_from=2)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["exec"]:
@@ -283,6 +338,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if argv[:1] == ["validate"]:
         return 0 if print_validation(validate()) else 1
+    if argv[:1] == ["tests"]:
+        from grader.declaration import NAMES
+        for name in argv[1:] or NAMES:
+            print_test_cpu(name, cpu_per_test(name))
+        return 0
     from grader.declaration import NAMES
     parser = argparse.ArgumentParser(prog="python -m benchmarks.cost", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -159,7 +159,9 @@ ASSIGNMENT = Assignment(
         "lr_decay": LrDecay(n=40, batch_size=10, init_seed=4, seed=5, epochs=3, rtol=1e-12,
                             atol=1e-14),
         "determinism": Determinism(n=100, num_iters=30, init_seed=2, seed=9),
-        "overfit": Overfit(n=20, hidden_size=50, std=0.1, learning_rate=0.5, num_iters=500,
+        # 3.4: the reference fits the 20 rows in 200 steps for seeds 0-7 (150 for some), so
+        # 300 leaves a margin of 1.5x (was 500: 0.20 -> 0.12 CPU s).
+        "overfit": Overfit(n=20, hidden_size=50, std=0.1, learning_rate=0.5, num_iters=300,
                            seed=0),
         # Cost of TwoLayerNet.loss with gradients (in the hidden test 1.3) against the
         # grader's own forward on the same fresh input (OS entropy, one input per call, every
