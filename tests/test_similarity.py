@@ -307,3 +307,19 @@ def test_a_fragment_the_whole_class_shares_is_not_evidence():
     assert not [p for p in default.pairs if p.flagged]
     without_cut = compare(docs, boiler, Settings(common_fraction=1.0))
     assert without_cut.ignored_common == 0 and helper_flags(without_cut)
+
+
+def test_hostile_files_are_compared_or_skipped_never_a_crash(tmp_path):
+    cls = tmp_path / "class"
+    bad = {"nul": b"def softmax_loss_naive(W, X, y, reg):\n    return \x00\xff\xfe (\n",
+           "deep": b"def softmax_loss_naive(W, X, y, reg):\n    return " + b"(" * 5000 + b")" * 5000,
+           "long": b"def softmax_loss_naive(W, X, y, reg):\n    x = " + b"1 + " * 30_000 + b"1\n",
+           "latin1": "# -*- coding: latin-1 -*-\ndef f():\n    return 'é'\n".encode("latin-1")}
+    for name, raw in bad.items():
+        (cls / name).mkdir(parents=True)
+        (cls / name / "softmax.py").write_bytes(raw)
+    _write(cls / "ok", built("softmax")["a01"])
+    out = tmp_path / "out"
+    assert command.main(["softmax", str(cls), "--out", str(out)]) == 0
+    page = (out / "similarity.html").read_text(encoding="utf-8")
+    assert "5 submissions" in page and "\x00" not in page

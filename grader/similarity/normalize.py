@@ -26,6 +26,8 @@ from dataclasses import dataclass
 HELPERS = "(helpers)"          # the unit of functions a student added
 BUILTINS = frozenset(dir(builtins)) - {"__doc__", "__name__"}
 NUMPY = "numpy"
+MAX_TOKENS = 20_000            # of one unit (a real solution function has a few hundred): the
+                               # rest of a huge generated file is not compared
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,7 @@ def _first_line(node: ast.AST) -> int:
 
 
 def _unit(name: str, pairs: list[tuple[str, int]], first: int, last: int) -> Unit:
+    pairs = pairs[:MAX_TOKENS]
     return Unit(name, tuple(t for t, _ in pairs), tuple(n for _, n in pairs), first, last)
 
 

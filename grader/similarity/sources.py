@@ -58,6 +58,8 @@ def stub_units(stub: Stub) -> list[Unit]:
 
 def boilerplate_units(folder: Path) -> list[Unit]:
     """Every function of every .py file below a staff folder of known public solutions."""
+    if not Path(folder).is_dir():
+        raise FileNotFoundError(f"boilerplate folder {intake.display(folder)} is not a folder")
     out: list[Unit] = []
     for path in sorted(Path(folder).rglob("*.py")):
         if path.is_file() and not path.is_symlink():
