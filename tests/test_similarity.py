@@ -44,7 +44,15 @@ def built(assignment: str) -> dict[str, dict[str, str]]:
     out = {a: corpus.build(assignment, text) for a, text in corpus.sources(assignment).items()}
     for i, author in enumerate(COPIED[assignment]):
         out[f"copy_{author}"] = corpus.disguise(out[author], seed=100 + i)
+    for name, text in corpus.hand_copies(assignment).items():
+        out[name] = corpus.build(assignment, text)
     return out
+
+
+def copy_pairs(assignment: str) -> set[frozenset[str]]:
+    """Each disguised copy with its original."""
+    return {frozenset((name.split("_", 1)[1], name)) for name in built(assignment)
+            if name.startswith(("copy_", "hand_"))}
 
 
 def _stub_files(assignment: str) -> dict[str, str]:
@@ -132,7 +140,7 @@ def test_the_corpus_solutions_and_copies_are_correct(assignment):
     check, ref = CHECKS[assignment]
     refs = ref()
     solutions = built(assignment)
-    assert sum(not a.startswith("copy_") for a in solutions) >= 8
+    assert sum(not a.startswith(("copy_", "hand_")) for a in solutions) >= 8
     for author, files in solutions.items():
         try:
             check(files, refs, np.random.default_rng(0))
@@ -145,16 +153,16 @@ def test_the_corpus_solutions_and_copies_are_correct(assignment):
 def test_every_disguised_copy_ranks_above_every_independent_pair(assignment):
     c = compared(assignment)
     score = {frozenset((p.a, p.b)): p for p in c.pairs}
-    copies = {a: score.get(frozenset((a, f"copy_{a}"))) for a in COPIED[assignment]}
-    assert all(p is not None and p.flagged for p in copies.values()), copies
-    authors = [a for a in built(assignment) if not a.startswith("copy_")]
+    copies = {pair: score.get(pair) for pair in copy_pairs(assignment)}
+    assert len(copies) >= 4 and all(p is not None and p.flagged for p in copies.values()), copies
+    authors = [a for a in built(assignment) if not a.startswith(("copy_", "hand_"))]
     independent = [score.get(frozenset(pair)) for pair in itertools.combinations(authors, 2)]
     worst_copy = min(p.score for p in copies.values())
     best_independent = max((p.score for p in independent if p), default=0.0)
     assert worst_copy > best_independent, (worst_copy, best_independent)
     assert not [p for p in independent if p and p.flagged]
     flagged = {frozenset((p.a, p.b)) for p in c.pairs if p.flagged}
-    assert flagged == {frozenset((a, f"copy_{a}")) for a in COPIED[assignment]}
+    assert flagged == copy_pairs(assignment)
 
 
 @pytest.mark.parametrize("assignment", sorted(COPIED))
@@ -298,7 +306,7 @@ def test_a_fragment_the_whole_class_shares_is_not_evidence():
     decl = declaration.load("softmax")
     stub = sources.load_stub(decl)
     docs = [sources.doc_from_texts(a, {"softmax.py": files["softmax.py"] + LECTURE_HELPER}, stub)
-            for a, files in built("softmax").items() if not a.startswith("copy_")]
+            for a, files in built("softmax").items() if not a.startswith(("copy_", "hand_"))]
     boiler = boilerplate_hashes(sources.stub_units(stub), Settings().k)
     helper_flags = lambda c: [(p.a, p.b) for p in c.pairs for m in p.units  # noqa: E731
                               if m.unit.endswith("(helpers)") and unit_flagged(m, c.settings)]

@@ -1,6 +1,7 @@
 """The similarity test corpus, built from compact sources.
 
-`<assignment>/aNN.txt` is one independently written solution: sections `## <function>` hold
+`<assignment>/aNN.txt` is one independently written solution (`hand_aNN.txt` a copy of aNN
+disguised by hand): sections `## <function>` hold
 the code that replaces the stub's `raise NotImplementedError(...)` line(s) of that function
 (blocks separated by `#--` when the stub has several), and `## helpers` holds top-level
 functions appended to the file. `build` splices a source into the stub files the way a
@@ -33,6 +34,12 @@ def stub_text(assignment: str, filename: str) -> str:
 def sources(assignment: str) -> dict[str, str]:
     """author -> compact source text."""
     return {p.stem: p.read_text("utf-8") for p in sorted((HERE / assignment).glob("a*.txt"))}
+
+
+def hand_copies(assignment: str) -> dict[str, str]:
+    """`hand_aNN` -> the source of a copy of aNN disguised by hand (renamed, lines merged and
+    split, `/=` for `= ... /`, comments changed), not by `disguise`."""
+    return {p.stem: p.read_text("utf-8") for p in sorted((HERE / assignment).glob("hand_a*.txt"))}
 
 
 def _sections(text: str) -> dict[str, str]:
