@@ -29,11 +29,17 @@ class InitCheck(NamedTuple):
     formula tried (fan_in only, fan_out only, the other fan, a missing 2 or 6) is 12% or more
     off), |mean| within `mean_z` standard errors of 0, uniform draws inside +-bound and
     reaching `reach` of it, and the shape of the distribution by a Kolmogorov-Smirnov
-    statistic sqrt(n) * D of at most `ks_max` (p about 5e-5 for one correct array). The
-    shapes have fan_in far from fan_out, so mixing them up changes the std by 2x or more."""
+    statistic sqrt(n) * D of at most `ks_max` (2.6: p about 3e-6 for one correct array;
+    measured on the reference, 2.3 failed 1 of 12,000 hidden arrays; a uniform draw passed
+    off as normal gives about 0.058 * sqrt(n): 11.6 on the 40,000 values of `linear`). The
+    shapes have fan_in far from fan_out, so mixing them up changes the std by 2x or more.
+    The hidden test draws its shapes from the inclusive ranges `hidden_linear` and
+    `hidden_conv`: at least 2,400 values each, fan_out at least 2.5 fan_in."""
     seed: int
     linear: tuple[int, int]
     conv: tuple[int, int, int, int]
+    hidden_linear: tuple[tuple[int, int], ...]
+    hidden_conv: tuple[tuple[int, int], ...]
     std_rtol: float
     mean_z: float
     reach: float
@@ -57,8 +63,9 @@ class SearchCheck(NamedTuple):
     """random_search with lenet5 as the builder, a Generator seeded `seed`, `draws` trials of
     one minibatch on `n_train` images, scored on `n_val` (tiny: the draws are what is judged).
     log10 of the drawn learning rates and weight decays must be uniform over the range's
-    decades: Kolmogorov-Smirnov sqrt(n) * D at most `ks_max` (1.95 is p = 0.001; drawing
-    uniformly over the range instead gives about sqrt(60) * 0.8 = 6). The hidden test
+    decades: Kolmogorov-Smirnov sqrt(n) * D at most `ks_max` (2.3: p about 5e-5 for one
+    correct sample; drawing uniformly over the range instead gives about 0.75 * sqrt(n),
+    4.7 for the hidden test's 40 draws). The hidden test
     makes `hidden_draws` draws from a seed drawn at grading time."""
     seed: int
     draws: int
@@ -88,8 +95,10 @@ ASSIGNMENT = Assignment(
         # Trusted-side inputs of the visible tests: this seed plus an offset per test.
         "seed": 1998,
         "dropout": DropoutCheck(p=0.3, seed=7, shape=(40, 60), hidden_p=(0.1, 0.7)),
-        "init": InitCheck(seed=11, linear=(400, 100), conv=(16, 6, 5, 5), std_rtol=0.06,
-                          mean_z=5.0, reach=0.99, ks_max=2.3),
+        "init": InitCheck(seed=11, linear=(400, 100), conv=(16, 6, 5, 5),
+                          hidden_linear=((150, 300), (20, 60)),
+                          hidden_conv=((24, 40), (4, 8), (5, 5), (5, 5)), std_rtol=0.06,
+                          mean_z=5.0, reach=0.99, ks_max=2.6),
         # LeNet-5 (the classic layout with 10 outputs, lenet.py's docstring)
         "lenet_parameters": 61_706,
         "lenet_images": 3,           # images of the structure test's forward
@@ -97,7 +106,7 @@ ASSIGNMENT = Assignment(
         "train_check": TrainCheck(n=200, learning_rate=2e-3, weight_decay=0.0, batch_size=20,
                                   epochs=2, seed=5, fraction=0.8),
         "search": SearchCheck(seed=3, draws=60, hidden_draws=40, lr_range=(1e-5, 1e-1),
-                              reg_range=(1e-7, 1e-2), ks_max=1.95, n_train=4, n_val=4,
+                              reg_range=(1e-7, 1e-2), ks_max=2.3, n_train=4, n_val=4,
                               batch_size=4),
         # The accuracy test trains lenet5 with the file's HYPERPARAMS (validated against these
         # bounds, epochs capped at `max_epochs`) on the whole training split; train()'s rng
