@@ -103,6 +103,11 @@ ASSIGNMENT = Assignment(
                     "epsilon": (1e-8, 1e-5)}),
         # reg of the second model in the regularization test (12.4)
         "reg_check": 0.5,
+        # entries sampled per parameter array in the model's numeric-gradient test (12.5):
+        # each costs a set_item and a loss call in the worker, twice; 20 (not
+        # gradcheck.MAX_COORDS = 60) checks b1, b2, b3 whole and 20 entries of W1, W2, W3
+        # (0.42 -> 0.2 CPU s); a wrong gradient is off on most entries of its array
+        "model_gradcheck_coords": 20,
         # rows per loss(X) call when the self-check scores a trained model in the worker
         "scores_chunk": 250,
         # Initialization: Kolmogorov-Smirnov distance of W / weight_scale to N(0, 1) at most

@@ -1039,6 +1039,7 @@ def _cnn_gradcheck(ctx: Context, f: dict[str, np.ndarray], scope: Held) -> None:
             lambda v: as_scalar(unpack(v, 2, "ThreeLayerConvNet.loss return value")[0],
                                 "ThreeLayerConvNet.loss: loss"),
             f"ThreeLayerConvNet.loss (reg={reg:g}): grads[{key!r}]", rng=rng,
+            max_coords=int(ctx.settings["model_gradcheck_coords"]),
             epilogue=[req_set_item(model, "params", key, f[key])], hint=hints.MODEL_GRADCHECK)
 
 
