@@ -161,11 +161,12 @@ def compare(docs: list[Doc], boiler: set[int], s: Settings = Settings()) -> Comp
     common_by_unit: dict[str, set[int]] = defaultdict(set)
     for name, h in common:
         common_by_unit[name].add(h)
+    masked = {name: boiler | hashes for name, hashes in common_by_unit.items()}
     postings: dict[tuple[str, int], list[int]] = defaultdict(list)
     for index, (doc, prep) in enumerate(zip(docs, prepared)):
         for name, p in prep.items():
             p.fingerprints -= common_by_unit.get(name, set())
-            _mask(p, len(doc.units[name].tokens), s.k, boiler | common_by_unit.get(name, set()))
+            _mask(p, len(doc.units[name].tokens), s.k, masked.get(name, boiler))
             for h in p.fingerprints:
                 postings[(name, h)].append(index)
     counts: dict[tuple[int, int], int] = defaultdict(int)
