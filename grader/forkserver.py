@@ -29,6 +29,7 @@ Messages: one JSON object per SOCK_SEQPACKET packet, file descriptors alongside
 """
 from __future__ import annotations
 
+import atexit
 import gc
 import importlib
 import json
@@ -63,8 +64,11 @@ def _exit_code(info: os.waitid_result) -> int:
 # -- the template (its own process) ---------------------------------------------------------------
 def _child(sock: socket.socket, request: dict[str, Any], fds: list[int], started: int) -> None:
     """In the forked child: its own session (then one byte on `started`), stdout/stderr to
-    the given fd, then the target. Never returns into the template's loop."""
+    the given fd, then the target; at its end the exit handlers the child registered (not
+    the template's: those would undo the template's state for every later child). Never
+    returns into the template's loop."""
     code = 1
+    atexit._clear()
     try:
         sock.close()
         os.setsid()
@@ -85,6 +89,10 @@ def _child(sock: socket.socket, request: dict[str, Any], fds: list[int], started
     except BaseException:
         traceback.print_exc()
     finally:
+        try:
+            atexit._run_exitfuncs()
+        except BaseException:
+            pass
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()

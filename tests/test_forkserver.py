@@ -91,6 +91,33 @@ def test_a_dead_template_is_an_error_not_a_hang(tmp_path):
     s.close()
 
 
+HELPERS = """
+import atexit, os
+def _note(what):
+    with open(os.environ["FS_NOTES"], "a") as fh:
+        fh.write(what + "\\n")
+def warm():
+    atexit.register(_note, "template exit")
+def child(arg):
+    atexit.register(_note, "child exit")
+    return 0
+"""
+
+
+def test_a_child_runs_its_own_exit_handlers_never_the_templates(tmp_path):
+    (tmp_path / "fs_helpers.py").write_text(HELPERS)
+    notes = tmp_path / "notes"
+    env = dict(os.environ, FS_NOTES=str(notes),
+               PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    s = ForkServer(preload=("fs_helpers",), warm="fs_helpers:warm", env=env)
+    with open(tmp_path / "log", "wb") as fh:
+        proc = s.popen("fs_helpers:child", None, stdout=fh.fileno())
+    assert _until(proc.poll) == 0 and proc.wait() == 0
+    assert notes.read_text() == "child exit\n"
+    s.close()
+    assert notes.read_text() == "child exit\ntemplate exit\n"
+
+
 def test_shared_templates_one_per_key_gone_when_idle_or_closed():
     first = shared("test-key", idle_seconds=0.3)
     assert first is not None and shared("test-key", idle_seconds=0.3) is first
