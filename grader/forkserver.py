@@ -35,6 +35,7 @@ import importlib
 import json
 import os
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -69,6 +70,7 @@ def _child(sock: socket.socket, request: dict[str, Any], fds: list[int], started
     returns into the template's loop."""
     code = 1
     atexit._clear()
+    signal.signal(signal.SIGINT, signal.default_int_handler)     # as in a fresh Python
     try:
         sock.close()
         os.setsid()
@@ -151,7 +153,9 @@ def serve(sock: socket.socket, idle_seconds: float = IDLE_SECONDS) -> None:
 
 
 def template_main(fd: int, config: dict[str, Any]) -> None:
-    """Import, warm up, check that no thread is left, then serve on socket `fd`."""
+    """Import, warm up, check that no thread is left, then serve on socket `fd`. Ctrl-C in
+    the terminal is the driver's to handle: the template ends when the driver does."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     sock = socket.socket(fileno=fd)
     for module in config.get("preload", ()):
         importlib.import_module(module)

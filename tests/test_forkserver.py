@@ -136,3 +136,15 @@ def test_runner_warm_up_caches_and_leaves_no_thread():
     runner.warm_up("softmax")
     assert expected_values.load.cache_info().currsize >= 2      # hidden and visible
     assert set(threading.enumerate()) <= before
+
+
+def test_ctrl_c_is_the_drivers_a_child_reacts_like_a_fresh_python(tmp_path):
+    s = ForkServer()
+    with open(tmp_path / "log", "wb") as fh:
+        child = s.popen("time:sleep", 30, stdout=fh.fileno())
+    os.kill(s.process.pid, signal.SIGINT)
+    os.kill(child.pid, signal.SIGINT)
+    assert _until(child.poll) == 1 and child.wait() == 1       # KeyboardInterrupt
+    assert s.process.poll() is None and not s.dead              # the template ignores it
+    s.close()
+    assert "KeyboardInterrupt" in (tmp_path / "log").read_text()
