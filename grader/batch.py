@@ -11,11 +11,11 @@ Design:
   mid-task without breaking the whole pool, so the "pool" is `jobs` concurrent subprocesses,
   each driven by a thread of a `ThreadPoolExecutor` (the driver only waits).
 * **Any executor.** The driver, `run_task(task)`, is a module-level function of one plain
-  dict, so it also runs on a `ProcessPoolExecutor` or a cluster. For Dask:
-  `grade_batch(..., executor=distributed.Client(addr).get_executor())`, or from the CLI
-  `--executor mymodule:factory` where `factory(jobs)` returns that executor. Dask workers
-  need this kit at the same path (or importable) and must share OUT's filesystem with the
-  machine running the batch (`OUT/.intake/` holds the unpacked submissions).
+  dict, so it also runs on a `ProcessPoolExecutor` (`--executor mymodule:factory`, where
+  `factory(jobs)` returns one; such workers share OUT's filesystem). A Dask cluster is
+  `grader.cluster` (`grade --scheduler`): each task ships the submission's bytes, runs
+  `run_task` on a worker in a private folder and brings the results dict back, which the
+  TA's process alone writes into OUT with `store_result` (the same lock and resume rules).
 * **Results as they finish, atomically.** The child writes `OUT/<id>/results.json` (Gradescope
   format, plus the batch's record `extra_data.gradekit_batch`: status, input digest, seconds;
   `grader.results.BatchRecord`) with write+rename only once grading is complete; the runner's

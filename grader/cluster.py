@@ -13,18 +13,21 @@ bar, the same `_run`); each one becomes a Dask task that grades one submission o
   one result per submission and run; a complete one for the same digest and build is kept).
 * **Same kit everywhere.** Before any task, every worker's kit version and build id for the
   assignment are compared with the TA's (`check_workers`); a difference is refused with
-  `KitMismatch`, naming the worker and both versions. Workers that join later are checked as
+  `KitMismatch`, naming the worker and both versions (so is a worker whose sandbox cannot
+  isolate student code). Workers that join later are checked as
   they appear (a mismatched one is never given a task), and the task itself re-checks on the
   worker before grading.
 * **Faults.** A task whose worker dies (`KilledWorker`), whose connection is lost, that
-  raises on the worker, or that is still running `MARGIN_SECONDS` past its hard time cap
-  (a hung host: the student's own time-outs are results, not faults) is retried on a worker
+  raises on the worker, or that has not answered `PREFETCH` hard time caps plus
+  `MARGIN_SECONDS` after it was sent (a hung host: the student's own time-outs are results,
+  not faults) is retried on a worker
   it has not tried yet, `MAX_ATTEMPTS` times in all; then its future raises `TaskFailed` and
   the batch writes that submission's `grader_error` row. Retries are idempotent: the TA
   writes the first result that arrives and keeps it.
-* **Flow.** At most as many tasks are on the cluster as it has worker threads, so a task
-  starts when it is sent (its deadline means something), new workers are used as they join,
-  and Ctrl-C (the batch cancels its futures) leaves little running and OUT resumable.
+* **Flow.** At most `PREFETCH` tasks per worker thread are on the cluster (one running, one
+  waiting there, so a worker never idles between tasks): a task starts soon after it is sent
+  (its deadline means something), new workers are used as they join, and Ctrl-C (the batch
+  cancels its futures) leaves little running and OUT resumable.
 
 `distributed` is an optional extra (requirements/cluster.txt); without it `connect` raises
 `ClusterUnavailable` saying how to install it, and nothing else here imports it.
@@ -50,7 +53,9 @@ from grader.declaration import ROOT
 
 MAX_ATTEMPTS = 3          # tries per submission: a dead host + a transient fault, not more
 MARGIN_SECONDS = 60.0     # past a task's hard cap (transfer, a busy worker) before it is hung
+PREFETCH = 2              # tasks on the cluster per worker thread: the next one waits there
 LOG_MAX_BYTES = 256_000   # grader.log brought back from a worker (its tail)
+NO_SANDBOX = "none: "
 INSTALL_HINT = ("grading on a Dask cluster needs the optional 'distributed' package: "
                 "pip install -r requirements/cluster.txt (or make grade SCHEDULER=...)")
 log = logging.getLogger(__name__)
@@ -61,7 +66,7 @@ class ClusterUnavailable(RuntimeError):
 
 
 class KitMismatch(RuntimeError):
-    """A worker runs another kit version or build than the TA's."""
+    """A worker runs another kit version or build than the TA's, or cannot sandbox."""
 
 
 class TaskFailed(RuntimeError):
@@ -75,6 +80,7 @@ class Identity:
     kit: str
     builds: tuple[tuple[str, str | None], ...]
     root: str = ""
+    sandbox: str = ""               # the isolation mode grading uses there, or why none
 
     def build(self, assignment: str) -> str | None:
         return dict(self.builds).get(assignment)
@@ -85,9 +91,19 @@ def _build(assignment: str) -> str | None:
     return current_build(assignment)
 
 
+@functools.lru_cache(maxsize=1)
+def _sandbox() -> str:
+    from grader.consent import preflight_isolation
+    try:
+        return preflight_isolation()
+    except Exception as exc:            # SandboxUnavailable: plain only, not allowed there
+        return f"{NO_SANDBOX}{describe(exc)}"
+
+
 def identity(assignments: tuple[str, ...]) -> Identity:
-    """This process's kit version and build ids (cached: a worker serves one kit)."""
-    return Identity(__version__, tuple((a, _build(a)) for a in assignments), str(ROOT))
+    """This process's kit version, build ids and sandbox (cached: a worker serves one kit)."""
+    return Identity(__version__, tuple((a, _build(a)) for a in assignments), str(ROOT),
+                    _sandbox())
 
 
 def _safe_relpath(name: str) -> Path:
@@ -156,6 +172,9 @@ def check_workers(client: Any, assignment: str, workers: list[str] | None = None
                             f" (is gradekit importable there?)")
         elif (why := _mismatch(address, theirs, ours, assignment)) is not None:
             problems.append(why)
+        elif theirs.sandbox.startswith(NO_SANDBOX):
+            problems.append(f"worker {address} cannot isolate student code: "
+                            f"{theirs.sandbox[len(NO_SANDBOX):]}")
     if problems:
         raise KitMismatch(safetext.one_line("; ".join(problems), 2000))
     return sorted(found)
@@ -165,11 +184,12 @@ def check_workers(client: Any, assignment: str, workers: list[str] | None = None
 class _Job:
     """One submission in flight: the batch's future, its payload and the workers tried."""
     task: dict[str, Any]
-    files: dict[str, bytes]
     future: Future
+    files: dict[str, bytes] | None = None        # read when first sent, kept for retries
     tried: list[str] = dataclasses.field(default_factory=list)
     errors: list[str] = dataclasses.field(default_factory=list)
     remote: Any = None
+    sent: float = 0.0
     deadline: float = 0.0
 
 
@@ -214,7 +234,7 @@ class ClusterExecutor(Executor):
             raise TypeError("ClusterExecutor runs grader.batch.run_task(task) only")
         task = args[0]
         self.check(task["assignment"])
-        job = _Job(task, submission_files(Path(task["submission"])), Future())
+        job = _Job(task, Future())
         with self._cv:
             if self._closed:
                 raise RuntimeError("cannot submit after shutdown")
@@ -265,14 +285,17 @@ class ClusterExecutor(Executor):
                 job = self._running.pop(remote.key, None)
                 if job is not None:
                     self._finish(job, remote)
+                remote.release()      # the scheduler forgets it: never recomputed, memory freed
+            remotes = done = None
             now = time.monotonic()
             for key, job in list(self._running.items()):
                 if now > job.deadline:
                     self._running.pop(key, None)
                     where = self._where(job.remote)
                     job.remote.cancel()
-                    self._retry(job, where, f"no answer {job.task['hard_timeout'] + self.margin:.0f} s "
-                                            f"after it was sent (hung worker or lost connection)")
+                    job.remote = None
+                    self._retry(job, where, f"no answer {now - job.sent:.0f} s after it was "
+                                            f"sent (hung worker or lost connection)")
 
     def _drop_cancelled(self) -> None:
         self._queue = collections.deque(j for j in self._queue if not j.future.cancelled())
@@ -305,7 +328,7 @@ class ClusterExecutor(Executor):
         self._slots = max(1, sum(n for w, n in threads.items() if w in self._good[assignment]))
 
     def _fill(self) -> None:
-        while self._queue and len(self._running) < self._slots:
+        while self._queue and len(self._running) < PREFETCH * self._slots:
             job = self._queue.popleft()
             self._refresh(job.task["assignment"])
             self._launch(job)
@@ -318,6 +341,12 @@ class ClusterExecutor(Executor):
             return
         key = f"gradekit-{job.task['run'][:8]}-{len(job.tried)}-{job.task['id']}"
         try:
+            if job.files is None:
+                job.files = submission_files(Path(job.task["submission"]))
+        except OSError as exc:
+            self._give_up(job, f"submission not readable: {describe(exc)}")
+            return
+        try:
             job.remote = self.client.submit(grade_remote, job.task, job.files, __version__,
                                             key=key, workers=fresh, allow_other_workers=False,
                                             pure=False)
@@ -325,7 +354,9 @@ class ClusterExecutor(Executor):
             job.tried.append("?")
             self._retry(job, None, f"could not send: {describe(exc)}")
             return
-        job.deadline = time.monotonic() + job.task["hard_timeout"] + self.margin
+        # it may wait behind one task (PREFETCH) before its own run: two caps and the margin
+        job.sent = time.monotonic()
+        job.deadline = job.sent + PREFETCH * job.task["hard_timeout"] + self.margin
         self._running[job.remote.key] = job
 
     def _where(self, remote: Any) -> str | None:

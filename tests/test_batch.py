@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from grader import batch
+from grader import results as res
 
 ROOT = Path(__file__).resolve().parent.parent
 THIS = Path(__file__).resolve()
@@ -538,3 +539,36 @@ def test_an_ambiguous_submission_is_a_flagged_row_not_graded(tmp_path, monkeypat
     assert not [m for m in marks(tmp_path / "marks") if m.endswith(" eve")]   # never graded
     feedback = (out / "eve" / "feedback.md").read_text()
     assert "a_draft/softmax.py" in feedback and "z_final/softmax.py" in feedback
+
+
+def test_a_result_graded_elsewhere_is_stored_once_under_the_resume_rules(tmp_path):
+    """store_result (the cluster path's only writer of OUT): this run's result once, then
+    kept; a complete result of an earlier run kept unless forced; foreign data refused."""
+    def task(run: str, force: bool = False) -> dict:
+        return {"assignment": "softmax", "id": "ann", "dir": str(tmp_path / "ann"),
+                "digest": "d1", "source": "", "run": run, "force": force, "hard_timeout": 5.0,
+                "build_id": "gk-000000000001"}
+
+    def results(t: dict, score: float) -> dict:
+        data = batch.failed_results("softmax", 1.0, output="", status="graded")
+        data["score"] = score
+        res.with_gradekit(data, res.Gradekit(assignment="softmax", status="graded", sandbox="fake",
+                                             build_id=t["build_id"]))
+        return res.with_batch(data, batch._task_record(t, "graded", "", 1.0))
+
+    first = task("run1")
+    assert batch.store_result(first, results(first, 40.0), b"log one")["status"] == "graded"
+    assert batch.store_result(first, results(first, 99.0))["status"] == "graded"   # a retry
+    second = task("run2")
+    assert batch.store_result(second, results(second, 77.0))["status"] == res.KEPT
+    stored = res.read_results(tmp_path / "ann" / batch.RESULTS)
+    assert stored["score"] == 40.0 and res.batch_of(stored).run == "run1"
+    assert (tmp_path / "ann" / batch.LOG).read_bytes() == b"log one"
+    forced = task("run3", force=True)
+    batch.store_result(forced, results(forced, 77.0))
+    assert res.read_results(tmp_path / "ann" / batch.RESULTS)["score"] == 77.0
+    with pytest.raises(ValueError):
+        batch.store_result(task("run4"), results(first, 0.0))     # another run's results
+    with pytest.raises(ValueError):
+        batch.store_result(task("run4"), None)
+    assert not (tmp_path / "ann" / batch.LOCK).exists()

@@ -21,9 +21,10 @@ from examples import build as demo
 from grader import batch, bugs, cli, cluster
 from grader import results as res
 from grader.declaration import ROOT
+from grader.framework import collect
 from test_batch import FAKE_SOURCE, make_class
 
-BUDGET = 12.0          # seconds per submission: keeps the looping one cheap, correct ones fit
+BUDGET = 30.0          # seconds per submission: caps the looping one, correct ones fit (loaded)
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def dask() -> cluster.ClusterExecutor:
 
 
 def _class(root: Path) -> Path:
-    """20 softmax submissions: the demo class (less its timing-bound 'slow' student), every
+    """20+ softmax submissions: the demo class (less its timing-bound 'slow' student), every
     other bug and correct variant of the suite's table, and three of them again as zips."""
     table = bugs.table("softmax")
     people = [s for s in demo.students("softmax") if s.sid != "slow"]
@@ -55,8 +56,17 @@ def _class(root: Path) -> Path:
 
 
 def _grades(df):
-    cols = [c for c in df.columns if c not in ("runtime", "message")]
-    return df[cols].set_index("id").sort_index().fillna("-")     # NaN: a test not run
+    """Every row's status, flags, total and test scores, less the speed test: its verdict
+    is a wall-clock race that a loaded machine decides either way, locally too."""
+    timed = [s for s in collect("softmax") if "speed" in getattr(s.func, "__name__", "")]
+    assert timed
+    cols = [c for c in df.columns if c not in ("runtime", "message")
+            and not any(c.startswith(f"{s.number} ") for s in timed)]
+    out = df[cols].set_index("id").sort_index()
+    for s in timed:
+        column = next(c for c in df.columns if c.startswith(f"{s.number} "))
+        out["total"] -= df.set_index("id")[column].fillna(0.0)
+    return out.fillna("-")                                       # NaN: a test not run
 
 
 def test_a_class_on_the_cluster_gets_the_local_batch_grades(tmp_path, dask):
@@ -65,7 +75,7 @@ def test_a_class_on_the_cluster_gets_the_local_batch_grades(tmp_path, dask):
                              time_budget=BUDGET, progress=False)
     there = batch.grade_batch("softmax", [classdir], tmp_path / "dask", executor=dask,
                               time_budget=BUDGET, progress=False)
-    assert len(there) == 20
+    assert len(there) == len(here) >= 20
     assert _grades(there).to_dict() == _grades(here).to_dict()
     kinds = dict(zip(there["id"], there["status"]))
     assert kinds["forger"] == "tamper" and kinds["nofile"] == "empty"
