@@ -84,8 +84,9 @@ ASSIGNMENT = Assignment(
         # channels, and two images where stride 1 is checked (a backward that keeps only the
         # last image's dw fails). With at most gradcheck.MAX_COORDS values per array, most are
         # checked whole. The fixture cases (expected_values.CONV_CASES, POOL_CASES) still
-        # judge the values, hidden ones included. Measured (reference, bwrap, one core): 4.3
-        # 1.19 -> 0.2 s, 4.4 0.32 -> 0.1 s, 6.2 0.31 -> 0.05 s.
+        # judge the values, hidden ones included. CPU s of the reference, before -> after
+        # (`python -m benchmarks.cost tests convnet`, the same loaded machine): 4.3
+        # 1.75 -> 0.36, 4.4 0.63 -> 0.25, 6.2 0.39 -> 0.09.
         "gradcheck": {
             "conv_s1": {"x": (2, 2, 4, 3), "w": (3, 2, 3, 3), "stride": 1, "pad": 1},
             "conv_s2": {"x": (1, 2, 8, 7), "w": (3, 2, 3, 2), "stride": 2, "pad": 1},
@@ -106,7 +107,7 @@ ASSIGNMENT = Assignment(
         # entries sampled per parameter array in the model's numeric-gradient test (12.5):
         # each costs a set_item and a loss call in the worker, twice; 20 (not
         # gradcheck.MAX_COORDS = 60) checks b1, b2, b3 whole and 20 entries of W1, W2, W3
-        # (0.42 -> 0.2 CPU s); a wrong gradient is off on most entries of its array
+        # (0.49 -> 0.17 CPU s); a wrong gradient is off on most entries of its array
         "model_gradcheck_coords": 20,
         # rows per loss(X) call when the self-check scores a trained model in the worker
         "scores_chunk": 250,
