@@ -57,6 +57,11 @@ def convnet(ref: Ref, rng: np.random.Generator) -> Cases:
         dx, dw, db = L.conv_backward_fast(rng.standard_normal(out.shape), cache)
         cases[f"conv_{stride}_{pad}"] = dict(out=out, dx=dx, dw=dw, db=db)
     xp = rng.standard_normal((2, 3, 8, 7))
+    # many planes: the fast pool works in chunks of planes, and a chunk offset only shows
+    # from the second chunk on
+    many = rng.standard_normal((24, 40, 28, 28))
+    out, cache = L.max_pool_forward_fast(many, {"pool_height": 2, "pool_width": 2, "stride": 2})
+    cases["pool_many"] = dict(out=out, dx=L.max_pool_backward_fast(np.ones_like(out), cache))
     for ph, pw, stride in ((2, 2, 2), (3, 2, 1), (3, 3, 2)):
         out, cache = L.max_pool_forward_fast(xp, {"pool_height": ph, "pool_width": pw,
                                                   "stride": stride})
