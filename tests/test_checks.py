@@ -255,6 +255,44 @@ def test_speedup_is_the_ratio_of_best_times():
         speed.check_speedup(2.0, 3.0, "f", t_fast=0.001, t_slow=0.002)
 
 
+
+def _rounds(times):
+    """one_round callables replaying (student, yardstick) times; the count of rounds run."""
+    it, ran = iter(times), []
+    return (lambda: ran.append(1) or next(it)), ran
+
+
+@pytest.mark.parametrize("times, within, best, rounds", [
+    ([(3.0, 1.0), (1.5, 1.0)], 2.0, (1.5, 1.0), 2),             # one unlucky round: re-measured
+    ([(1.0, 1.0), (9.0, 1.0)], 2.0, (1.0, 1.0), 1),             # within at once: no more rounds
+    ([(3.0, 1.0), (2.5, 1.0), (2.2, 1.0), (1.0, 1.0)], 2.0, (2.2, 1.0), 3),   # at most ROUNDS
+    ([(9.0, 1.0), (1.0, 1.0)], 2.0, (9.0, 1.0), 1),             # hopeless (loops): stop
+    ([(3.0, 1.0), (1.0, 1.0)], None, (3.0, 1.0), 1),            # no limit given: one round
+])
+def test_speed_rounds_remeasure_only_a_failing_timing(times, within, best, rounds):
+    one_round, ran = _rounds(times)
+    assert speed.in_rounds(one_round, within) == best and len(ran) == rounds
+
+
+def test_fresh_against_yardstick_remeasures_a_slow_round_with_fresh_checked_inputs():
+    import time
+    calls, checked = [0], []
+    def student(x):             # slow for the first round only (load), then fast
+        calls[0] += 1
+        if calls[0] <= 1 + 3:
+            time.sleep(0.01)
+        return x
+    timing = speed.fresh_against_yardstick(lambda: object(), student, lambda x: x,
+                                           lambda x, out, exp: checked.append(out is exp),
+                                           repeats=3, within=5.0)
+    assert timing.student < 0.005 and calls[0] == 1 + 3 + 3 and all(checked) \
+        and len(checked) == 7
+    slow = speed.fresh_against_yardstick(lambda: 0, lambda x: time.sleep(0.005), lambda x: x,
+                                         lambda *a: None, repeats=2, within=2.0)
+    with pytest.raises(CheckFailed, match="at most 2x"):
+        speed.check_ratio(slow, 2.0, "f")
+
+
 # -- writeup ---------------------------------------------------------------------------------
 REPORT = """# Report
 

@@ -220,16 +220,22 @@ def check_speed(ctx: Any, layer: Layer, draw: Draw,
     and its answers must equal the yardstick's. Fails above `max_ratio` x its time."""
     names = ("out",) + layer.grads
     what = f"{layer.forward} + {layer.backward}"
-    best = {"yours": float("inf"), "grader": float("inf")}
     shape: tuple[int, ...] = ()
-    for _ in range(repeats):
-        args, dout = draw()
-        shape = tuple(args[0].shape)
-        t_yours, got = _timed(lambda: pair(ctx, layer, args, dout))
-        t_grader, expected = _timed(lambda: yardstick(args, dout))
-        best = {"yours": min(best["yours"], t_yours), "grader": min(best["grader"], t_grader)}
-        same_answers(got, expected, names, f"{what} (timed, x of shape {shape}, fresh values)",
-                     hint)
+
+    def one_round() -> tuple[float, float]:
+        nonlocal shape
+        best_yours = best_grader = float("inf")
+        for _ in range(repeats):
+            args, dout = draw()
+            shape = tuple(args[0].shape)
+            t_yours, got = _timed(lambda: pair(ctx, layer, args, dout))
+            t_grader, expected = _timed(lambda: yardstick(args, dout))
+            best_yours, best_grader = min(best_yours, t_yours), min(best_grader, t_grader)
+            same_answers(got, expected, names,
+                         f"{what} (timed, x of shape {shape}, fresh values)", hint)
+        return best_yours, best_grader
+    yours, grader = speed.in_rounds(one_round, max_ratio)
+    best = {"yours": yours, "grader": grader}
     ratio = best["yours"] / max(best["grader"], 1e-9)
     if ratio > max_ratio:
         raise CheckFailed(

@@ -227,7 +227,7 @@ def check_gradient_cost(ctx: Context) -> None:
     timing = speed.fresh_against_yardstick(
         fresh, lambda x: ctx.method(x[0], "loss", x[2], x[3], reg=reg),
         lambda x: trusted.loss(x[1], x[2], x[3], reg), check, repeats=s.repeats,
-        give_up=speed.GIVE_UP * s.max_ratio)
+        give_up=speed.GIVE_UP * s.max_ratio, within=s.max_ratio)
     speed.check_ratio(timing, s.max_ratio, what, hint=BACKPROP_HINT)
     # A right gradient can miss on one input in about 1,500 (a ReLU pre-activation within a
     # hair of 0 fools the directional check); a wrong one misses on every input. So a
