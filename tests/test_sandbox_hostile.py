@@ -408,3 +408,13 @@ def test_a_plain_dict_in_the_worker_leaves_numpy_working(worker):
     got = worker.call("hostile.random_draw", (0,))
     assert np.array_equal(got, np.random.default_rng(0).standard_normal(3))
     worker.release(handle)
+
+
+def test_a_seeded_generator_is_made_by_the_worker_whatever_the_submission_calls_numpy(worker):
+    """The grader seeds a numpy Generator inside the worker (e.g. for a dropout mask it
+    predicts) without going through any submission module: a student who wrote
+    `import numpy` (no `np`) is not failed for it, and the draws are the seed's."""
+    handle = worker.new("numpy.random.default_rng", (7,))
+    got = worker.call_method(handle, "standard_normal", (4,))
+    assert np.array_equal(got, np.random.default_rng(7).standard_normal(4))
+    worker.release(handle)

@@ -297,12 +297,16 @@ def _failure(exc, label):
     return Failure("exception", f"{label} raised {name}" + (f": {msg}" if msg else ""), detail)
 
 
-CONTAINERS = {"builtins.dict": dict, "builtins.list": list}
+# Objects the grader keeps in the worker, made directly (never by importing a module by name):
+# plain containers (e.g. a bn_param) and numpy Generators seeded by the grader (e.g. for a
+# dropout mask it predicts), whatever name the submission gave numpy.
+CONTAINERS = {"builtins.dict": dict, "builtins.list": list,
+              "numpy.random.default_rng": np.random.default_rng}
 
 
 def _container(target, args, kwargs):
-    """A plain dict/list the grader keeps in the worker (e.g. a bn_param): made directly,
-    never by importing `builtins`, which would disturb the whole interpreter."""
+    """A dict, list or seeded Generator the grader keeps in the worker: made directly, never
+    by importing `builtins` or `numpy` by name, which would disturb the whole interpreter."""
     try:
         return CONTAINERS[target](*args, **kwargs)
     except Exception as exc:
