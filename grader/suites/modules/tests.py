@@ -1018,7 +1018,8 @@ def search(ctx: Context, seed: int, trials: int, reveal: bool = True) -> None:
     s, d = ctx.settings["search"], mnist()
     what = f"random_search(num_trials={trials})" if reveal else "random_search (hidden case)"
     with held(ctx.worker) as scope:
-        builder = scope.add(ctx.new("lenet.random_search.__globals__.get", "lenet5"))
+        # a handle to the file's own lenet5, however random_search is defined or decorated
+        builder = scope.add(ctx.new("lenet.__dict__.get", "lenet5"))
         got = ctx.call("lenet.random_search", builder, d["X_train"][:s.n_train],
                        d["y_train"][:s.n_train], d["X_val"][:s.n_val], d["y_val"][:s.n_val],
                        generator(ctx, seed, scope), trials, lr_range=tuple(s.lr_range),
