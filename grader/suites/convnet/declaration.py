@@ -95,6 +95,12 @@ ASSIGNMENT = Assignment(
                              "stride": 1},
             "pool_s2": {"x": (1, 2, 5, 6), "pool_height": 2, "pool_width": 3, "stride": 2},
         },
+        # Fresh inputs of the hidden fast-pool test (7.4), against trusted.pool_*: 8320 4x4
+        # planes (1.06 MB of float64: two full 512 KiB blocks and some, for a pool that works
+        # on blocks of planes, in few values: a block's last plane is misplaced only when the
+        # block is full), and a width, then a height, that a 2x2 stride-2 window does not tile
+        # (#16: the reference's block offsets and its tiling fast path).
+        "fresh_pool": {"size": 2, "x": ((8, 1040, 4, 4), (2, 3, 6, 9), (2, 3, 7, 8))},
         "dropout": Dropout(z=5.5, mean_tol=0.05, train_x=(200, 250), test_x=(40, 30),
                            backward_x=(100, 80), seed_x=(100, 100)),
         "fresh_rules": FreshRules(

@@ -407,6 +407,27 @@ def _pool_cost(ctx: Context) -> None:
                             hint=hints.COST)
 
 
+def _pool_fresh(ctx: Context) -> None:
+    """The fast max pool (forward and backward, verdicts recorded) on fresh inputs against the
+    grader's own pool (settings["fresh_pool"]): more planes than a cache-sized block holds
+    (an implementation that pools in blocks must offset each block's positions) and heights
+    or widths that a 2x2 stride-2 window does not tile (the last row or column is dropped)."""
+    T, s = _trusted(), ctx.settings["fresh_pool"]
+    if T is None:
+        return
+    rng, size = fresh_rng(), int(s["size"])
+    for shape in s["x"]:
+        x = rng.standard_normal(shape)
+        out = T.pool_forward(x, size, size)
+        dout = rng.standard_normal(out.shape)
+        case = {"x": x, "pool_height": np.asarray(size), "pool_width": np.asarray(size),
+                "stride": np.asarray(size), "out": out, "dout": dout,
+                "dx": T.pool_backward(dout, x, size)}
+        check_values(ctx, POOL_FAST, case, label="hidden case", reveal=False,
+                     hint=_hints(POOL_FAST)[0], back_hint=_hints(POOL_FAST)[1],
+                     verdict=verdict)
+
+
 def _row(body: Callable[[Context], None], number: str, weight: float, tags: Sequence[str],
          name: str, visibility: str = "visible") -> TestSpec:
     """A table row; a visible one pays out only for functions right on hidden inputs."""
@@ -491,7 +512,7 @@ TESTS = [
          "7.3", 1.5, _both(POOL_FAST),
          "max_pool_forward_fast + max_pool_backward_fast: about as fast as a vectorized "
          "version"),
-    _row(_hidden(POOL_FAST, POOLS), "7.4", 0.5, _both(POOL_FAST), _hidden_name(POOL_FAST),
+    _row(_hidden(POOL_FAST, POOLS, _pool_fresh), "7.4", 0.5, _both(POOL_FAST), _hidden_name(POOL_FAST),
          "hidden"),
     # 9. batchnorm: values (with the running statistics) in _bn_values, gradients here
     _row(_gradients(BN["train"], [("bn_train", 30)], hints.BN_BACK), "9.4", 3,
@@ -912,6 +933,10 @@ def test_cnn_init(ctx: Context) -> None:
                                          "num_filters=5, filter_size=5, hidden_dim=20, "
                                          "num_classes=7, weight_scale=1e-2, seed=3)"),
              ({**dims, "dtype": "float64"}, expected, "float64", "the same with dtype=float64"),
+             # odd sizes: a same-size conv, then the 2x2 pool floors 15 -> 7 and 13 -> 6
+             ({**dims, "input_dim": (3, 15, 13)}, {**expected, "W2": (5 * 7 * 6, 20)},
+              "float32", "ThreeLayerConvNet(input_dim=(3, 15, 13), ...) (odd height and "
+                         "width)"),
              ({}, default_expected, "float32", "ThreeLayerConvNet(seed=3) (the defaults)")]
     first = None
     with held(ctx.worker) as scope:

@@ -76,6 +76,10 @@ VARIANTS = (
     Variant("float32-training", "weights kept in float32 while training", (
         (FILE, "self.W -= learning_rate * grad",
          "self.W = (self.W - learning_rate * grad).astype(np.float32)"),)),
+    # mutation analysis (#16): a surviving mutant that is correct SGD, kept at full marks
+    Variant("sample-without-replacement", "minibatches drawn without replacement", (
+        (FILE, "rng.choice(num_train, batch_size, replace=True)",
+         "rng.choice(num_train, batch_size, replace=False)"),)),
 )
 
 DEMO = Demo("folders", (

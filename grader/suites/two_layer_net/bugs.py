@@ -55,6 +55,10 @@ VARIANTS = (
     Variant("float32-training", "parameters kept in float32 while training", (
         (FILE, "self.params[name] -= learning_rate * grad",
          "self.params[name] = (self.params[name] - learning_rate * grad).astype(np.float32)"),)),
+    # mutation analysis (#16): a surviving mutant that is correct SGD, kept at full marks
+    Variant("sample-without-replacement", "minibatches drawn without replacement", (
+        (FILE, "rng.choice(num_train, batch_size, replace=True)",
+         "rng.choice(num_train, batch_size, replace=False)"),)),
     Variant("predict-one-at-a-time", "correct, but predicts one example at a time", (
         (FILE, "        return np.argmax(self.loss(X), axis=1)",
          "        return np.array([int(np.argmax(self.loss(X[i:i + 1])))\n"

@@ -64,7 +64,9 @@ class History(NamedTuple):
 
 class LrDecay(NamedTuple):
     """3.2: `n` rows in batches of `batch_size` (an epoch is n // batch_size iterations),
-    learning_rate_decay = 0, runs of half an epoch, one epoch and `epochs` epochs."""
+    learning_rate_decay = 0, runs of half an epoch, one epoch less one iteration (the epoch's
+    last update must still move the parameters, and no accuracy is recorded yet), one epoch
+    and `epochs` epochs."""
     n: int
     batch_size: int
     init_seed: int

@@ -494,6 +494,22 @@ def test_train_history(ctx: Context) -> None:
     verdicts.record(ctx, LEARNED_KEY, True)
 
 
+def epochs_recorded(out: Any, num_iters: int, expected: int) -> None:
+    """train()'s accuracy histories after `num_iters` iterations hold one entry per finished
+    epoch (`expected`): the accuracies are recorded at the END of every epoch."""
+    for key in ("train_acc_history", "val_acc_history"):
+        got = out.get(key) if isinstance(out, dict) else None
+        size = len(got) if isinstance(got, (list, tuple)) or (
+            isinstance(got, np.ndarray) and got.ndim == 1) else None
+        if size != expected:
+            raise CheckFailed(f"{TRAIN}: after {num_iters} iterations ({expected} finished "
+                              f"epoch{'s' if expected != 1 else ''}) {key} should hold "
+                              f"{expected} entr{'ies' if expected != 1 else 'y'}, got "
+                              f"{'no list' if size is None else size}. Hint: record the "
+                              "accuracies once per epoch, after its last update "
+                              "((it + 1) % iterations_per_epoch == 0).")
+
+
 @test("3.2", 5, TRAIN, LOSS)
 def test_lr_decay(ctx: Context) -> None:
     """TwoLayerNet.train: the learning rate decays once per epoch"""
@@ -504,9 +520,10 @@ def test_lr_decay(ctx: Context) -> None:
     epoch = s.n // s.batch_size
     half, later = epoch // 2, s.epochs * epoch
     kw = {"learning_rate_decay": 0.0, "batch_size": s.batch_size, "seed": s.seed}
-    runs = {}
-    for iters in (half, epoch, later, -epoch):       # -epoch: the one-epoch run again
-        model, out = small_run(ctx, s.n, init_seed=s.init_seed, num_iters=abs(iters), **kw)
+    runs, outs = {}, {}
+    for iters in (half, epoch - 1, epoch, later, -epoch):   # -epoch: the one-epoch run again
+        model, outs[iters] = small_run(ctx, s.n, init_seed=s.init_seed, num_iters=abs(iters),
+                                       **kw)
         runs[iters] = params_of(ctx, model)
     init = params_of(ctx, small_net(ctx, s.init_seed))
     moved = lambda a, b: any(not np.allclose(a[k], b[k], rtol=s.rtol, atol=s.atol)
@@ -519,6 +536,12 @@ def test_lr_decay(ctx: Context) -> None:
         raise CheckFailed(f"{TRAIN}: with learning_rate_decay=0 the parameters did not change "
                           "during the first epoch: decay the learning rate at the END of every "
                           "epoch, after its updates.")
+    if not moved(runs[epoch], runs[epoch - 1]):
+        raise CheckFailed(f"{TRAIN}: with learning_rate_decay=0, the last iteration of the first "
+                          "epoch changed nothing: decay the learning rate AFTER the epoch's last "
+                          "update, i.e. when (it + 1) % iterations_per_epoch == 0.")
+    epochs_recorded(outs[epoch - 1], epoch - 1, 0)
+    epochs_recorded(outs[epoch], epoch, 1)
     if not moved(runs[epoch], runs[half]):
         raise CheckFailed(f"{TRAIN}: with learning_rate_decay=0, iterations {half + 1} and "
                           f"{epoch} of a {epoch}-iteration epoch changed nothing: the learning "
