@@ -50,16 +50,37 @@ def available(assignment: str, set_name: str) -> bool:
     return path(assignment, set_name).exists()
 
 
-def reference_importer(assignment: str) -> Callable[[str], ModuleType]:
-    """`ref("layers")` imports reference/<assignment>/layers.py (trusted, staff time only)."""
-    dirs = [ROOT / "reference" / assignment, ROOT / "reference" / "common"]
+_REFERENCE_MODULES: dict[str, dict[str, ModuleType]] = {}   # assignment -> its imported modules
 
-    @functools.lru_cache(maxsize=None)
+
+def reference_importer(assignment: str) -> Callable[[str], ModuleType]:
+    """`ref("layers")` imports reference/<assignment>/layers.py (trusted, staff time only).
+
+    Assignments reuse file names (convnet's and modules' `optim.py`), and reference files
+    import each other by plain name (`from optim import Adam`): each import runs with this
+    assignment's folders first on sys.path and only its own modules under those names in
+    sys.modules, which are put back as they were afterwards, so one process can build the
+    expected values of every assignment."""
+    dirs = [ROOT / "reference" / assignment, ROOT / "reference" / "common"]
+    names = {p.stem for d in dirs for p in d.glob("*.py")}
+    own = _REFERENCE_MODULES.setdefault(assignment, {})
+
     def ref(module: str) -> ModuleType:
-        for d in dirs:
-            if str(d) not in sys.path:
-                sys.path.insert(0, str(d))
-        return importlib.import_module(module)
+        if module in own:
+            return own[module]
+        saved = {n: sys.modules.pop(n) for n in names if n in sys.modules}
+        sys.modules.update(own)
+        saved_path = list(sys.path)
+        sys.path[:0] = [str(d) for d in dirs]
+        try:
+            importlib.import_module(module)
+            own.update({n: sys.modules[n] for n in names if n in sys.modules})
+        finally:
+            sys.path[:] = saved_path
+            for n in names:
+                sys.modules.pop(n, None)
+            sys.modules.update(saved)
+        return own[module]
     return ref
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from grader.declaration import NAMES
+
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted([*ROOT.glob("grader/suites/*/tests.py"), *ROOT.glob("grader/suites/*/hints.py"),
                   *ROOT.glob("grader/checks/*.py")])
@@ -73,7 +75,7 @@ def test_the_detector_catches_formulas_and_spares_prose():
 def test_hints_are_collected_from_every_suite():
     """The collection really sees the hints (a parser that found none would pass anything)."""
     per_file = {p.relative_to(ROOT).as_posix(): hints_in(p) for p in SOURCES}
-    for name in ("softmax", "two_layer_net", "convnet"):
+    for name in NAMES:
         assert per_file[f"grader/suites/{name}/tests.py"], name
     assert len(per_file["grader/suites/convnet/hints.py"]) >= 30
     assert any("Numerical stability" in h for h in per_file["grader/checks/sanity.py"])

@@ -57,3 +57,15 @@ def test_visible_points_need_the_hidden_verdict(replay, tmp_path, monkeypatch):
         return
     assert hidden["score"] == 0.0
     assert visible["score"] == 0.0 and "failed on the hidden inputs" in visible["output"]
+
+
+def test_reference_files_of_two_assignments_with_the_same_names_load_side_by_side():
+    """convnet and modules both have an `optim.py` (and reference files import each other by
+    plain name): one process builds both assignments' expected values without mixing them."""
+    import sys
+    convnet_optim = expected_values.reference_importer("convnet")("optim")
+    lenet = expected_values.reference_importer("modules")("lenet")
+    modules_optim = expected_values.reference_importer("modules")("optim")
+    assert hasattr(convnet_optim, "sgd_momentum") and hasattr(modules_optim, "Adam")
+    assert lenet.Adam is modules_optim.Adam and convnet_optim is not modules_optim
+    assert "optim" not in sys.modules and "lenet" not in sys.modules

@@ -67,18 +67,20 @@ RULES = tuple(cls for cls, _ in OPTIM_CASES.values())
 INITS = ("xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal")
 
 HINTS = {
-    "Linear": "y = x @ weight.T + bias; backward: dx = g @ weight, grad_weight += g.T @ x, "
-              "grad_bias += g.sum(axis=0).",
+    "Linear": "weight has shape (out_features, in_features), as in Torch; in backward, every "
+              "row of the batch adds its share to the weight and bias gradients.",
     "ReLU": "the gradient passes where x > 0 and is 0 elsewhere.",
-    "Tanh": "d tanh(x) / dx = 1 - tanh(x)**2.",
-    "Sigmoid": "s = 1 / (1 + exp(-x)) computed without overflow (e.g. exp(-|x|) and a "
-               "where on the sign); ds/dx = s * (1 - s).",
-    "LogSoftMax": "subtract each row's maximum, then x - log(sum(exp(x))); dx = g - "
-                  "exp(y) * g.sum(axis=1, keepdims=True).",
-    "ClassNLLCriterion": "loss = -mean of input[i, target[i]]; the gradient is -1/N there.",
-    "CrossEntropyCriterion": "softmax of the max-shifted scores; gradient (p - onehot) / N.",
-    "Conv2d": "y = weight.reshape(F, -1) @ im2col(x) + bias, reshaped to (N, F, H_out, W_out); "
-              "H_out = 1 + (H + 2 * padding - kH) // stride.",
+    "Tanh": "the derivative of tanh can be written with the forward's own output.",
+    "Sigmoid": "compute it without overflow for large negative and positive inputs alike; "
+               "its derivative can be written with the forward's own output.",
+    "LogSoftMax": "shift each row by its maximum before exponentiating; in backward, every "
+                  "output of a row depends on every input of that row.",
+    "ClassNLLCriterion": "the loss averages over the batch the log-probability of each "
+                         "row's target class, negated; only those entries get a gradient.",
+    "CrossEntropyCriterion": "LogSoftMax and ClassNLLCriterion in one, max-shifted; the fused "
+                             "gradient is simpler than the two chained.",
+    "Conv2d": "check the output size for your padding and stride against the docstring, and "
+              "that im2col and col2im lay out the windows in the same order.",
     "DepthwiseConv2d": "each channel c with its own filter weight[c, 0], channels not mixed.",
     "MaxPool2d": "the gradient goes to the first maximum of each window only; overlapping "
                  "windows add up.",
@@ -329,9 +331,9 @@ def test_zero_grad(ctx: Context) -> None:
             got = as_array(ctx.method(listed, "__getitem__", i), f"gradients()[{i}]")
             if got.shape != f[p].shape or np.any(got != 0):
                 raise CheckFailed(f"Linear.zero_grad: the array gradients()[{i}] returned "
-                                  f"before zero_grad() is not all zeros afterwards. Hint: set "
-                                  f"the arrays to 0 in place (g[...] = 0 or g.fill(0)); an "
-                                  f"optimizer keeps the arrays gradients() gave it.")
+                                  f"before zero_grad() is not all zeros afterwards. Hint: zero "
+                                  f"the existing arrays in place rather than making new ones: "
+                                  f"an optimizer keeps the arrays gradients() gave it.")
         ctx.method(h, "forward", f["x"])
         ctx.method(h, "backward", f["x"], f["dout"])
         for p in spec.params:
@@ -603,9 +605,9 @@ def _masks(seed: int, p: float, shape: tuple[int, ...], count: int) -> list[np.n
     return [rng.random(shape) >= p for _ in range(count)]
 
 
-DROP_HINT = ("in training mode draw keep = self.rng.random(x.shape) >= p (one call per "
-             "forward) and return x * keep / (1 - p); backward multiplies by the same "
-             "keep / (1 - p).")
+DROP_HINT = ("in training mode draw the keep mask with one call of the module's own "
+             "generator per forward, as the docstring says, and scale what is kept so the "
+             "expected output equals the input; backward uses the same mask and scale.")
 
 
 def dropout_train(ctx: Context, p: float, seed: int, reveal: bool = True) -> None:
@@ -823,9 +825,9 @@ def optimizer_steps(ctx: Context, case: str, hidden: bool = False) -> None:
             for i in range(n):
                 assert_close(got[i], f[f"steps_{i}"][k],
                              f"{what}: parameter {i} after step {k + 1}", reveal=reveal,
-                             hint=f"follow the update of the {cls} docstring exactly; with "
-                                  f"weight_decay, g = grad + weight_decay * p; the state "
-                                  f"persists between steps.")
+                             hint=f"follow the update of the {cls} docstring exactly (weight "
+                                  f"decay included, as the docstring adds it to the "
+                                  f"gradient); the state persists between steps.")
 
 
 TESTS += [
