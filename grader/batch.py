@@ -64,6 +64,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from grader import build_id as builds
+from grader import forkserver
 from grader import intake, safetext
 from grader import results as res
 from grader.consent import preflight_isolation
@@ -279,6 +280,33 @@ def _child_env(out: Path) -> dict[str, str]:
     return env
 
 
+def _template(task: dict[str, Any], env: dict[str, str]) -> forkserver.ForkServer | None:
+    """This run's warmed-up template process in this driver (`grader.forkserver`: the Python
+    start, imports, suite data and sandbox probe paid once per run, not per submission);
+    None where it cannot start."""
+    default = task["grade_fn"] == callable_ref(DEFAULT_GRADE_FN)
+    return forkserver.shared(task["run"], preload=("grader.batch",), env=env, cwd=str(ROOT),
+                             warm="grader.runner:warm_up" if default else None,
+                             warm_args=(task["assignment"],))
+
+
+def _start_child(server: forkserver.ForkServer | None, spec: dict[str, Any],
+                 env: dict[str, str], log_file: Any, lock_fd: int) -> Any:
+    """The child grading one submission: forked from the template, else (no template, or it
+    just died) `python -m grader.batch --child`. Either way in its own session, output to its
+    log, holding the lock; the driver kills its group and reaps it alike."""
+    if server is not None:
+        try:
+            return server.popen("grader.batch:child_main", dict(spec, parent_pid=server.pid),
+                                stdout=log_file.fileno(), pass_fds=(lock_fd,))
+        except forkserver.ForkServerError:
+            pass
+    return subprocess.Popen(
+        [sys.executable, "-m", "grader.batch", "--child", json.dumps(spec)],
+        cwd=str(ROOT), env=env, stdin=subprocess.DEVNULL, stdout=log_file,
+        stderr=subprocess.STDOUT, start_new_session=True, pass_fds=(lock_fd,))
+
+
 def _exited(proc: subprocess.Popen) -> bool:
     """Whether the child has exited, without reaping it: while it is a zombie its pid (and so
     its process group id) cannot be reused, so killing the group afterwards is safe."""
@@ -366,12 +394,11 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
         (out_dir / PARTIAL).unlink(missing_ok=True)
         spec = dict(task, parent_pid=os.getpid(), results=str(results_path),
                     partial=str(out_dir / PARTIAL))
+        env = _child_env(out_dir.parent)
+        server = _template(task, env)            # started (once per run) before the clock
         start = time.monotonic()
         with open(out_dir / LOG, "wb") as log_file:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "grader.batch", "--child", json.dumps(spec)],
-                cwd=str(ROOT), env=_child_env(out_dir.parent), stdin=subprocess.DEVNULL, stdout=log_file,
-                stderr=subprocess.STDOUT, start_new_session=True, pass_fds=(fd,))
+            proc = _start_child(server, spec, env, log_file, fd)
             exited = False
             try:
                 while not exited and time.monotonic() - start < task["hard_timeout"]:
@@ -469,6 +496,7 @@ def _run(tasks: list[dict[str, Any]], executor: Executor | None, jobs: int | Non
             if own:
                 ex.shutdown(wait=True, cancel_futures=True)
             _STOPS.pop(tasks[0]["run"], None)
+            forkserver.close_shared(tasks[0]["run"])
 
 
 def _failed(task: dict[str, Any], message: str) -> dict[str, Any]:
