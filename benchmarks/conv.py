@@ -33,6 +33,7 @@ import numpy as np                                # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ROOT / "reference" / "convnet" / "layers.py"
+MODULES_NN = ROOT / "reference" / "modules" / "nn.py"   # the modules assignment's Conv2d
 # CPU time of this process: with one BLAS thread it equals the wall time on an idle machine,
 # and it does not count the time other processes on a shared box take from us.
 CLOCK = time.process_time
@@ -62,9 +63,9 @@ POOLS = {   # name -> pool_param; the pool runs on each case's conv output
 }
 
 
-def load_layers(path: Path = LAYERS) -> ModuleType:
+def load_layers(path: Path = LAYERS, name: str = "gradekit_bench_layers") -> ModuleType:
     """The reference layers, imported by file path (no sys.path changes)."""
-    spec = importlib.util.spec_from_file_location("gradekit_bench_layers", path)
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -188,6 +189,53 @@ def bench_conv(L: ModuleType, case: Case, dtype: type, reps: int, naive_n: int,
     return rows, err, out
 
 
+def bench_modules_conv(L: ModuleType, nn: ModuleType, case: Case, reps: int,
+                       rng: np.random.Generator) -> tuple[float, float, float]:
+    """The modules assignment's Conv2d (forward + backward, float64) against convnet's fast
+    conv on the same shape, timed in alternation: (modules s, convnet s, max error)."""
+    x = rng.standard_normal(case.x)
+    f, c, kh, kw = case.w
+    conv = nn.Conv2d(c, f, (kh, kw), stride=case.stride, padding=case.pad, rng=rng)
+    conv.bias[...] = rng.standard_normal(f)
+    cp = {"stride": case.stride, "pad": case.pad}
+    out = conv.forward(x)
+    dout = rng.standard_normal(out.shape)
+
+    def modules_pair() -> tuple:
+        y = conv.forward(x)
+        conv.zero_grad()
+        return y, conv.backward(x, dout), conv.grad_weight, conv.grad_bias
+
+    def convnet_pair() -> tuple:
+        y, cache = L.conv_forward_fast(x, conv.weight, conv.bias, cp)
+        return (y, *L.conv_backward_fast(dout, cache))
+    t = best_times({"modules": modules_pair, "convnet": convnet_pair}, reps)
+    err = max(max_err(a, b) for a, b in zip(modules_pair(), convnet_pair()))
+    return t["modules"], t["convnet"], err
+
+
+def modules_table(L: ModuleType, cases: tuple[Case, ...], reps: int,
+                  speedups: dict[str, float]) -> list[str]:
+    """Print modules' Conv2d against convnet's fast conv (and so against the naive target);
+    returns mismatches."""
+    nn = load_layers(MODULES_NN, "gradekit_bench_modules_nn")
+    rng = np.random.default_rng(1)
+    table, bad = [["modules Conv2d fwd+bwd (float64)", "modules ms", "convnet fast ms",
+                   "ratio", "x naive"]], []
+    for case in cases:
+        t_mod, t_fast, err = bench_modules_conv(L, nn, case, reps, rng)
+        naive_x = speedups.get(case.name, float("nan")) * t_fast / t_mod
+        table.append([case.name, f"{t_mod * 1e3:.1f}", f"{t_fast * 1e3:.1f}",
+                      f"{t_mod / t_fast:.2f}", f"{naive_x:,.0f}"])
+        if err > MATCH_TOL[np.float64]:
+            bad.append(f"modules Conv2d {case.name}: error {err:.1e} against convnet's conv")
+    print()
+    print_aligned(table, numeric_from=1)
+    print("ratio = modules Conv2d time / convnet conv_forward_fast + conv_backward_fast time; "
+          f"x naive = its speed-up over the naive loops (target {TARGET_SPEEDUP:.0f}x).")
+    return bad
+
+
 def bench_pool(L: ModuleType, label: str, pp: dict, x: np.ndarray, reps: int, naive_n: int,
                rng: np.random.Generator) -> tuple[list[Row], float]:
     out, cache = L.max_pool_forward_fast(x, pp)
@@ -248,6 +296,8 @@ def run(cases: tuple[Case, ...] = CASES, dtypes: tuple[type, ...] = DTYPES, reps
         verdict = "meets" if s >= TARGET_SPEEDUP else "MISSES"
         print(f"conv {name}: fast fwd+bwd {s:,.0f}x naive (worst dtype) - {verdict} the "
               f"{TARGET_SPEEDUP:.0f}x target")
+    if np.float64 in dtypes:
+        mismatches += modules_table(L, cases, reps, speedups)
     for m in mismatches:
         print(f"MISMATCH fast vs naive: {m}")
     if not mismatches:

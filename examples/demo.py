@@ -83,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="grade only this assignment's demo class (repeatable)")
     parser.add_argument("--dry-run", action="store_true",
                         help="regrade preview: list whose score would move; OUT is not changed")
+    parser.add_argument("--scheduler", metavar="ADDR",
+                        help="grade on a Dask cluster: tcp://HOST:8786 or local:N "
+                             "(docs/staff/cluster.md)")
     args = parser.parse_args(argv)
     intents = build(args.class_dir)
     unknown = sorted(set(args.assignment) - set(intents))
@@ -97,9 +100,18 @@ def main(argv: list[str] | None = None) -> int:
     for assignment in chosen:
         print(f"\n== {assignment} ==")
         folder, export = source(args.class_dir, assignment)
-        frames[assignment] = grade_batch(assignment, [] if export else [folder],
-                                         args.out / assignment, jobs=args.jobs,
-                                         force=args.force, exports=[folder] if export else [])
+        executor = None
+        if args.scheduler:
+            from grader import cluster
+            executor = cluster.checked_executor(args.scheduler, assignment)
+        try:
+            frames[assignment] = grade_batch(assignment, [] if export else [folder],
+                                             args.out / assignment, jobs=args.jobs,
+                                             force=args.force, executor=executor,
+                                             exports=[folder] if export else [])
+        finally:
+            if executor is not None:
+                executor.shutdown(wait=True)
         table = frames[assignment].set_index("id")
         for sub_id, info in intents[assignment].items():
             lo, hi = info["intent"]

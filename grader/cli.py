@@ -128,18 +128,9 @@ def _make_executor(spec: str, jobs: int | None) -> Executor:
     return resolve_callable(callable_ref(spec))(jobs)
 
 
-def _cluster_executor(scheduler: str, assignment: str, verbose: bool) -> Executor:
-    """A Dask executor (`grader.cluster`), its workers' kits checked before any task."""
+def _cluster(scheduler: str, assignment: str, verbose: bool) -> Executor:
     from grader import cluster
-    executor = cluster.connect(scheduler)
-    try:
-        message = cluster.start_message(executor, scheduler, assignment)
-    except BaseException:
-        executor.shutdown(wait=False)
-        raise
-    if verbose:
-        say(message)
-    return executor
+    return cluster.checked_executor(scheduler, assignment, say if verbose else None)
 
 
 def _usage_error(message: str) -> int:
@@ -173,7 +164,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     if args.scheduler and args.executor:
         return _usage_error("give --scheduler or --executor, not both")
     try:
-        executor = (_cluster_executor(args.scheduler, args.assignment, not args.no_progress)
+        executor = (_cluster(args.scheduler, args.assignment, not args.no_progress)
                     if args.scheduler else
                     _make_executor(args.executor, args.jobs) if args.executor else None)
     except RuntimeError as exc:            # no distributed, no scheduler, another kit

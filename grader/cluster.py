@@ -44,7 +44,7 @@ import threading
 import time
 from concurrent.futures import Executor, Future
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from grader import __version__, safetext
 from grader import results as res
@@ -442,3 +442,18 @@ def start_message(executor: ClusterExecutor, scheduler: str, assignment: str) ->
     board = executor.dashboard
     return (f"Dask cluster {scheduler}: {len(workers)} worker(s), {threads} thread(s), "
             f"gradekit {__version__}" + (f"; dashboard: {board}" if board else ""))
+
+
+def checked_executor(scheduler: str, assignment: str, say: Callable[[str], Any] | None = print
+                     ) -> ClusterExecutor:
+    """`connect`, then every worker's kit checked for `assignment` before any task (the
+    executor is shut down if that fails); `say` gets the start line (None: quiet)."""
+    executor = connect(scheduler)
+    try:
+        message = start_message(executor, scheduler, assignment)
+    except BaseException:
+        executor.shutdown(wait=False)
+        raise
+    if say is not None:
+        say(message)
+    return executor

@@ -207,4 +207,5 @@ def test_benchmark_smoke(capsys, monkeypatch):
     text = capsys.readouterr().out
     assert result["mismatches"] == []
     assert "GEMM ms" in text and "fast/GEMM" in text and "pool 2x2 s2" in text
+    assert "modules Conv2d fwd+bwd" in text        # the modules assignment's conv, same shape
     assert set(result["speedups"]) == {"small"} and result["speedups"]["small"] > 1

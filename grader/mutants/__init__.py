@@ -46,7 +46,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from grader import cli
+    from grader import batch, cluster
     from grader.consent import ALLOW_PLAIN_ENV, preflight_isolation
     import grader.mutants.catalog as catalog
     import grader.mutants.report as report
@@ -68,9 +68,10 @@ def main(argv: list[str] | None = None) -> int:
             notes.append(f"Generic mutants sampled: {len(found)} of {total} (seed {args.seed}).")
     executor = None
     if args.executor:
-        executor = cli._make_executor(args.executor, args.jobs)
+        executor = batch.resolve_callable(batch.callable_ref(args.executor))(args.jobs)
     elif args.scheduler:
-        executor = cli._cluster_executor(args.scheduler, name, not args.no_progress)
+        executor = cluster.checked_executor(args.scheduler, name,
+                                            None if args.no_progress else print)
     t0 = time.monotonic()
     try:
         results, _, shaky = run.run(name, mutants, out, jobs=args.jobs or run.default_jobs(),
