@@ -8,7 +8,7 @@ A whole modules grading trains LeNet-5 (about a minute), so the suite tests chec
 `Quick`ly: only the tests tagged with the bug's function, without the training runs (13.3,
 13.4, 13.5; a bug of random_search still loses its hidden test 13.6).
 """
-from grader.bugs import Bug, Demo, Hostile, Quick, Student, Table, Variant
+from grader.bugs import PARTIAL, Bug, Demo, Hostile, Quick, Student, Table, Variant
 
 NN, OPTIM, LENET = "nn.py", "optim.py", "lenet.py"
 
@@ -123,6 +123,11 @@ DEMO = Demo("folders", (
     Student("torch", "Ann Torch", story="a correct solution"),
     Hostile("blank"),
     Student("drop", "Deb Dropout", "dropout-active-in-eval"),
+    Student("adam", "Al Adam", "adam-stale-t"),
+    Hostile("crash", LENET, PARTIAL, ("lenet5", "train", "random_search"),
+            "lenet.py crashes at import (the modules still count)"),
+    Hostile("forger", NN, (0.0, 20.0), story="nn.py forges results.json and exits at import"),
+    Hostile("missing", OPTIM, PARTIAL, ("Adam",), sid="nooptim"),
 ))
 
 TABLE = Table(BUGS, VARIANTS, DEMO,
