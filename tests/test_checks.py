@@ -277,18 +277,26 @@ def test_speed_rounds_remeasure_only_a_failing_timing(times, within, best, round
 def test_fresh_against_yardstick_remeasures_a_slow_round_with_fresh_checked_inputs():
     import time
     calls, checked = [0], []
-    def student(x):             # slow for the first round only (load), then fast
+
+    def student(x):             # 4x the yardstick in the first round (load), then fast
         calls[0] += 1
         if calls[0] <= 1 + 3:
-            time.sleep(0.01)
+            time.sleep(0.04)
         return x
-    timing = speed.fresh_against_yardstick(lambda: object(), student, lambda x: x,
+
+    def yardstick(x):
+        time.sleep(0.01)
+        return x
+    timing = speed.fresh_against_yardstick(lambda: object(), student, yardstick,
                                            lambda x, out, exp: checked.append(out is exp),
-                                           repeats=3, within=5.0)
-    assert timing.student < 0.005 and calls[0] == 1 + 3 + 3 and all(checked) \
-        and len(checked) == 7
-    slow = speed.fresh_against_yardstick(lambda: 0, lambda x: time.sleep(0.005), lambda x: x,
-                                         lambda *a: None, repeats=2, within=2.0)
+                                           repeats=3, within=2.0)
+    assert timing.ratio < 1 and calls[0] == 1 + 3 + 3 and all(checked) and len(checked) == 7
+    # really slow (beyond HOPELESS x the limit): one round, and it fails
+    calls[0] = 0
+    slow = speed.fresh_against_yardstick(lambda: 0, lambda x: calls.__setitem__(0, calls[0] + 1)
+                                         or time.sleep(0.05), lambda x: x, lambda *a: None,
+                                         repeats=2, within=2.0)
+    assert calls[0] == 1 + 2
     with pytest.raises(CheckFailed, match="at most 2x"):
         speed.check_ratio(slow, 2.0, "f")
 
