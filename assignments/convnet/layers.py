@@ -127,8 +127,9 @@ def conv_forward_fast(x: np.ndarray, w: np.ndarray, b: np.ndarray,
     every output value at once: reshape and transpose it into `(N, F, H_out, W_out)`, add `b`.
     Faster: view `cols` as N blocks `(C*HH*WW, H_out*W_out)`, one per image (a reshape and a
     transpose, no copy) and let `np.matmul` multiply `w.reshape(F, -1)` with each: the result
-    is already laid out as `(N, F, H_out*W_out)`, so the transposing copy disappears.
-    Keep what the backward pass needs (at least `cols`) in the cache.
+    is already laid out as `(N, F, H_out*W_out)`, so the transposing copy disappears. And
+    with a row of ones under `cols` and `b` as an extra column of `w`, the product adds the
+    bias too. Keep what the backward pass needs (at least `cols`) in the cache.
     """
     raise NotImplementedError("conv_forward_fast: not implemented")
     return out, cache
@@ -144,7 +145,9 @@ def conv_backward_fast(dout: np.ndarray, cache: Any) -> tuple[np.ndarray, np.nda
     windows overlap when the stride is smaller than the kernel. A loop over the kernel's
     HH*WW offsets is fine (each step adds one strided slice of the padded gradient);
     `np.add.at` works too but is much slower. Finally drop the padding.
-    Faster: `dcols` per image, `w2.T @ dout[n]` for all n in one `np.matmul` (no transpose of
+    Faster: `dw` as a sum over images of `dout[n] @ cols_n.T` (one `np.matmul`; no transposing
+    copy of `dout`; with the forward's row of ones in `cols`, `db` comes out of the same
+    product), `dcols` per image, `w2.T @ dout[n]` for all n in one `np.matmul` (no transpose of
     `dout`, and the fold lands in `(N, C, ...)` order: no transpose of `dx` either), and on a
     large batch a few images at a time, so that `dcols` stays in the CPU cache between the
     product that writes it and the fold that reads it (a loop over such blocks is fine).

@@ -184,8 +184,9 @@ def conv_forward_fast(x: np.ndarray, w: np.ndarray, b: np.ndarray,
     every output value at once: reshape and transpose it into `(N, F, H_out, W_out)`, add `b`.
     Faster: view `cols` as N blocks `(C*HH*WW, H_out*W_out)`, one per image (a reshape and a
     transpose, no copy) and let `np.matmul` multiply `w.reshape(F, -1)` with each: the result
-    is already laid out as `(N, F, H_out*W_out)`, so the transposing copy disappears.
-    Keep what the backward pass needs (at least `cols`) in the cache.
+    is already laid out as `(N, F, H_out*W_out)`, so the transposing copy disappears. And
+    with a row of ones under `cols` and `b` as an extra column of `w`, the product adds the
+    bias too. Keep what the backward pass needs (at least `cols`) in the cache.
     """
     # BEGIN SOLUTION
     stride, pad = conv_param["stride"], conv_param["pad"]
@@ -200,13 +201,18 @@ def conv_forward_fast(x: np.ndarray, w: np.ndarray, b: np.ndarray,
     windows = as_strided(xp, shape=(chans, hh, ww, n_img, h_out, w_out),
                          strides=(s_c, s_h, s_w, s_n, s_h * stride, s_w * stride),
                          writeable=False)
-    cols = windows.reshape(chans * hh * ww, n_img * h_out * w_out)     # the one big copy
-    # per image n: w2 (F, K) @ cols[:, n-th block] (K, H_out*W_out), written straight into
-    # out[n] (matmul broadcasts w2 over the batch axis of the view; BLAS reads its rows in place)
-    per_image = cols.reshape(-1, n_img, h_out * w_out).transpose(1, 0, 2)
-    out = np.matmul(w.reshape(n_filt, -1), per_image).reshape(n_img, n_filt, h_out, w_out)
-    out += b.reshape(1, -1, 1, 1)
-    cache = (x.shape, w, cols, conv_param)
+    # cols with one extra row of ones, and w with b as one extra column (the "bias trick"): the
+    # product then adds the bias itself, no second pass over the output
+    k = chans * hh * ww
+    cols_1 = np.empty((k + 1, n_img * h_out * w_out), dtype=x.dtype)
+    cols_1[:k].reshape(windows.shape)[...] = windows                      # the one big copy
+    cols_1[k] = 1.0
+    w_b = np.concatenate([w.reshape(n_filt, k), b.reshape(n_filt, 1)], axis=1)     # (F, K+1)
+    # per image n: w_b (F, K+1) @ cols_1[:, n-th block] (K+1, H_out*W_out), written straight
+    # into out[n] (matmul broadcasts w_b over the batch axis of the view; BLAS reads in place)
+    per_image = cols_1.reshape(k + 1, n_img, h_out * w_out).transpose(1, 0, 2)
+    out = np.matmul(w_b, per_image).reshape(n_img, n_filt, h_out, w_out)
+    cache = (x.shape, w, cols_1, conv_param)
     # END SOLUTION
     return out, cache
 
@@ -221,33 +227,44 @@ def conv_backward_fast(dout: np.ndarray, cache: Any) -> tuple[np.ndarray, np.nda
     windows overlap when the stride is smaller than the kernel. A loop over the kernel's
     HH*WW offsets is fine (each step adds one strided slice of the padded gradient);
     `np.add.at` works too but is much slower. Finally drop the padding.
-    Faster: `dcols` per image, `w2.T @ dout[n]` for all n in one `np.matmul` (no transpose of
+    Faster: `dw` as a sum over images of `dout[n] @ cols_n.T` (one `np.matmul`; no transposing
+    copy of `dout`; with the forward's row of ones in `cols`, `db` comes out of the same
+    product), `dcols` per image, `w2.T @ dout[n]` for all n in one `np.matmul` (no transpose of
     `dout`, and the fold lands in `(N, C, ...)` order: no transpose of `dx` either), and on a
     large batch a few images at a time, so that `dcols` stays in the CPU cache between the
     product that writes it and the fold that reads it (a loop over such blocks is fine).
     """
     # BEGIN SOLUTION
-    x_shape, w, cols, conv_param = cache
+    x_shape, w, cols_1, conv_param = cache
     stride, pad = conv_param["stride"], conv_param["pad"]
     n_img, chans, height, width = x_shape
     n_filt, _, hh, ww = w.shape
     _, _, h_out, w_out = dout.shape
-    db = dout.sum(axis=(0, 2, 3))
-    dw = (dout.transpose(1, 0, 2, 3).reshape(n_filt, -1) @ cols.T).reshape(w.shape)
-    w2t = w.reshape(n_filt, -1).T
+    k = chans * hh * ww
     dout3 = dout.reshape(n_img, n_filt, h_out * w_out)
-    dxp = np.zeros((n_img, chans, height + 2 * pad, width + 2 * pad), dtype=cols.dtype)
-    # images per block: dcols of one block about 1 MiB, well inside the CPU cache
-    step = max(1, (1 << 20) // (cols.shape[0] * h_out * w_out * cols.itemsize))
+    # dw and db: one product per image, dout3[n] (F, P) @ its block of cols_1 transposed
+    # (P, K+1), summed over the images (no transposing copy of dout; BLAS reads the transposed
+    # view in place). The row of ones makes the last column the sum of dout[n]: db.
+    per_image = cols_1.reshape(k + 1, n_img, h_out * w_out).transpose(1, 2, 0)  # (N, P, K+1)
+    dw_b = np.matmul(dout3, per_image).sum(axis=0)                             # (F, K+1)
+    dw, db = dw_b[:, :k].reshape(w.shape), dw_b[:, k].copy()
+    w2t = w.reshape(n_filt, -1).T
+    dxp = np.zeros((n_img, chans, height + 2 * pad, width + 2 * pad), dtype=cols_1.dtype)
+    # images per block: dcols of one block about 1 MiB, well inside the CPU cache; every block
+    # is written into the same buffer (a fresh 1 MiB array per block costs page faults)
+    step = min(n_img, max(1, (1 << 20) // (k * h_out * w_out * cols_1.itemsize)))
+    buffer = np.empty((step, k, h_out * w_out), dtype=cols_1.dtype)
     for start in range(0, n_img, step):
-        dcols = np.matmul(w2t, dout3[start:start + step])      # (n, C*HH*WW, H_out*W_out)
-        dcols = dcols.reshape(-1, chans, hh, ww, h_out, w_out)
-        block = dxp[start:start + step]
+        stop = min(start + step, n_img)
+        dcols = np.matmul(w2t, dout3[start:stop], out=buffer[:stop - start])
+        dcols = dcols.reshape(-1, chans, hh, ww, h_out, w_out)      # (n, C, HH, WW, ...)
+        block = dxp[start:stop]
         for di in range(hh):          # col2im: each kernel offset adds one strided slice
             for dj in range(ww):
                 block[:, :, di:di + stride * h_out:stride,
                       dj:dj + stride * w_out:stride] += dcols[:, :, di, dj]
-    dx = np.ascontiguousarray(dxp[:, :, pad:pad + height, pad:pad + width])
+    # dx: the padded gradient without its border, a view (shaped like x; no copy needed)
+    dx = dxp[:, :, pad:pad + height, pad:pad + width]
     # END SOLUTION
     return dx, dw, db
 
