@@ -38,7 +38,7 @@ HYPERPARAMS = {
     # STUB: "batch_size": None,      # TODO: examples per minibatch
     "learning_rate": 0.5,
     "reg": 1e-4,
-    "num_iters": 1500,
+    "num_iters": 500,
     "batch_size": 200,
     # END SOLUTION
 }
