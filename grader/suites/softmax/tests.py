@@ -303,7 +303,7 @@ def test_vec_speed(ctx: Context) -> None:
         fresh, lambda a: ctx.call(f"{MODULE}.{VEC}", *a, reg),
         lambda a: trusted.loss(*a, reg),
         lambda a, out, expected: speed_check(rng, *a, reg, out, expected),
-        give_up=speed.GIVE_UP * s.max_ratio, within=s.max_ratio)
+        repeats=s.repeats, give_up=speed.GIVE_UP * s.max_ratio, within=s.max_ratio)
     speed.check_ratio(timing, s.max_ratio, VEC)
     ctx.note(f"{VEC} took {timing.ratio:.1f}x the time of the grader's own computation on "
              f"N={n} (at most {s.max_ratio:g}x allowed).")
