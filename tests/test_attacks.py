@@ -7,6 +7,7 @@ which CI installs; the suite is skipped with the reason when bubblewrap cannot r
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import textwrap
@@ -16,6 +17,7 @@ import jsonschema
 import pytest
 
 from grader import results as res
+from grader.suites.softmax import declaration as softmax_declaration
 from grader.declaration import ROOT
 from grader.runner import grade_submission
 from grader.sandbox.isolation import available
@@ -107,8 +109,20 @@ ATTACKS = {
 }
 
 
+# Attacks that spin until a time limit stops them: graded with short limits (the same code
+# paths; every call, the import and the training run still end by timeout), not 20 s per
+# call and 120 s per training run, which cost minutes of CPU per `make test` for nothing.
+SPINNING = {"infinite_loop_at_import": 3.0, "infinite_loop_in_function": 3.0}
+
+
 @pytest.mark.parametrize("attack", sorted(ATTACKS))
-def test_attack_gains_nothing(attack, tmp_path):
+def test_attack_gains_nothing(attack, tmp_path, monkeypatch):
+    if attack in SPINNING:
+        decl = softmax_declaration.ASSIGNMENT
+        short = dataclasses.replace(decl.limits, call_seconds=SPINNING[attack],
+                                    train_seconds=SPINNING[attack])
+        monkeypatch.setattr(softmax_declaration, "ASSIGNMENT",
+                            dataclasses.replace(decl, limits=short))
     sub = tmp_path / "submission"
     sub.mkdir()
     (sub / "softmax.py").write_text(STUB + "\n" + ATTACKS[attack])
