@@ -289,11 +289,15 @@ def write_text_atomic(path: Path, text: str, *, durable: bool = True) -> None:
         raise
 
 
-def write_atomic(path: Path, data: dict[str, Any], *, durable: bool = True) -> None:
+def write_atomic(path: Path, data: dict[str, Any], *, durable: bool = True,
+                 compact: bool = False) -> None:
     """Write JSON atomically (`write_text_atomic`). Raises ValueError, before touching any
-    file, for what JSON cannot hold (a NaN score)."""
-    write_text_atomic(path, json.dumps(data, indent=2, allow_nan=False) + "\n",
-                      durable=durable)
+    file, for what JSON cannot hold (a NaN score). `compact`: no indentation, for the
+    runner's rewrite after every test (json's C encoder; with indent=2 json falls back to its
+    pure-Python encoder, ~0.3 s of CPU over a convnet grading's 56 rewrites)."""
+    text = json.dumps(data, separators=(",", ":"), allow_nan=False) if compact \
+        else json.dumps(data, indent=2, allow_nan=False)
+    write_text_atomic(path, text + "\n", durable=durable)
 
 
 # -- reading back: scrubbed, bounded, never raising ---------------------------------------------

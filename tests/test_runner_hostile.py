@@ -360,12 +360,17 @@ def test_results_are_rewritten_after_every_test_and_synced_to_disk_once(
     monkeypatch.setattr(res.os, "fsync", lambda fd: (
         synced.append(Path(res.os.readlink(f"/proc/self/fd/{fd}")).parent), real_fsync(fd)))
     monkeypatch.setattr(res.os, "replace", lambda a, b: (
-        seen.append(Path(b)), real_replace(a, b)))
+        seen.append(Path(b)), texts.append(Path(a).read_text()), real_replace(a, b)))
+    texts: list[str] = []
     data = runner.grade_submission("probe", submission(tmp_path, "def ok(): pass\n"),
                                    results_path=path, visible_only=True, sandbox_mode="auto")
     assert data["score"] == 2.0 and json.loads(path.read_text()) == data
     assert seen.count(path) >= 3                  # set-up, then after each test, then final
     assert synced.count(tmp_path) == 1            # only the final one pays an fsync
+    mine = [t for p, t in zip(seen, texts) if p == path]
+    assert all(json.loads(t) for t in mine)       # every rewrite is a whole file
+    assert all("\n " not in t for t in mine[:-1])   # the rewrites in between: compact
+    assert mine[-1].startswith('{\n  "')           # the final one: indented, for people
 
 
 def _constant(ctx: Context) -> None:
