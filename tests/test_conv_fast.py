@@ -209,3 +209,19 @@ def test_benchmark_smoke(capsys, monkeypatch):
     assert "GEMM ms" in text and "fast/GEMM" in text and "pool 2x2 s2" in text
     assert "modules Conv2d fwd+bwd" in text        # the modules assignment's conv, same shape
     assert set(result["speedups"]) == {"small"} and result["speedups"]["small"] > 1
+
+
+@pytest.mark.parametrize("x_shape, w_shape", [((7, 1, 28, 28), (8, 1, 5, 5)),
+                                              ((3, 3, 9, 11), (4, 3, 3, 3)),
+                                              ((2, 2, 7, 6), (3, 2, 5, 5))])
+def test_the_graders_model_forward_equals_its_yardstick_conv_and_pool(x_shape, w_shape):
+    """trusted.model_scores' own conv ('same' padding) and 2x2 pool are the yardstick's
+    conv_forward / pool_forward, odd sizes (pool rounds down) included."""
+    from grader.suites.convnet import trusted
+    rng = np.random.default_rng(3)
+    x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(
+        w_shape[0])
+    want = trusted.conv_forward(x, w, b, 1, (w_shape[2] - 1) // 2)
+    got = trusted._conv_same(x, w, b)
+    assert got.shape == want.shape and np.allclose(got, want, rtol=1e-12, atol=1e-12)
+    assert np.array_equal(trusted._pool_2x2(want), trusted.pool_forward(want, 2, 2))

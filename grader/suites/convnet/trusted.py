@@ -137,16 +137,39 @@ def param_shapes(input_dim: tuple[int, int, int], num_filters: int, filter_size:
             "W3": (hidden_dim, num_classes), "b3": (num_classes,)}
 
 
+def _conv_same(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """`conv_forward(x, w, b, 1, (HH-1)//2)` as one matrix product over columns ordered
+    (n, i, j), so the copy of the windows runs along image rows (about 2x faster on the
+    model's 28x28 images than `conv_forward`, which stays as the speed yardstick)."""
+    n, c = x.shape[:2]
+    f, _, hh, ww = w.shape
+    pad = (hh - 1) // 2
+    xp = _pad(x, pad)
+    h_out, w_out = xp.shape[2] - hh + 1, xp.shape[3] - ww + 1
+    sn, sc, sh, sw = xp.strides
+    win = as_strided(xp, (c, hh, ww, n, h_out, w_out), (sc, sh, sw, sn, sh, sw),
+                     writeable=False)
+    out = w.reshape(f, -1) @ win.reshape(c * hh * ww, n * h_out * w_out)
+    return out.reshape(f, n, h_out, w_out).transpose(1, 0, 2, 3) + b[None, :, None, None]
+
+
+def _pool_2x2(x: np.ndarray) -> np.ndarray:
+    """`pool_forward(x, 2, 2)` as the maximum of the four strided corners of every window."""
+    ho, wo = x.shape[2] // 2, x.shape[3] // 2
+    x = x[:, :, :2 * ho, :2 * wo]
+    return np.maximum(np.maximum(x[:, :, 0::2, 0::2], x[:, :, 0::2, 1::2]),
+                      np.maximum(x[:, :, 1::2, 0::2], x[:, :, 1::2, 1::2]))
+
+
 def model_scores(params: dict[str, np.ndarray], X: np.ndarray, chunk: int = 100) -> np.ndarray:
     """Class scores (N, num_classes) of ThreeLayerConvNet with `params` (float64 throughout;
     processed in chunks to bound memory)."""
     W1, b1, W2, b2, W3, b3 = (np.asarray(params[k], dtype=np.float64) for k in PARAM_KEYS)
-    pad = (W1.shape[2] - 1) // 2
     parts = []
     for start in range(0, len(X), chunk):
         xb = np.asarray(X[start:start + chunk], dtype=np.float64)
-        h = np.maximum(conv_forward(xb, W1, b1, 1, pad), 0)
-        h = pool_forward(h, 2, 2).reshape(len(xb), -1)
+        h = np.maximum(_conv_same(xb, W1, b1), 0)
+        h = _pool_2x2(h).reshape(len(xb), -1)
         h = np.maximum(h @ W2 + b2, 0)
         parts.append(h @ W3 + b3)
     return np.concatenate(parts)
