@@ -39,7 +39,7 @@ HYPERPARAMS = {
     "learning_rate": 0.5,
     "learning_rate_decay": 0.99,
     "reg": 1e-4,
-    "num_iters": 5000,
+    "num_iters": 3500,
     "batch_size": 32,
     # END SOLUTION
 }
