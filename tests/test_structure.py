@@ -114,3 +114,10 @@ def test_the_checks_library_never_imports_the_runner_or_the_batch():
         if mod.startswith("grader.checks"):
             assert not targets & {"grader.runner", "grader.batch", "grader.report",
                                   "grader.cli"}, mod
+
+
+def test_the_longest_first_test_order_names_real_test_files():
+    """tests/conftest.py's balancing list only helps while it names files that exist."""
+    import conftest
+    here = Path(__file__).resolve().parent
+    assert conftest.LONGEST_FIRST and all((here / n).is_file() for n in conftest.LONGEST_FIRST)
