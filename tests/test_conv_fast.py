@@ -225,3 +225,14 @@ def test_the_graders_model_forward_equals_its_yardstick_conv_and_pool(x_shape, w
     got = trusted._conv_same(x, w, b)
     assert got.shape == want.shape and np.allclose(got, want, rtol=1e-12, atol=1e-12)
     assert np.array_equal(trusted._pool_2x2(want), trusted.pool_forward(want, 2, 2))
+
+
+def test_a_float64_bias_keeps_a_float32_conv_in_float32():
+    """The bias rides in the product (an extra column of w): it must not promote the output,
+    as `out += b` never did."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    out, cache = L.conv_forward_fast(x, w, rng.standard_normal(4), {"stride": 1, "pad": 1})
+    grads = L.conv_backward_fast(np.ones_like(out), cache)
+    assert out.dtype == np.float32 and all(g.dtype == np.float32 for g in grads)

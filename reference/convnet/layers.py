@@ -207,7 +207,8 @@ def conv_forward_fast(x: np.ndarray, w: np.ndarray, b: np.ndarray,
     cols_1 = np.empty((k + 1, n_img * h_out * w_out), dtype=x.dtype)
     cols_1[:k].reshape(windows.shape)[...] = windows                      # the one big copy
     cols_1[k] = 1.0
-    w_b = np.concatenate([w.reshape(n_filt, k), b.reshape(n_filt, 1)], axis=1)     # (F, K+1)
+    w_b = np.concatenate([w.reshape(n_filt, k), b.reshape(n_filt, 1)], axis=1,   # (F, K+1)
+                         dtype=np.result_type(w, x))     # b never changes the out dtype
     # per image n: w_b (F, K+1) @ cols_1[:, n-th block] (K+1, H_out*W_out), written straight
     # into out[n] (matmul broadcasts w_b over the batch axis of the view; BLAS reads in place)
     per_image = cols_1.reshape(k + 1, n_img, h_out * w_out).transpose(1, 0, 2)
