@@ -315,3 +315,31 @@ def test_gated_tests_still_teach(grade, mode):
     fake = {t["number"]: t["output"] for t in grade(
         "fake-loss", patterns()["fake-loss"][0](), mode)["tests"]}
     assert "consistent with the numeric gradient of your own loss" in fake["2.3"]
+
+
+# The slowest honest style the speed test must pass: whole-array products as np.einsum
+# without optimize (6.5-12x the yardstick; the limit is 20x).
+EINSUM = '''
+def softmax_loss_vectorized(W, X, y, reg):
+    s = np.einsum("nd,dc->nc", X, W)
+    s = s - s.max(axis=1, keepdims=True)
+    p = np.exp(s)
+    p /= p.sum(axis=1, keepdims=True)
+    rows = np.arange(X.shape[0])
+    loss = -np.mean(np.log(p[rows, y])) + reg * np.einsum("dc,dc->", W, W)
+    p[rows, y] -= 1.0
+    return float(loss), np.einsum("nd,nc->dc", X, p) / X.shape[0] + 2 * reg * W
+'''
+
+
+@pytest.mark.parametrize("mode", SANDBOX_MODES)
+def test_speed_test_fails_a_row_loop_and_passes_einsum(grade, mode):
+    """With 4 timed calls per round (Speed.repeats): a loop over the rows, right in every
+    value, still gets nothing for speed; einsum, the slowest whole-array style, keeps it."""
+    usable_mode(mode)
+    loop = scores_by_test(grade(f"baseline-{abs(hash(gamed({VEC: ROW_LOOP})))}",
+                                gamed({VEC: ROW_LOOP}), mode))
+    assert loop["2.8"] == 0.0 and loop["2.1"] > 0          # right values, too slow
+    einsum = grade("einsum-vectorized", gamed({VEC: EINSUM}), mode)
+    assert einsum["score"] == 100.0, [(t["number"], t["output"]) for t in einsum["tests"]
+                                      if t["score"] < t["max_score"]]
